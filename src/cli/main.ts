@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { registerStackCommands } from '../stack/cli.ts';
+
+// Each pipeline area registers its own commands; this file only wires them together.
+const program = new Command();
+program
+  .name('syncline')
+  .description('Keep MongoDB and Redis in sync with MySQL, in real time, and prove it.')
+  .option('--state-dir <dir>', 'folder for the local stack and pipeline state', '.syncline')
+  .showHelpAfterError();
+
+registerStackCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`syncline: ${message}\n`);
+  process.exitCode = 1;
+});
