@@ -1,0 +1,5 @@
+package dev.syncline.spark;
+
+public final class SynclineJob {
+  public static void main(String[] args) {}
+}
