@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { ensureJvmModules, javaBinary, jvmClasspath } from '../jvm.ts';
+import type { LocalService } from '../types.ts';
+import { PORT_ENV } from '../options.ts';
+import { ServiceBase } from './base.ts';
+
+/**
+ * The MongoDB wire-protocol stand-in (mongo-java-server with its H2 MVStore backend) for local use.
+ * Real deployments point the sink at MongoDB by URL; the sink code keeps to what MongoDB does.
+ */
+export class MongoStandinService extends ServiceBase implements LocalService {
+  readonly name = 'mongodb' as const;
+  readonly portOption = '--mongodb-port';
+  readonly portEnv = PORT_ENV.mongodb;
+
+  get port(): number {
+    return this.opts.ports.mongodb;
+  }
+
+  url(): string {
+    return `mongodb://${this.opts.host}:${this.port}`;
+  }
+
+  async prepare(): Promise<void> {
+    ensureJvmModules(['mongo-standin'], (line) => process.stderr.write(`stack: ${line}\n`));
+    this.ensureDirs();
+  }
+
+  async command() {
+    return {
+      cmd: javaBinary(),
+      args: [
+        '-Xms128m',
+        '-Xmx1g',
+        '-XX:+UseG1GC',
+        '-cp',
+        jvmClasspath('mongo-standin'),
+        'dev.syncline.mongo.MongoStandin',
+        '--host',
+        this.opts.host,
+        '--port',
+        String(this.port),
+        '--data-file',
+        join(this.dataDir(), 'mongo.mv'),
+      ],
+    };
+  }
+
+  async health(): Promise<void> {
+    const client = new MongoClient(this.url(), {
+      serverSelectionTimeoutMS: 1000,
+      connectTimeoutMS: 1000,
+      directConnection: true,
+    });
+    try {
+      await client.connect();
+      await client.db('admin').command({ ping: 1 });
+    } finally {
+      await client.close();
+    }
+  }
+}
