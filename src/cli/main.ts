@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerStackCommands } from '../stack/cli.ts';
+import { registerCaptureCommands } from '../capture/cli.ts';
 
 // Each pipeline area registers its own commands; this file only wires them together.
 const program = new Command();
@@ -7,9 +8,11 @@ program
   .name('syncline')
   .description('Keep MongoDB and Redis in sync with MySQL, in real time, and prove it.')
   .option('--state-dir <dir>', 'folder for the local stack and pipeline state', '.syncline')
+  .option('--config <file>', 'configuration file (default: syncline.yaml if present)')
   .showHelpAfterError();
 
 registerStackCommands(program);
+registerCaptureCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

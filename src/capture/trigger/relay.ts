@@ -1,0 +1,276 @@
+// The relay: drains the changelog into Kafka. See docs/decisions/0021-relay-ordering.md for why
+// "read every visible row in id order, delete exactly what was published" loses nothing and keeps
+// per-row order although ids are assigned at write time, not commit time.
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import pino, { type Logger } from 'pino';
+import type { Admin } from '@platformatic/kafka';
+import type { Config } from '../../config/load.ts';
+import { redact } from '../../config/redact.ts';
+import { compactJson, topicName } from '../../model/event.ts';
+import { connect } from '../../mysql/connect.ts';
+import { quoteId } from '../../mysql/identifiers.ts';
+import { createAdmin, createProducer, ensureTopics, type StringProducer } from '../../kafka/client.ts';
+import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
+import { CHANGELOG_TABLE } from './ddl.ts';
+
+export interface RelayOptions {
+  logger?: Logger;
+  metrics?: CaptureMetrics;
+  /** Write `<stateDir>/capture-status.json` for `syncline status` (default true). */
+  statusFile?: boolean;
+}
+
+interface ChangelogRow extends RowDataPacket {
+  id: string;
+  tbl: string;
+  op: string;
+  pk: string;
+  before_image: string | null;
+  after_image: string | null;
+  ts_ms: string;
+}
+
+/** The named lock that makes one relay per source database active. */
+export function relayLockName(database: string): string {
+  const name = `syncline.relay.${database}`;
+  // GET_LOCK names are limited to 64 characters.
+  return name.length <= 64 ? name : `syncline.relay.${createHash('sha256').update(database).digest('hex').slice(0, 40)}`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function buildEventValue(row: ChangelogRow, sourceName: string, database: string, now: number): string {
+  // Assembled as text so that row images (JSON from the database) are never re-parsed: a nested
+  // JSON number with more digits than a double holds stays exact.
+  const before = row.before_image === null ? 'null' : compactJson(row.before_image);
+  const after = row.after_image === null ? 'null' : compactJson(row.after_image);
+  const source = `{"name":${JSON.stringify(sourceName)},"db":${JSON.stringify(database)},"table":${JSON.stringify(row.tbl)},"capture":"trigger","seq":"${row.id}","ts_ms":${Number(row.ts_ms)}}`;
+  return `{"op":"${row.op}","before":${before},"after":${after},"source":${source},"ts_ms":${now}}`;
+}
+
+export class Relay {
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #metrics: CaptureMetrics;
+  readonly #statusFile: boolean;
+  readonly #stop = new AbortController();
+  #conn: Connection | null = null;
+  #producer: StringProducer | null = null;
+  #admin: Admin | null = null;
+  #knownTopics = new Set<string>();
+  #published = 0;
+  #lastBacklogCheck = 0;
+  #lastStatusWrite = 0;
+  #active = false;
+
+  constructor(config: Config, options: RelayOptions = {}) {
+    this.#config = config;
+    this.#log = options.logger ?? pino({ name: 'syncline-capture' });
+    this.#metrics = options.metrics ?? captureMetrics;
+    this.#statusFile = options.statusFile ?? true;
+  }
+
+  /** Ask the relay to finish the batch in flight and return from run(). */
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  get stopping(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /** Events published (acknowledged by Kafka) by this instance. */
+  get published(): number {
+    return this.#published;
+  }
+
+  async run(): Promise<void> {
+    const { source } = this.#config;
+    if (source.capture !== 'trigger') {
+      throw new Error(`source.capture is "${source.capture}": this relay drains the trigger changelog; binlog capture is a separate reader`);
+    }
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        await this.#connectAndLock();
+        if (this.stopping) break;
+        failures = 0;
+        await this.#drain();
+      } catch (err) {
+        failures++;
+        this.#setActive(false);
+        this.#log.error({ err: redact(String((err as Error)?.message ?? err)), failures }, 'relay error; reconnecting');
+        await this.#closeMysql();
+        await this.#closeKafka();
+        await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), this.#stop.signal);
+      }
+    }
+    this.#setActive(false);
+    await this.#closeMysql();
+    await this.#closeKafka();
+    this.#writeStatus(true);
+    this.#log.info({ published: this.#published }, 'relay stopped');
+  }
+
+  #setActive(active: boolean): void {
+    this.#active = active;
+    this.#metrics.active.set(active ? 1 : 0);
+  }
+
+  async #connectAndLock(): Promise<void> {
+    const { source } = this.#config;
+    const conn = await connect({ url: source.url, password: source.password, database: source.database });
+    this.#conn = conn;
+    // READ COMMITTED: every poll sees everything committed so far and the DELETE takes no gap locks.
+    await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    const lock = relayLockName(source.database);
+    let waitingLogged = false;
+    while (!this.stopping) {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lock, source.relay.lockWaitSeconds]);
+      if (Number(rows[0]?.got) === 1) {
+        this.#setActive(true);
+        this.#log.info({ database: source.database, lock }, 'relay is active');
+        return;
+      }
+      if (!waitingLogged) {
+        this.#log.info({ database: source.database, lock }, 'another relay is active for this source; waiting to take over');
+        waitingLogged = true;
+      }
+      this.#writeStatus();
+    }
+  }
+
+  async #drain(): Promise<void> {
+    const conn = this.#conn!;
+    const { source } = this.#config;
+    const select = `SELECT id, tbl, op, pk, before_image, after_image, FLOOR(UNIX_TIMESTAMP(ts) * 1000) AS ts_ms
+      FROM ${quoteId(CHANGELOG_TABLE)} ORDER BY id LIMIT ${source.relay.batchSize}`;
+    while (!this.stopping) {
+      const started = performance.now();
+      const [rows] = await conn.query<ChangelogRow[]>(select);
+      await this.#maybeCheckBacklog(rows.length);
+      if (rows.length === 0) {
+        this.#writeStatus();
+        await sleep(source.relay.pollIntervalMs, this.#stop.signal);
+        continue;
+      }
+      // From here on the batch is finished even if a stop is requested meanwhile.
+      await this.#publish(rows);
+      await this.#delete(rows.map((r) => r.id));
+      this.#published += rows.length;
+      this.#metrics.batches.inc();
+      for (const row of rows) this.#metrics.events.inc({ table: row.tbl, op: row.op });
+      this.#metrics.batchSeconds.observe((performance.now() - started) / 1000);
+      this.#log.debug({ events: rows.length, first: rows[0]!.id, last: rows[rows.length - 1]!.id }, 'batch published');
+      this.#writeStatus();
+    }
+  }
+
+  async #publish(rows: ChangelogRow[]): Promise<void> {
+    const { kafka, source } = this.#config;
+    const topics = new Map<string, string>();
+    for (const row of rows) if (!topics.has(row.tbl)) topics.set(row.tbl, topicName(kafka.topicPrefix, source.database, row.tbl));
+    const missing = [...topics.values()].filter((t) => !this.#knownTopics.has(t));
+    if (missing.length > 0) {
+      this.#admin ??= createAdmin(kafka);
+      const created = await ensureTopics(this.#admin, missing, { partitions: kafka.partitions, replicationFactor: kafka.replicationFactor });
+      if (created.length > 0) this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
+      for (const t of missing) this.#knownTopics.add(t);
+    }
+    this.#producer ??= createProducer(kafka);
+    const now = Date.now();
+    const messages = rows.map((row) => ({
+      topic: topics.get(row.tbl)!,
+      key: compactJson(row.pk),
+      value: buildEventValue(row, source.name, source.database, now),
+    }));
+    try {
+      await this.#producer.send({ messages });
+    } catch (err) {
+      // A half-sent batch is re-sent from the changelog; drop the producer so its sequence
+      // numbers start fresh instead of being rejected as out of order.
+      await this.#closeKafka();
+      throw err;
+    }
+  }
+
+  async #delete(ids: string[]): Promise<void> {
+    const conn = this.#conn!;
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      await conn.query(`DELETE FROM ${quoteId(CHANGELOG_TABLE)} WHERE id IN (${chunk.join(',')})`);
+    }
+  }
+
+  async #maybeCheckBacklog(batchRows: number): Promise<void> {
+    const now = Date.now();
+    if (batchRows === 0) {
+      this.#metrics.backlog.set(0);
+      return;
+    }
+    if (now - this.#lastBacklogCheck < 5000) return;
+    this.#lastBacklogCheck = now;
+    const [rows] = await this.#conn!.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(CHANGELOG_TABLE)}`);
+    this.#metrics.backlog.set(Number(rows[0]?.n ?? 0));
+  }
+
+  #writeStatus(force = false): void {
+    if (!this.#statusFile) return;
+    const now = Date.now();
+    if (!force && now - this.#lastStatusWrite < 1000) return;
+    this.#lastStatusWrite = now;
+    try {
+      const dir = this.#config.stateDir;
+      mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, `capture-${encodeURIComponent(this.#config.source.database)}.json`);
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(
+        tmp,
+        JSON.stringify({
+          pid: process.pid,
+          database: this.#config.source.database,
+          active: this.#active,
+          stopped: this.stopping,
+          published: this.#published,
+          updatedAt: new Date(now).toISOString(),
+        }),
+      );
+      renameSync(tmp, file);
+    } catch {
+      // status is best effort; never let it stop the relay
+    }
+  }
+
+  async #closeMysql(): Promise<void> {
+    const conn = this.#conn;
+    this.#conn = null;
+    if (!conn) return;
+    // Closing the connection releases the named lock too.
+    await conn.end().catch(() => conn.destroy());
+  }
+
+  async #closeKafka(): Promise<void> {
+    const producer = this.#producer;
+    const admin = this.#admin;
+    this.#producer = null;
+    this.#admin = null;
+    if (producer) await new Promise<void>((resolve) => producer.close(true, () => resolve()));
+    await admin?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,60 @@
+// Connections to the source MySQL/MariaDB with the settings the rest of the code relies on:
+// big numbers and DECIMALs as strings, dates as strings, UTC, utf8mb4.
+import mysql from 'mysql2/promise';
+import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/promise';
+import { redact } from '../config/redact.ts';
+
+export interface MysqlTarget {
+  url: string;
+  /** Resolved from a secret reference; never part of the URL in the config file. */
+  password?: string | undefined;
+  database?: string | undefined;
+}
+
+function baseOptions(target: MysqlTarget): ConnectionOptions {
+  const options: ConnectionOptions = {
+    uri: target.url,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    decimalNumbers: false,
+    dateStrings: true,
+    timezone: 'Z',
+    charset: 'utf8mb4_unicode_ci',
+    multipleStatements: false,
+    connectTimeout: 10_000,
+  };
+  if (target.password !== undefined) options.password = target.password;
+  if (target.database !== undefined) options.database = target.database;
+  return options;
+}
+
+function explain(err: unknown, target: MysqlTarget): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`cannot connect to MySQL at ${redact(target.url)}: ${redact(message)}`, { cause: err });
+}
+
+export async function connect(target: MysqlTarget): Promise<Connection> {
+  try {
+    const conn = await mysql.createConnection(baseOptions(target));
+    // Session time zone UTC so TIMESTAMP values read by the relay/snapshot are unambiguous.
+    await conn.query("SET time_zone = '+00:00'");
+    return conn;
+  } catch (err) {
+    throw explain(err, target);
+  }
+}
+
+export function createPool(target: MysqlTarget, connectionLimit = 8): Pool {
+  const options: PoolOptions = { ...baseOptions(target), connectionLimit, waitForConnections: true };
+  const pool = mysql.createPool(options);
+  pool.pool.on('connection', (conn) => {
+    conn.query("SET time_zone = '+00:00'");
+  });
+  return pool;
+}
+
+/** True for MariaDB (CREATE OR REPLACE TRIGGER, JSON as LONGTEXT), false for MySQL. */
+export async function isMariaDb(conn: Connection | Pool): Promise<boolean> {
+  const [rows] = await conn.query('SELECT VERSION() AS v');
+  return /mariadb/i.test(String((rows as Array<{ v: string }>)[0]?.v));
+}
