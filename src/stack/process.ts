@@ -4,14 +4,18 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** True when a process with this pid exists (signal 0 only checks). */
+/**
+ * True when a process with this pid exists and is not a zombie. Detached services outlive the CLI
+ * that started them and may be re-parented to an init that never reaps them: an exited one then
+ * lingers as a zombie, which for every purpose here is a dead process.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !isZombie(pid);
 }
 
 /**
@@ -71,11 +75,11 @@ export async function stopProcess(pid: number, graceMs = 20_000): Promise<'termi
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isAlive(pid) || isZombie(pid)) return 'terminated';
+    if (!isAlive(pid)) return 'terminated';
     await sleep(100);
   }
   process.kill(pid, 'SIGKILL');
-  while (isAlive(pid) && !isZombie(pid)) await sleep(50);
+  while (isAlive(pid)) await sleep(50);
   return 'killed';
 }
 
@@ -102,6 +106,15 @@ export function portIsFree(host: string, port: number): Promise<boolean> {
       server.close(() => resolve(true));
     });
   });
+}
+
+/** Rejects when the promise does not settle within ms (a peer that accepts but never answers). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Polls check() until it resolves or the timeout passes; rejects with the last failure. */

@@ -14,6 +14,7 @@ import {
   stopProcess,
   tail,
   waitFor,
+  withTimeout,
 } from './process.ts';
 import { KafkaService } from './services/kafka.ts';
 import { MariaDbService } from './services/mariadb.ts';
@@ -55,9 +56,16 @@ function owned(service: Service): number | null {
   return ownedPid(service.pidFile(), service.home());
 }
 
+// Something that accepts connections but is not the expected service may never answer.
+const HEALTH_CHECK_TIMEOUT_MS = 5000;
+
+function checkHealth(service: LocalService): Promise<void> {
+  return withTimeout(service.health(), HEALTH_CHECK_TIMEOUT_MS, `${service.name} health check`);
+}
+
 async function healthy(service: LocalService): Promise<boolean> {
   try {
-    await service.health();
+    await checkHealth(service);
     return true;
   } catch {
     return false;
@@ -136,7 +144,7 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
       }
       const alivePid = pid;
       try {
-        await waitFor(() => service.health(), {
+        await waitFor(() => checkHealth(service), {
           timeoutMs: opts.startTimeoutMs,
           intervalMs: 300,
           stillAlive: () => alivePid !== null && isAlive(alivePid),

@@ -56,7 +56,8 @@ export class RedisService extends ServiceBase implements LocalService {
       const pong = await client.ping();
       if (pong !== 'PONG') throw new Error(`unexpected PING answer ${String(pong)}`);
     } finally {
-      if (client.isOpen) await client.close();
+      // destroy, not close: a peer that is not Redis may never answer a polite QUIT.
+      client.destroy();
     }
   }
 }
