@@ -1,0 +1,176 @@
+package dev.syncline.spark;
+
+import com.mongodb.MongoBulkWriteException;
+import com.mongodb.bulk.BulkWriteError;
+import com.mongodb.bulk.BulkWriteResult;
+import com.mongodb.client.MongoClient;
+import com.mongodb.client.MongoClients;
+import com.mongodb.client.MongoCollection;
+import com.mongodb.client.MongoDatabase;
+import com.mongodb.client.model.BulkWriteOptions;
+import com.mongodb.client.model.DeleteOneModel;
+import com.mongodb.client.model.Filters;
+import com.mongodb.client.model.IndexOptions;
+import com.mongodb.client.model.Indexes;
+import com.mongodb.client.model.ReplaceOneModel;
+import com.mongodb.client.model.ReplaceOptions;
+import com.mongodb.client.model.WriteModel;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.bson.Document;
+import org.bson.conversions.Bson;
+
+/**
+ * Version-guarded MongoDB writes for one table (invariants 3 and 3b).
+ *
+ * <p>Upsert: replaceOne({_id, _sync.v < v}, doc, upsert). When the stored version is not older
+ * the filter misses, the upsert tries to insert a second document with the same _id and the
+ * server answers E11000: that means "stale, skip". Delete: deleteOne({_id, _sync.v <= v}) plus a
+ * tombstone {_id: {c, k}, v, expireAt} in a side collection, so an older update that is
+ * replayed later (after a relay crash) does not bring the row back. This is one writer per key
+ * at a time (a key lives in one partition of one batch), so reading tombstones before writing
+ * is not racy.
+ */
+final class MongoSinkWriter {
+  private static final Map<String, MongoClient> CLIENTS = new ConcurrentHashMap<>();
+  private static final Map<String, Long> LAST_CLEANUP = new ConcurrentHashMap<>();
+  private static final int DUPLICATE_KEY = 11000;
+  private static final long CLEANUP_EVERY_MS = 60_000;
+
+  private final MongoCollection<Document> data;
+  private final MongoCollection<Document> tombstones;
+  private final String collectionName;
+  private final long tombstoneTtlMs;
+
+  MongoSinkWriter(String uri, String database, String collection, String tombstoneCollection, long tombstoneTtlSeconds) {
+    MongoClient client = CLIENTS.computeIfAbsent(uri, MongoClients::create);
+    MongoDatabase db = client.getDatabase(database);
+    this.data = db.getCollection(collection);
+    this.tombstones = db.getCollection(tombstoneCollection);
+    this.collectionName = collection;
+    this.tombstoneTtlMs = tombstoneTtlSeconds * 1000;
+    prepareTombstones(uri + "/" + database + "/" + tombstoneCollection);
+  }
+
+  /**
+   * A TTL index lets real MongoDB expire tombstones by itself; servers without TTL support (the
+   * local stand-in) get an explicit sweep at most once a minute per JVM.
+   */
+  private void prepareTombstones(String id) {
+    long now = System.currentTimeMillis();
+    Long last = LAST_CLEANUP.get(id);
+    if (last != null && now - last < CLEANUP_EVERY_MS) {
+      return;
+    }
+    LAST_CLEANUP.put(id, now);
+    if (last == null) {
+      tombstones.createIndex(
+          Indexes.ascending("expireAt"), new IndexOptions().expireAfter(0L, TimeUnit.SECONDS));
+    }
+    tombstones.deleteMany(Filters.lt("expireAt", new Date(now)));
+  }
+
+  record Upsert(Object id, Document doc, Object version) {}
+
+  record Delete(Object id, Object version) {}
+
+  void write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
+    if (!upserts.isEmpty()) {
+      List<Upsert> live = withoutTombstoned(upserts, stats);
+      List<WriteModel<Document>> ops = new ArrayList<>();
+      for (Upsert u : live) {
+        Bson filter = Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
+        ops.add(new ReplaceOneModel<>(filter, u.doc(), new ReplaceOptions().upsert(true)));
+      }
+      long stale = bulkIgnoringDuplicates(data, ops);
+      stats.add("mongo.upserted", ops.size() - stale);
+      stats.add("mongo.stale", stale);
+    }
+    if (!deletes.isEmpty()) {
+      List<WriteModel<Document>> ops = new ArrayList<>();
+      List<WriteModel<Document>> tombs = new ArrayList<>();
+      Date expireAt = new Date(System.currentTimeMillis() + tombstoneTtlMs);
+      for (Delete d : deletes) {
+        ops.add(new DeleteOneModel<>(Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
+        Document tombId = new Document("c", collectionName).append("k", d.id());
+        tombs.add(
+            new ReplaceOneModel<>(
+                Filters.and(Filters.eq("_id", tombId), Filters.lt("v", d.version())),
+                new Document("_id", tombId).append("v", d.version()).append("expireAt", expireAt),
+                new ReplaceOptions().upsert(true)));
+      }
+      // Tombstones first: should the deletes fail half way, the retry finds them in place.
+      bulkIgnoringDuplicates(tombstones, tombs);
+      BulkWriteResult r = data.bulkWrite(ops, new BulkWriteOptions().ordered(false));
+      stats.add("mongo.deleted", r.getDeletedCount());
+    }
+  }
+
+  private List<Upsert> withoutTombstoned(List<Upsert> upserts, Stats stats) {
+    List<Document> ids = new ArrayList<>();
+    for (Upsert u : upserts) {
+      ids.add(new Document("c", collectionName).append("k", u.id()));
+    }
+    Map<String, Object> tombVersion = new HashMap<>();
+    for (Document t : tombstones.find(Filters.in("_id", ids))) {
+      tombVersion.put(((Document) t.get("_id")).toJson(), t.get("v"));
+    }
+    if (tombVersion.isEmpty()) {
+      return upserts;
+    }
+    List<Upsert> live = new ArrayList<>();
+    for (int i = 0; i < upserts.size(); i++) {
+      Object tv = tombVersion.get(ids.get(i).toJson());
+      if (tv != null && Versions.compare(tv, upserts.get(i).version()) >= 0) {
+        stats.add("mongo.tombstoned", 1);
+      } else {
+        live.add(upserts.get(i));
+      }
+    }
+    return live;
+  }
+
+  /**
+   * Runs guarded upserts unordered and returns how many were stale (E11000). Any other error
+   * fails the batch. Some servers (the local stand-in) stop at the first error even when asked
+   * for unordered execution; operations after it that were neither applied nor reported are
+   * sent again, which is safe because every one is version-guarded.
+   */
+  static long bulkIgnoringDuplicates(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+    long stale = 0;
+    List<WriteModel<Document>> pending = ops;
+    while (!pending.isEmpty()) {
+      try {
+        coll.bulkWrite(pending, new BulkWriteOptions().ordered(false));
+        return stale;
+      } catch (MongoBulkWriteException e) {
+        int last = -1;
+        List<String> real = new ArrayList<>();
+        for (BulkWriteError err : e.getWriteErrors()) {
+          if (err.getCode() == DUPLICATE_KEY) {
+            stale++;
+          } else {
+            real.add(err.getCode() + ": " + err.getMessage());
+          }
+          last = Math.max(last, err.getIndex());
+        }
+        if (!real.isEmpty()) {
+          throw new IllegalStateException(
+              "MongoDB rejected writes to " + coll.getNamespace() + ": " + String.join("; ", real), e);
+        }
+        BulkWriteResult r = e.getWriteResult();
+        long done = r.getMatchedCount() + r.getUpserts().size() + e.getWriteErrors().size();
+        if (done >= pending.size() || last + 1 >= pending.size()) {
+          return stale;
+        }
+        pending = pending.subList(last + 1, pending.size());
+      }
+    }
+    return stale;
+  }
+}

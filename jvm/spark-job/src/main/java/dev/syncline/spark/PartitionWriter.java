@@ -1,0 +1,244 @@
+package dev.syncline.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.syncline.spark.JobDescription.Table;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Future;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.bson.Document;
+
+/**
+ * Executor side of one table's batch: sends dead letters to the DLQ topic and writes the newest
+ * event per key to MongoDB and Redis. Returns one serialized {@link Stats} per partition.
+ */
+final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
+  private static final long serialVersionUID = 1L;
+  private static final int CHUNK = 500;
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Map<String, KafkaProducer<String, String>> PRODUCERS = new HashMap<>();
+
+  /** Connection settings resolved on the driver (from the environment variables it was given). */
+  static final class Settings implements Serializable {
+    private static final long serialVersionUID = 1L;
+    String mongoUri;
+    String mongoDatabase;
+    String tombstoneCollection;
+    long mongoTombstoneTtlSeconds;
+    String redisUrl;
+    long redisTombstoneTtlSeconds;
+    String dlqTopic;
+    Map<String, String> kafkaProducerProps = new HashMap<>();
+  }
+
+  private final Table table;
+  private final Settings settings;
+  private final StructType fieldsType;
+
+  PartitionWriter(Table table, Settings settings, DataType fieldsType) {
+    this.table = table;
+    this.settings = settings;
+    this.fieldsType = fieldsType instanceof StructType st ? st : null;
+  }
+
+  @Override
+  public Iterator<Stats> call(Iterator<Row> rows) throws Exception {
+    Stats stats = new Stats();
+    List<Row> chunk = new ArrayList<>(CHUNK);
+    List<Future<?>> sent = new ArrayList<>();
+    while (rows.hasNext()) {
+      chunk.add(rows.next());
+      if (chunk.size() == CHUNK) {
+        handle(chunk, stats, sent);
+        chunk.clear();
+      }
+    }
+    if (!chunk.isEmpty()) {
+      handle(chunk, stats, sent);
+    }
+    for (Future<?> f : sent) {
+      f.get(); // a dead letter that Kafka did not take fails the batch: never dropped silently
+    }
+    return List.of(stats).iterator();
+  }
+
+  private void handle(List<Row> chunk, Stats stats, List<Future<?>> sent) throws Exception {
+    List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
+    List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
+    List<RedisSinkWriter.Write> redis = new ArrayList<>();
+    long now = System.currentTimeMillis();
+    for (Row r : chunk) {
+      String kind = r.getAs(TablePlan.KIND);
+      if ("dlq".equals(kind)) {
+        sent.add(deadLetter(r, now, stats));
+        continue;
+      }
+      stats.add("events.applied", 1);
+      JsonNode key = JSON.readTree((String) r.getAs(TablePlan.KEY));
+      JsonNode envelope = JSON.readTree((String) r.getAs(TablePlan.VALUE));
+      String op = r.getAs(TablePlan.OP);
+      String seq = r.getAs(TablePlan.SEQ);
+      Long ts = r.getAs(TablePlan.TS);
+      boolean keep = Boolean.TRUE.equals(r.getAs(TablePlan.KEEP));
+      Row fields = fieldsType == null ? null : r.getAs(TablePlan.FIELDS);
+      if (keep) {
+        stats.add("upserts", 1);
+      } else {
+        stats.add("deletes", 1);
+        if (!"d".equals(op)) {
+          stats.add("filtered", 1);
+        }
+      }
+      if (table.mongodb != null && settings.mongoUri != null) {
+        Object id = SinkValues.mongoId(table, key);
+        Object version = Versions.toBson(seq);
+        if (keep) {
+          upserts.add(new MongoSinkWriter.Upsert(id, mongoDocument(id, envelope.get("after"), fields, op, version, ts, now), version));
+        } else {
+          deletes.add(new MongoSinkWriter.Delete(id, version));
+        }
+      }
+      if (table.redis != null && settings.redisUrl != null) {
+        redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts));
+      }
+    }
+    if (!upserts.isEmpty() || !deletes.isEmpty()) {
+      new MongoSinkWriter(
+              settings.mongoUri,
+              settings.mongoDatabase,
+              table.mongodb.collection,
+              settings.tombstoneCollection,
+              settings.mongoTombstoneTtlSeconds)
+          .write(upserts, deletes, stats);
+    }
+    if (!redis.isEmpty()) {
+      long applied = new RedisSinkWriter(settings.redisUrl).write(redis);
+      stats.add("redis.applied", applied);
+      stats.add("redis.stale", redis.size() - applied);
+    }
+  }
+
+  private Document mongoDocument(Object id, JsonNode after, Row fields, String op, Object version, Long ts, long now) {
+    Document d = new Document("_id", id);
+    for (Map.Entry<String, String> c : SinkValues.outputColumns(table).entrySet()) {
+      d.put(c.getValue(), SinkValues.toBson(table.column(c.getKey()), after.get(c.getKey())));
+    }
+    if (fields != null) {
+      StructField[] fs = fieldsType.fields();
+      for (int i = 0; i < fs.length; i++) {
+        d.put(fs[i].name(), SinkValues.sparkToBson(fields.get(i), fs[i].dataType()));
+      }
+    }
+    d.put(
+        "_sync",
+        new Document("v", version)
+            .append("ts", ts == null ? null : new Date(ts))
+            .append("wt", new Date(now))
+            .append("op", op));
+    return d;
+  }
+
+  private RedisSinkWriter.Write redisWrite(JsonNode key, JsonNode after, Row fields, boolean keep, String seq, Long ts) {
+    String dataKey = SinkValues.redisKey(table, table.redis.keyTemplate, key);
+    long ttl = table.redis.ttlSeconds == null ? 0 : table.redis.ttlSeconds;
+    List<String> args = new ArrayList<>();
+    args.add(table.redis.format);
+    args.add(keep ? "set" : "del");
+    args.add(seq);
+    args.add(Long.toString(ttl));
+    args.add(Long.toString(settings.redisTombstoneTtlSeconds));
+    if (!keep) {
+      return new RedisSinkWriter.Write(dataKey, args);
+    }
+    Map<String, JsonNode> values = new java.util.LinkedHashMap<>();
+    for (Map.Entry<String, String> c : SinkValues.outputColumns(table).entrySet()) {
+      JsonNode n = after.get(c.getKey());
+      values.put(c.getValue(), n == null ? JsonNodeFactory.instance.nullNode() : n);
+    }
+    if (fields != null) {
+      StructField[] fs = fieldsType.fields();
+      for (int i = 0; i < fs.length; i++) {
+        values.put(fs[i].name(), SinkValues.sparkToJson(fields.get(i), fs[i].dataType()));
+      }
+    }
+    if (table.redis.fields != null) {
+      values.keySet().retainAll(table.redis.fields);
+    }
+    if ("json".equals(table.redis.format)) {
+      ObjectNode o = JsonNodeFactory.instance.objectNode();
+      values.forEach(o::set);
+      ObjectNode sync = o.putObject("_sync");
+      sync.put("v", seq);
+      if (ts != null) {
+        sync.put("ts", ts);
+      }
+      args.add(o.toString());
+    } else {
+      args.add("_sync_v");
+      args.add(seq);
+      args.add("_sync_ts");
+      args.add(ts == null ? "" : Long.toString(ts));
+      for (Map.Entry<String, JsonNode> e : values.entrySet()) {
+        String text = SinkValues.toRedisText(e.getValue());
+        if (text != null) { // a hash cannot hold null: an absent field is the null
+          args.add(e.getKey());
+          args.add(text);
+        }
+      }
+    }
+    return new RedisSinkWriter.Write(dataKey, args);
+  }
+
+  private Future<?> deadLetter(Row r, long now, Stats stats) throws Exception {
+    List<Row> failures = r.getList(r.fieldIndex(TablePlan.FAIL));
+    ObjectNode m = JsonNodeFactory.instance.objectNode();
+    m.put("table", table.label());
+    String key = r.getAs(TablePlan.KEY);
+    m.put("key", key);
+    Row first = failures.get(0);
+    m.put("rule", first.getString(0));
+    m.put("message", first.getString(1));
+    ArrayNode all = m.putArray("failures");
+    for (Row f : failures) {
+      all.addObject().put("rule", f.getString(0)).put("message", f.getString(1));
+      stats.addRule(f.getString(0));
+    }
+    m.put("event", (String) r.getAs(TablePlan.VALUE));
+    m.put("topic", (String) r.getAs(TablePlan.TOPIC));
+    m.put("partition", (Integer) r.getAs(TablePlan.PARTITION));
+    m.put("offset", (Long) r.getAs(TablePlan.OFFSET));
+    m.put("ts_ms", now);
+    stats.add("dlq", 1);
+    return producer().send(new ProducerRecord<>(settings.dlqTopic, key, m.toString()));
+  }
+
+  private KafkaProducer<String, String> producer() {
+    String id = settings.kafkaProducerProps.toString();
+    synchronized (PRODUCERS) {
+      return PRODUCERS.computeIfAbsent(
+          id,
+          k -> {
+            Map<String, Object> props = new HashMap<>(settings.kafkaProducerProps);
+            props.putIfAbsent("acks", "all");
+            props.putIfAbsent("linger.ms", "5");
+            return new KafkaProducer<>(props, new StringSerializer(), new StringSerializer());
+          });
+    }
+  }
+}

@@ -1,0 +1,308 @@
+package dev.syncline.spark;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.expr;
+import static org.apache.spark.sql.functions.from_json;
+
+import dev.syncline.spark.JobDescription.Column;
+import dev.syncline.spark.JobDescription.Rule;
+import dev.syncline.spark.JobDescription.Table;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Builds, for one table, the Spark plan from raw Kafka records to "one row per thing to do": a
+ * dead letter for each invalid event, and the newest valid event per key with its transform
+ * results. Internal columns start with {@code __sl_}; the table's columns appear under their own
+ * names, typed, so validation rules and transform expressions read like SQL over the row.
+ */
+final class TablePlan {
+  static final String KIND = "__sl_kind";
+  static final String KEY = "__sl_key";
+  static final String VALUE = "__sl_value";
+  static final String OP = "__sl_op";
+  static final String SEQ = "__sl_seq";
+  static final String TS = "__sl_ts";
+  static final String FAIL = "__sl_fail";
+  static final String KEEP = "__sl_keep";
+  static final String FIELDS = "__sl_fields";
+  static final String TOPIC = "__sl_topic";
+  static final String PARTITION = "__sl_partition";
+  static final String OFFSET = "__sl_offset";
+
+  private static final String E = "__sl_e";
+  private static final String K = "__sl_k";
+  private static final String SEQN = "__sl_seqn";
+  private static final String GK = "__sl_gk";
+
+  /**
+   * Row images are read as string maps: every value keeps its JSON text (nested JSON stays JSON
+   * text), presence of a column is visible, and a wrong type never nulls out the whole event.
+   */
+  static final StructType ENVELOPE =
+      (StructType)
+          DataType.fromDDL(
+              "op STRING, before MAP<STRING, STRING>, after MAP<STRING, STRING>,"
+                  + " source STRUCT<name: STRING, db: STRING, `table`: STRING, capture: STRING,"
+                  + " seq STRING, ts_ms BIGINT, txid STRING>, ts_ms BIGINT");
+
+  private static final DataType STRING_MAP =
+      DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType);
+
+  private TablePlan() {}
+
+  /** Raw Kafka columns (key, value as strings + topic, partition, offset) to parsed + typed. */
+  static Dataset<Row> typed(Dataset<Row> raw, Table t) {
+    Dataset<Row> p =
+        raw.withColumn(E, from_json(col(VALUE), ENVELOPE, Map.of("mode", "PERMISSIVE")))
+            .withColumn(K, from_json(col(KEY), STRING_MAP, Map.of("mode", "PERMISSIVE")))
+            .withColumn(OP, col(E + ".op"))
+            .withColumn(SEQ, col(E + ".source.seq"))
+            .withColumn(TS, col(E + ".source.ts_ms"));
+    List<org.apache.spark.sql.Column> cols = new ArrayList<>();
+    for (String c : p.columns()) {
+      cols.add(col(c));
+    }
+    for (Column c : t.columns) {
+      cols.add(expr(typedExpr(c, afterValue(c.name))).as(c.name));
+    }
+    return p.select(cols.toArray(new org.apache.spark.sql.Column[0]));
+  }
+
+  static String afterValue(String column) {
+    return E + ".after[" + Sql.str(column) + "]";
+  }
+
+  /**
+   * Spark SQL that turns a column's row-image text into the Spark type rules and transforms
+   * see. A value that does not convert becomes NULL here and is reported by the column check.
+   */
+  static String typedExpr(Column c, String v) {
+    return switch (c.kind) {
+      case INT, YEAR -> "try_cast(" + v + " AS BIGINT)";
+      case BOOL -> "try_cast(" + v + " AS INT)";
+      case BIGINT -> "try_cast(" + v + " AS BIGINT)";
+      case BIGINT_UNSIGNED, BITN -> "try_cast(" + v + " AS DECIMAL(20,0))";
+      case DECIMAL -> "try_cast(" + v + " AS " + decimalType(c.mysqlType) + ")";
+      case FLOAT, DOUBLE -> "try_cast(" + v + " AS DOUBLE)";
+      case BIT1 -> "try_cast(" + v + " AS BOOLEAN)";
+      case DATE -> "try_cast(" + v + " AS DATE)";
+      case DATETIME -> "try_cast(" + v + " AS TIMESTAMP_NTZ)";
+      case TIMESTAMP -> "try_cast(" + v + " AS TIMESTAMP)";
+      case BINARY, GEOMETRY -> "try_to_binary(" + v + ", 'base64')";
+      case TIME, STRING, ENUM, SET, JSON -> v;
+    };
+  }
+
+  /**
+   * Spark decimals stop at 38 digits while MySQL allows 65. Wider columns are seen by
+   * expressions with their integer digits kept and the scale cut to fit (the sinks still get
+   * the exact text).
+   */
+  static String decimalType(String mysqlType) {
+    int precision = 10;
+    int scale = 0;
+    if (mysqlType != null) {
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile("\\(\\s*(\\d+)\\s*(?:,\\s*(\\d+)\\s*)?\\)").matcher(mysqlType);
+      if (m.find()) {
+        precision = Integer.parseInt(m.group(1));
+        scale = m.group(2) == null ? 0 : Integer.parseInt(m.group(2));
+      }
+    }
+    if (precision > 38) {
+      int intDigits = precision - scale;
+      scale = Math.max(0, 38 - intDigits);
+      precision = 38;
+    }
+    return "DECIMAL(" + precision + "," + scale + ")";
+  }
+
+  /** Adds the array of failed checks: built-in ones first, then the table's rules. */
+  static Dataset<Row> checked(Dataset<Row> typed, Table t) {
+    return typed.withColumn(FAIL, expr(failExpr(t)));
+  }
+
+  private static String fail(String rule, String messageSql) {
+    return "named_struct('rule', " + Sql.str(rule) + ", 'message', " + messageSql + ")";
+  }
+
+  static String failExpr(Table t) {
+    String op = OP;
+    String envelopeBad =
+        E + " IS NULL OR " + op + " IS NULL OR " + op + " NOT IN ('c','u','d','r') OR " + SEQ
+            + " IS NULL OR NOT (" + SEQ + " RLIKE '^[0-9]{1,20}$') OR try_cast(" + SEQ
+            + " AS DECIMAL(20,0)) IS NULL OR (" + op + " <> 'd' AND " + E + ".after IS NULL)";
+    String envelopeMessage =
+        "CASE WHEN " + E + " IS NULL OR " + op + " IS NULL THEN"
+            + " 'value is not a change-event envelope (no op field)'"
+            + " WHEN " + op + " NOT IN ('c','u','d','r') THEN concat('unknown op ', " + op + ")"
+            + " WHEN " + SEQ + " IS NULL THEN 'source.seq is missing'"
+            + " WHEN NOT (" + SEQ + " RLIKE '^[0-9]{1,20}$') OR try_cast(" + SEQ
+            + " AS DECIMAL(20,0)) IS NULL THEN"
+            + " concat('source.seq must be a string of decimal digits below 2^64, got ', " + SEQ + ")"
+            + " ELSE concat('op ', " + op + ", ' needs an after image') END";
+
+    List<String> keyParts = new ArrayList<>();
+    List<String> keyMessages = new ArrayList<>();
+    for (String k : t.keyColumns) {
+      String kv = K + "[" + Sql.str(k) + "]";
+      String av = E + ".after[" + Sql.str(k) + "]";
+      String bv = E + ".before[" + Sql.str(k) + "]";
+      String bad =
+          kv + " IS NULL OR (" + op + " <> 'd' AND NOT (" + kv + " <=> " + av + ")) OR (" + op
+              + " = 'd' AND " + E + ".before IS NOT NULL AND NOT (" + kv + " <=> " + bv + "))";
+      keyParts.add("(" + bad + ")");
+      keyMessages.add(
+          "WHEN " + kv + " IS NULL THEN " + Sql.str("key column " + k + " is missing from the message key")
+              + " WHEN (" + bad + ") THEN concat(" + Sql.str("key column " + k + " is ")
+              + ", coalesce(" + kv + ", 'null'), ' in the message key but ', coalesce(CASE WHEN "
+              + op + " = 'd' THEN " + bv + " ELSE " + av + " END, 'null'), ' in the row image')");
+    }
+    String keyBad = K + " IS NULL OR " + String.join(" OR ", keyParts);
+    String keyMessage =
+        "CASE WHEN " + K + " IS NULL THEN 'message key is not a JSON object' "
+            + String.join(" ", keyMessages) + " END";
+
+    List<String> checks = new ArrayList<>();
+    for (Column c : t.columns) {
+      String v = afterValue(c.name);
+      String present = "map_contains_key(" + E + ".after, " + Sql.str(c.name) + ")";
+      checks.add(
+          "IF(" + op + " <> 'd' AND NOT " + present + ", "
+              + fail("column:" + c.name, Sql.str("column " + c.name + " is missing from the row image"))
+              + ", IF(" + op + " <> 'd' AND " + v + " IS NOT NULL AND " + Sql.id(c.name) + " IS NULL, "
+              + fail("column:" + c.name,
+                  "concat(" + Sql.str("column " + c.name + ": ") + ", " + v + ", "
+                      + Sql.str(" is not a valid " + c.kind.wireName() + " value") + ")")
+              + ", NULL))");
+      if (!c.nullable) {
+        checks.add(
+            "IF(" + op + " <> 'd' AND " + present + " AND " + v + " IS NULL, "
+                + fail("not_null:" + c.name,
+                    Sql.str("column " + c.name + " is NOT NULL in MySQL but the event has null"))
+                + ", NULL)");
+      }
+    }
+    for (Rule r : t.validate) {
+      String message = r.message != null ? r.message : "failed: " + r.expr;
+      // NULL counts as a failure (config docs: "false or NULL fails"): a rule on an optional
+      // column says so itself, e.g. `email IS NULL OR email RLIKE ...`.
+      checks.add(
+          "IF(" + op + " <> 'd' AND NOT coalesce((" + r.expr + "), false), "
+              + fail(r.name, Sql.str(message)) + ", NULL)");
+    }
+    return "CASE WHEN " + envelopeBad + " THEN array(" + fail("envelope", envelopeMessage) + ")"
+        + " WHEN " + keyBad + " THEN array(" + fail("key", keyMessage) + ")"
+        + " ELSE filter(array(" + String.join(", ", checks) + "), x -> x IS NOT NULL) END";
+  }
+
+  /** The SQL of the struct of computed transform fields, or null when there are none. */
+  static String fieldsExpr(Table t) {
+    if (t.transform.fields.isEmpty()) {
+      return null;
+    }
+    List<String> parts = new ArrayList<>();
+    for (Map.Entry<String, String> f : t.transform.fields.entrySet()) {
+      parts.add(Sql.str(f.getKey()) + ", (" + f.getValue() + ")");
+    }
+    return "named_struct(" + String.join(", ", parts) + ")";
+  }
+
+  /** The plan's output and the cached intermediate to release after the batch's action. */
+  record Planned(Dataset<Row> out, Dataset<Row> cached) {}
+
+  /** Full plan: dead letters plus newest valid event per key with transform results. */
+  static Planned plan(Dataset<Row> raw, Table t) {
+    // Both branches below read the parsed events; caching them parses each event once.
+    Dataset<Row> checked = checked(typed(raw, t), t).cache();
+    String fields = fieldsExpr(t);
+    String fieldsCol = fields == null ? "CAST(NULL AS STRING)" : fields;
+
+    Dataset<Row> dlq =
+        checked
+            .filter("size(" + FAIL + ") > 0")
+            .selectExpr(
+                "'dlq' AS " + KIND,
+                KEY,
+                VALUE,
+                OP,
+                SEQ,
+                TS,
+                FAIL,
+                "CAST(NULL AS BOOLEAN) AS " + KEEP,
+                TOPIC,
+                PARTITION,
+                OFFSET);
+
+    String keep =
+        t.transform.filter == null
+            ? "(" + OP + " <> 'd')"
+            : "(" + OP + " <> 'd' AND coalesce((" + t.transform.filter + "), false))";
+    List<String> gk = new ArrayList<>();
+    for (String k : t.keyColumns) {
+      gk.add(K + "[" + Sql.str(k) + "]");
+    }
+    Dataset<Row> ok =
+        checked
+            .filter("size(" + FAIL + ") = 0")
+            .withColumn(KEEP, expr(keep))
+            .withColumn(FIELDS, expr("IF(" + keep + ", " + fieldsCol + ", NULL)"))
+            .withColumn(SEQN, expr("CAST(" + SEQ + " AS DECIMAL(20,0))"))
+            .withColumn(GK, expr("to_json(array(" + String.join(", ", gk) + "))"));
+    // Invariant 4: per key keep only the newest event of the batch. max_by over the version is
+    // deterministic, unlike dropDuplicates which keeps an arbitrary row.
+    Dataset<Row> newest =
+        ok.groupBy(col(GK))
+            .agg(
+                expr(
+                        "max_by(named_struct('k', " + KEY + ", 'v', " + VALUE + ", 'op', " + OP
+                            + ", 's', " + SEQ + ", 't', " + TS + ", 'keep', " + KEEP + ", 'f', "
+                            + FIELDS + "), " + SEQN + ")")
+                    .as("r"))
+            .selectExpr(
+                "'write' AS " + KIND,
+                "r.k AS " + KEY,
+                "r.v AS " + VALUE,
+                "r.op AS " + OP,
+                "r.s AS " + SEQ,
+                "r.t AS " + TS,
+                "CAST(NULL AS ARRAY<STRUCT<rule: STRING, message: STRING>>) AS " + FAIL,
+                "r.keep AS " + KEEP,
+                "CAST(NULL AS STRING) AS " + TOPIC,
+                "CAST(NULL AS INT) AS " + PARTITION,
+                "CAST(NULL AS BIGINT) AS " + OFFSET,
+                "r.f AS " + FIELDS);
+    String nullFields =
+        fields == null
+            ? "CAST(NULL AS STRING)"
+            : "CAST(NULL AS " + newest.schema().apply(FIELDS).dataType().sql() + ")";
+    return new Planned(dlq.withColumn(FIELDS, expr(nullFields)).unionByName(newest), checked);
+  }
+
+  /** The Kafka batch columns this plan expects, from a Kafka source DataFrame. */
+  static Dataset<Row> fromKafka(Dataset<Row> kafka) {
+    return kafka.select(
+        col("key").cast("string").as(KEY),
+        col("value").cast("string").as(VALUE),
+        col("topic").as(TOPIC),
+        col("partition").as(PARTITION),
+        col("offset").as(OFFSET));
+  }
+
+  static Dataset<Row> emptyRaw(org.apache.spark.sql.SparkSession spark) {
+    return spark
+        .createDataFrame(
+            java.util.Collections.emptyList(),
+            (StructType)
+                DataType.fromDDL(
+                    KEY + " STRING, " + VALUE + " STRING, " + TOPIC + " STRING, " + PARTITION
+                        + " INT, " + OFFSET + " BIGINT"));
+  }
+}

@@ -1,0 +1,183 @@
+// Starts the Spark job: locally as `java -cp` with the flags spark-submit would add, or prints /
+// runs a spark-submit line for a cluster with the self-contained cluster jar.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { JVM_DIR, ensureJvmModules, javaBinary, jvmClasspath } from '../stack/jvm.ts';
+import type { JobDescription } from './job-description.ts';
+
+export const MAIN_CLASS = 'dev.syncline.spark.SynclineJob';
+export const CLUSTER_JAR = join(JVM_DIR, 'spark-job', 'target', 'spark-job-cluster.jar');
+
+/**
+ * The module flags spark-submit adds on Java 17 (Spark's launcher JavaModuleOptions); a plain
+ * `java -cp` start needs them or Spark fails on reflective access.
+ */
+export const JAVA_MODULE_FLAGS = [
+  'java.lang',
+  'java.lang.invoke',
+  'java.lang.reflect',
+  'java.io',
+  'java.net',
+  'java.nio',
+  'java.util',
+  'java.util.concurrent',
+  'java.util.concurrent.atomic',
+  'jdk.internal.ref',
+  'sun.nio.ch',
+  'sun.nio.cs',
+  'sun.security.action',
+  'sun.util.calendar',
+]
+  .map((p) => `--add-opens=java.base/${p}=ALL-UNNAMED`)
+  .concat(['-Dio.netty.tryReflectionSetAccessible=true']);
+
+export interface Command {
+  command: string;
+  args: string[];
+}
+
+/** Write the job description where the job will read it; returns the path. */
+export function writeJobFile(job: JobDescription, path: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(job, null, 2)}\n`);
+  return path;
+}
+
+/** `java … SynclineJob <job.json>` for local mode (master from the job, default local[2]). */
+export function localCommand(jobFile: string, options: { heap?: string; extraJvmArgs?: string[]; check?: boolean } = {}): Command {
+  ensureJvmModules(['spark-job']);
+  return {
+    command: javaBinary(),
+    args: [
+      `-Xmx${options.heap ?? '2g'}`,
+      ...JAVA_MODULE_FLAGS,
+      ...(options.extraJvmArgs ?? []),
+      '-cp',
+      jvmClasspath('spark-job'),
+      MAIN_CLASS,
+      ...(options.check ? ['--check'] : []),
+      jobFile,
+    ],
+  };
+}
+
+/**
+ * spark-submit for a cluster. The job runs in client mode so the driver reads the job file and
+ * the connection env variables on this machine; executors get the resolved connection settings
+ * from the driver with their tasks.
+ */
+export function submitCommand(jobFile: string, master: string, conf: Record<string, string> = {}): Command {
+  const args = ['--master', master, '--deploy-mode', 'client', '--class', MAIN_CLASS, '--name', 'syncline'];
+  for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
+  args.push(CLUSTER_JAR, jobFile);
+  return { command: 'spark-submit', args };
+}
+
+/** Builds the cluster jar (Maven profile `cluster`) unless it is there already. */
+export function ensureClusterJar(): void {
+  if (existsSync(CLUSTER_JAR)) return;
+  const r = spawnSync('mvn', ['-B', '-q', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), '-pl', 'spark-job', '-Pcluster', '-DskipTests', 'package'], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    const tail = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-20).join('\n');
+    throw new Error(`building the cluster jar failed (mvn -Pcluster package in jvm/spark-job):\n${tail}`);
+  }
+}
+
+/** A shell-safe rendering of a command, for --print-submit. */
+export function shellLine(cmd: Command): string {
+  const quote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./[\]-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return [cmd.command, ...cmd.args].map(quote).join(' ');
+}
+
+export interface ExpressionProblem {
+  table: string;
+  field: string;
+  message: string;
+}
+
+/**
+ * Analyse every Spark SQL expression of the job description with Spark itself (the job's
+ * `--check` mode, a few seconds). Returns the problems; an empty list means the job will start.
+ */
+export function checkJobDescription(jobFile: string): ExpressionProblem[] {
+  const cmd = localCommand(jobFile, { heap: '1g', check: true });
+  const r = spawnSync(cmd.command, cmd.args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('['));
+  if (line === undefined) {
+    throw new Error(`the Spark job's --check mode failed (exit ${r.status}):\n${(r.stderr ?? '').trim().split('\n').slice(-15).join('\n')}`);
+  }
+  return JSON.parse(line) as ExpressionProblem[];
+}
+
+/** One batch's progress as the job prints it (`SYNCLINE_PROGRESS <json>`). */
+export interface BatchProgress {
+  batchId: number;
+  timestamp: string;
+  numInputRows: number;
+  inputRowsPerSecond: number;
+  processedRowsPerSecond: number;
+  durationMs: number;
+  tables: Record<string, Record<string, number | Record<string, number>>>;
+  dlq: Record<string, number>;
+}
+
+export const PROGRESS_PREFIX = 'SYNCLINE_PROGRESS ';
+
+export function parseProgressLine(line: string): BatchProgress | null {
+  if (!line.startsWith(PROGRESS_PREFIX)) return null;
+  try {
+    return JSON.parse(line.slice(PROGRESS_PREFIX.length)) as BatchProgress;
+  } catch {
+    return null;
+  }
+}
+
+export interface RunningJob {
+  child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Start the job as a child process. Progress lines are handed to onProgress; every other stdout
+ * line and all of stderr go to onLog. The env holds the sink URLs: never log it.
+ */
+export function startJob(
+  cmd: Command,
+  env: NodeJS.ProcessEnv,
+  handlers: { onProgress?: (p: BatchProgress) => void; onLog?: (line: string, stream: 'stdout' | 'stderr') => void } = {},
+): RunningJob {
+  const child = spawn(cmd.command, cmd.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = (stream: 'stdout' | 'stderr'): ((chunk: Buffer) => void) => {
+    let buffer = '';
+    return (chunk) => {
+      buffer += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const progress = stream === 'stdout' ? parseProgressLine(line) : null;
+        if (progress) handlers.onProgress?.(progress);
+        else handlers.onLog?.(line, stream);
+      }
+    };
+  };
+  child.stdout!.on('data', lines('stdout'));
+  child.stderr!.on('data', lines('stderr'));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code));
+  });
+  return { child, exited };
+}
+
+/** A one-line summary of a batch for the terminal. */
+export function formatProgress(p: BatchProgress): string {
+  const dlq = Object.values(p.dlq ?? {}).reduce((a, b) => a + b, 0);
+  const ms = p.durationMs;
+  return `batch ${p.batchId}: ${p.numInputRows} events, ${Math.round(p.processedRowsPerSecond)} events/s, ${ms} ms${dlq ? `, ${dlq} to DLQ` : ''}`;
+}
