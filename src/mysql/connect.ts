@@ -9,6 +9,8 @@ export interface MysqlTarget {
   /** Resolved from a secret reference; never part of the URL in the config file. */
   password?: string | undefined;
   database?: string | undefined;
+  /** Only for callers that build every statement themselves (the relay's batched deletes). */
+  multipleStatements?: boolean;
 }
 
 function baseOptions(target: MysqlTarget): ConnectionOptions {
@@ -20,7 +22,7 @@ function baseOptions(target: MysqlTarget): ConnectionOptions {
     dateStrings: true,
     timezone: 'Z',
     charset: 'utf8mb4_unicode_ci',
-    multipleStatements: false,
+    multipleStatements: target.multipleStatements ?? false,
     connectTimeout: 10_000,
   };
   if (target.password !== undefined) options.password = target.password;

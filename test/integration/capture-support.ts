@@ -119,3 +119,195 @@ export function bySeq(a: PublishedEvent, b: PublishedEvent): number {
   const y = BigInt(b.event.source.seq);
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+export const KV_DDL = 'CREATE TABLE kv (k INT NOT NULL PRIMARY KEY, v BIGINT NOT NULL, note VARCHAR(40) NULL) ENGINE=InnoDB';
+
+export interface RandomWorkloadOptions {
+  url: string;
+  database: string;
+  connections: number;
+  transactions: number;
+  /** Keys are drawn from 1..keys; few keys mean lock contention and many changes per key. */
+  keys: number;
+  rollbackRate: number;
+  /** Share of transactions that sleep before COMMIT, so later ids commit first. */
+  holdRate: number;
+  holdMs: [number, number];
+  seed?: number;
+  /** Called every N transactions, e.g. to kill a relay in the middle. */
+  onProgress?: (done: number) => void;
+  /**
+   * One extra connection that keeps inserting fresh keys (above `keys`, so it blocks nobody) and
+   * holds each transaction open for this many ms: a guaranteed supply of late commits.
+   */
+  stragglerHoldMs?: number;
+}
+
+export interface RandomWorkloadResult {
+  /** v values written by statements that changed a row in a committed transaction. */
+  committed: Set<string>;
+  /** v values written in transactions that were rolled back (deliberately or by an error). */
+  rolledBack: Set<string>;
+  commits: number;
+  rollbacks: number;
+  errors: number;
+  pkChanges: number;
+  elapsedMs: number;
+}
+
+/**
+ * Random transactions on the kv table: inserts, updates, primary-key changes and deletes, some
+ * rolled back, some held open before COMMIT. Every write sets v to a value never used before, so
+ * each change is identifiable in the published events.
+ */
+export async function randomKvWorkload(o: RandomWorkloadOptions): Promise<RandomWorkloadResult> {
+  const { createPool } = await import('../../src/mysql/connect.ts');
+  const { Rng } = await import('../../src/mysql/demo/random.ts');
+  const pool = createPool({ url: o.url, database: o.database }, o.connections + 1);
+  const result: RandomWorkloadResult = { committed: new Set(), rolledBack: new Set(), commits: 0, rollbacks: 0, errors: 0, pkChanges: 0, elapsedMs: 0 };
+  const started = Date.now();
+  let issued = 0;
+  let done = 0;
+  let nextValue = 1;
+  const worker = async (w: number): Promise<void> => {
+    const rng = new Rng((o.seed ?? 7) * 1000 + w);
+    const conn = await pool.getConnection();
+    try {
+      while (issued < o.transactions) {
+        issued++;
+        const written: string[] = [];
+        let pkChange = false;
+        try {
+          await conn.query('START TRANSACTION');
+          const ops = rng.int(1, 3);
+          for (let i = 0; i < ops; i++) {
+            const k = rng.int(1, o.keys);
+            const v = String(nextValue++);
+            const roll = rng.next();
+            if (roll < 0.35) {
+              const [r] = await conn.query('INSERT INTO kv (k, v, note) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)', [k, v, `w${w}`]);
+              if ((r as { affectedRows: number }).affectedRows > 0) written.push(v);
+            } else if (roll < 0.7) {
+              const [r] = await conn.query('UPDATE kv SET v = ?, note = ? WHERE k = ?', [v, rng.chance(0.2) ? null : `u${w}`, k]);
+              if ((r as { affectedRows: number }).affectedRows > 0) written.push(v);
+            } else if (roll < 0.85) {
+              const to = rng.int(1, o.keys);
+              const [r] = await conn.query('UPDATE kv SET k = ?, v = ? WHERE k = ?', [to, v, k]);
+              if ((r as { affectedRows: number }).affectedRows > 0) {
+                written.push(v);
+                if (to !== k) pkChange = true;
+              }
+            } else {
+              await conn.query('DELETE FROM kv WHERE k = ?', [k]);
+            }
+          }
+          if (rng.chance(o.holdRate)) await new Promise((r) => setTimeout(r, rng.int(o.holdMs[0], o.holdMs[1])));
+          if (rng.chance(o.rollbackRate)) {
+            await conn.query('ROLLBACK');
+            result.rollbacks++;
+            for (const v of written) result.rolledBack.add(v);
+          } else {
+            await conn.query('COMMIT');
+            result.commits++;
+            if (pkChange) result.pkChanges++;
+            for (const v of written) result.committed.add(v);
+          }
+        } catch {
+          // Duplicate key on a PK change, deadlock, lock timeout: the whole transaction is undone.
+          await conn.query('ROLLBACK').catch(() => undefined);
+          result.errors++;
+          for (const v of written) result.rolledBack.add(v);
+        }
+        done++;
+        if (o.onProgress && done % 500 === 0) o.onProgress(done);
+      }
+    } finally {
+      conn.release();
+    }
+  };
+  let workersDone = false;
+  const straggler = async (): Promise<void> => {
+    const conn = await pool.getConnection();
+    try {
+      for (let n = 1; !workersDone; n++) {
+        const v = String(nextValue++);
+        await conn.query('START TRANSACTION');
+        await conn.query('INSERT INTO kv (k, v, note) VALUES (?, ?, ?)', [1_000_000 + n, v, 'straggler']);
+        await new Promise((r) => setTimeout(r, o.stragglerHoldMs));
+        await conn.query('COMMIT');
+        result.commits++;
+        result.committed.add(v);
+      }
+    } finally {
+      conn.release();
+    }
+  };
+  try {
+    const stragglerRun = o.stragglerHoldMs ? straggler() : Promise.resolve();
+    await Promise.all(Array.from({ length: o.connections }, (_, i) => worker(i)));
+    workersDone = true;
+    await stragglerRun;
+  } finally {
+    result.elapsedMs = Date.now() - started;
+    await pool.end();
+  }
+  return result;
+}
+
+export interface KvCheck {
+  events: number;
+  duplicates: number;
+  keys: number;
+  /** Published out of id order: a later batch carried a lower id (a late commit). */
+  lateCommits: number;
+}
+
+/**
+ * Check the kv events against the workload: every committed value published, nothing rolled back
+ * published, for every key the events form an unbroken chain (each before = the previous after),
+ * and the replayed final state equals the table. Duplicates (same seq) are skipped and counted.
+ */
+export async function checkKvEvents(conn: Connection, published: PublishedEvent[], work: RandomWorkloadResult): Promise<KvCheck> {
+  const seen = new Set<string>();
+  const state = new Map<string, Record<string, unknown>>();
+  const values = new Set<string>();
+  let duplicates = 0;
+  let lateCommits = 0;
+  const maxSeqByPartition = new Map<string, bigint>();
+  for (const p of published) {
+    const seq = BigInt(p.event.source.seq);
+    const part = `${p.topic}:${p.partition}`;
+    const max = maxSeqByPartition.get(part) ?? 0n;
+    if (seq < max && !seen.has(p.event.source.seq)) lateCommits++;
+    if (seq > max) maxSeqByPartition.set(part, seq);
+    if (seen.has(p.event.source.seq)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(p.event.source.seq);
+    const { op, before, after } = p.event;
+    const current = state.get(p.key);
+    if (op === 'c') {
+      if (current !== undefined) throw new Error(`key ${p.key}: create at seq ${seq} but the row exists (${JSON.stringify(current)})`);
+    } else {
+      if (JSON.stringify(before) !== JSON.stringify(current)) {
+        throw new Error(`key ${p.key}: ${op} at seq ${seq} has before ${JSON.stringify(before)} but the previous after was ${JSON.stringify(current)}`);
+      }
+    }
+    if (after) {
+      state.set(p.key, after);
+      values.add(String(after.v));
+    } else state.delete(p.key);
+  }
+  const lost = [...work.committed].filter((v) => !values.has(v));
+  if (lost.length > 0) throw new Error(`${lost.length} committed writes never published, e.g. v=${lost.slice(0, 5).join(',')}`);
+  const leaked = [...work.rolledBack].filter((v) => values.has(v));
+  if (leaked.length > 0) throw new Error(`${leaked.length} rolled-back writes were published, e.g. v=${leaked.slice(0, 5).join(',')}`);
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT k, v, note FROM kv ORDER BY k');
+  const expected = new Map(rows.map((r) => [`{"k":${r.k}}`, JSON.stringify({ k: Number(r.k), v: String(r.v), note: r.note })]));
+  for (const [key, row] of state) {
+    if (expected.get(key) !== JSON.stringify(row)) throw new Error(`key ${key}: replayed ${JSON.stringify(row)}, table has ${expected.get(key) ?? 'no row'}`);
+  }
+  for (const key of expected.keys()) if (!state.has(key)) throw new Error(`key ${key} is in the table but not in the replayed events`);
+  return { events: published.length, duplicates, keys: state.size, lateCommits };
+}

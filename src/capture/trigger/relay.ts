@@ -56,11 +56,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 export function buildEventValue(row: ChangelogRow, sourceName: string, database: string, now: number): string {
+  // Snapshot chunks travel through the changelog as `r` rows (src/capture/snapshot/).
   // Assembled as text so that row images (JSON from the database) are never re-parsed: a nested
   // JSON number with more digits than a double holds stays exact.
   const before = row.before_image === null ? 'null' : compactJson(row.before_image);
   const after = row.after_image === null ? 'null' : compactJson(row.after_image);
-  const source = `{"name":${JSON.stringify(sourceName)},"db":${JSON.stringify(database)},"table":${JSON.stringify(row.tbl)},"capture":"trigger","seq":"${row.id}","ts_ms":${Number(row.ts_ms)}}`;
+  const source = `{"name":${JSON.stringify(sourceName)},"db":${JSON.stringify(database)},"table":${JSON.stringify(row.tbl)},"capture":"${row.op === 'r' ? 'snapshot' : 'trigger'}","seq":"${row.id}","ts_ms":${Number(row.ts_ms)}}`;
   return `{"op":"${row.op}","before":${before},"after":${after},"source":${source},"ts_ms":${now}}`;
 }
 
@@ -121,10 +122,11 @@ export class Relay {
         await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), this.#stop.signal);
       }
     }
+    const wasActive = this.#active;
     this.#setActive(false);
     await this.#closeMysql();
     await this.#closeKafka();
-    this.#writeStatus(true);
+    if (wasActive) this.#writeStatus(true);
     this.#log.info({ published: this.#published }, 'relay stopped');
   }
 
@@ -135,7 +137,7 @@ export class Relay {
 
   async #connectAndLock(): Promise<void> {
     const { source } = this.#config;
-    const conn = await connect({ url: source.url, password: source.password, database: source.database });
+    const conn = await connect({ url: source.url, password: source.password, database: source.database, multipleStatements: true });
     this.#conn = conn;
     // READ COMMITTED: every poll sees everything committed so far and the DELETE takes no gap locks.
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
@@ -152,7 +154,6 @@ export class Relay {
         this.#log.info({ database: source.database, lock }, 'another relay is active for this source; waiting to take over');
         waitingLogged = true;
       }
-      this.#writeStatus();
     }
   }
 
@@ -171,8 +172,11 @@ export class Relay {
         continue;
       }
       // From here on the batch is finished even if a stop is requested meanwhile.
+      const selected = performance.now();
       await this.#publish(rows);
+      const sent = performance.now();
       await this.#delete(rows.map((r) => r.id));
+      this.#log.trace({ selectMs: selected - started, sendMs: sent - selected, deleteMs: performance.now() - sent }, 'batch timing');
       this.#published += rows.length;
       this.#metrics.batches.inc();
       for (const row of rows) this.#metrics.events.inc({ table: row.tbl, op: row.op });
@@ -212,9 +216,15 @@ export class Relay {
 
   async #delete(ids: string[]): Promise<void> {
     const conn = this.#conn!;
-    for (let i = 0; i < ids.length; i += 1000) {
-      const chunk = ids.slice(i, i + 1000);
-      await conn.query(`DELETE FROM ${quoteId(CHANGELOG_TABLE)} WHERE id IN (${chunk.join(',')})`);
+    // One point DELETE per id, all in one transaction and one round trip. A single
+    // `id IN (...)` DELETE may be planned as a scan (the changelog is usually small), and a scan
+    // waits on every uncommitted row it meets; writers keep adding such rows, so it can stall for
+    // as long as they keep writing. A primary-key equality never touches another row.
+    const table = quoteId(CHANGELOG_TABLE);
+    for (let i = 0; i < ids.length; i += 5000) {
+      const chunk = ids.slice(i, i + 5000);
+      for (const id of chunk) if (!/^\d+$/.test(id)) throw new Error(`unexpected changelog id ${id}`);
+      await conn.query(`START TRANSACTION;${chunk.map((id) => `DELETE FROM ${table} WHERE id=${id}`).join(';')};COMMIT`);
     }
   }
 
@@ -231,7 +241,8 @@ export class Relay {
   }
 
   #writeStatus(force = false): void {
-    if (!this.#statusFile) return;
+    // Only the active relay speaks for the source; a waiting one would overwrite its figures.
+    if (!this.#statusFile || (!this.#active && !force)) return;
     const now = Date.now();
     if (!force && now - this.#lastStatusWrite < 1000) return;
     this.#lastStatusWrite = now;

@@ -1,0 +1,203 @@
+// The initial load. Each chunk of rows is copied into the changelog as `r` events by one
+// INSERT ... SELECT that holds shared locks on the rows it reads, in the same transaction that
+// records the chunk as done. See docs/decisions/0004-snapshot-through-the-changelog.md for why that
+// places every snapshot row correctly among the row's changes (invariant 5) and makes the
+// snapshot resumable chunk by chunk.
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { ColumnSchema, TableSchema } from '../../model/types.ts';
+import { keyColumns } from '../../model/types.ts';
+import { keyExpression, rowImageExpression } from '../../model/row-image-sql.ts';
+import { quoteId, quoteString } from '../../mysql/identifiers.ts';
+import { CHANGELOG_TABLE } from '../trigger/ddl.ts';
+
+export const SNAPSHOT_TABLE = '_syncline_snapshot';
+
+export function snapshotStateDdl(): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteId(SNAPSHOT_TABLE)} (
+  tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  status ENUM('running', 'done') NOT NULL,
+  last_key LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  rows_done BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  chunks_done BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  started_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  finished_at TIMESTAMP(6) NULL,
+  PRIMARY KEY (tbl)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='syncline: snapshot progress per table (resumable)'`;
+}
+
+export interface SnapshotProgress {
+  table: string;
+  rowsDone: number;
+  chunksDone: number;
+  /** information_schema's estimate; exact once the table is done. */
+  rowsEstimate: number;
+  done: boolean;
+  resumedFrom: number;
+}
+
+export interface SnapshotOptions {
+  chunkSize?: number;
+  /** Pause while the changelog holds more than this many rows (the relay is behind). */
+  maxBacklog?: number;
+  onProgress?: (p: SnapshotProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface TableSnapshotState {
+  status: 'running' | 'done' | 'none';
+  rowsDone: number;
+  lastKey: unknown[] | null;
+}
+
+export async function snapshotState(conn: Connection, table: string): Promise<TableSnapshotState> {
+  await conn.query(snapshotStateDdl());
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT status, last_key, rows_done FROM ${quoteId(SNAPSHOT_TABLE)} WHERE tbl = ?`,
+    [table],
+  );
+  const row = rows[0];
+  if (!row) return { status: 'none', rowsDone: 0, lastKey: null };
+  return {
+    status: row.status as 'running' | 'done',
+    rowsDone: Number(row.rows_done),
+    lastKey: row.last_key === null ? null : (JSON.parse(String(row.last_key)) as unknown[]),
+  };
+}
+
+/** Forget a table's snapshot so the next one starts from its first key. */
+export async function resetSnapshot(conn: Connection, table: string): Promise<void> {
+  await conn.query(snapshotStateDdl());
+  await conn.query(`DELETE FROM ${quoteId(SNAPSHOT_TABLE)} WHERE tbl = ?`, [table]);
+}
+
+// Key values are kept (in the progress table, as JSON) in a form that binds back exactly:
+// bytes as hex, bits as digits, everything else as mysql2 returns it with this project's
+// settings (big numbers, decimals and dates as strings).
+function keyRead(c: ColumnSchema): string {
+  const ref = quoteId(c.name);
+  if (c.kind === 'binary' || c.kind === 'geometry') return `HEX(${ref})`;
+  if (c.kind === 'bit1' || c.kind === 'bitn') return `CAST(${ref} + 0 AS CHAR)`;
+  return ref;
+}
+
+function keyPlaceholder(c: ColumnSchema): string {
+  if (c.kind === 'binary' || c.kind === 'geometry') return 'UNHEX(?)';
+  if (c.kind === 'bit1' || c.kind === 'bitn') return 'CAST(? AS UNSIGNED)';
+  return '?';
+}
+
+/**
+ * `(k1, k2, ...) > (v1, v2, ...)` spelled out as OR/AND so that the optimizer uses the primary
+ * key as a range on every server version (`<=` for the chunk's upper bound).
+ */
+function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string {
+  const terms: string[] = [];
+  for (let i = 0; i < columns.length; i += 1) {
+    const equal = columns.slice(0, i).map((c) => `${quoteId(c.name)} = ${keyPlaceholder(c)}`);
+    const op = i < columns.length - 1 ? last.charAt(0) : last;
+    terms.push(`(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`);
+  }
+  return `(${terms.join(' OR ')})`;
+}
+
+function afterKeyParams(lastKey: unknown[]): unknown[] {
+  const params: unknown[] = [];
+  for (let i = 0; i < lastKey.length; i += 1) params.push(...lastKey.slice(0, i + 1));
+  return params;
+}
+
+async function changelogBacklog(conn: Connection): Promise<number> {
+  // MAX - MIN over the primary key is two index dives; COUNT(*) would scan the table.
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT COALESCE(MAX(id) - MIN(id) + 1, 0) AS n FROM ${quoteId(CHANGELOG_TABLE)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Snapshot one table into the changelog, resuming after the last finished chunk. Requires the
+ * capture triggers (and so the changelog table) to be installed. Returns the final progress.
+ */
+export async function snapshotTable(conn: Connection, table: TableSchema, options: SnapshotOptions = {}): Promise<SnapshotProgress> {
+  const chunkSize = options.chunkSize ?? 5000;
+  const maxBacklog = options.maxBacklog ?? 200_000;
+  const keys = keyColumns(table);
+  const tableRef = `${quoteId(table.database)}.${quoteId(table.name)}`;
+  const orderBy = keys.map((k) => quoteId(k.name)).join(', ');
+
+  await conn.query(snapshotStateDdl());
+  await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+  const state = await snapshotState(conn, table.name);
+  const [estimateRows] = await conn.query<RowDataPacket[]>(
+    'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [table.database, table.name],
+  );
+  const progress: SnapshotProgress = {
+    table: table.name,
+    rowsDone: state.rowsDone,
+    chunksDone: 0,
+    rowsEstimate: Number(estimateRows[0]?.n ?? 0),
+    done: state.status === 'done',
+    resumedFrom: state.status === 'running' ? state.rowsDone : 0,
+  };
+  if (progress.done) return progress;
+  if (state.status === 'none') {
+    await conn.query(`INSERT INTO ${quoteId(SNAPSHOT_TABLE)} (tbl, status, rows_done) VALUES (?, 'running', 0)`, [table.name]);
+  }
+  let lastKey = state.lastKey;
+
+  while (!options.signal?.aborted) {
+    while (maxBacklog > 0 && (await changelogBacklog(conn)) > maxBacklog && !options.signal?.aborted) {
+      await sleep(200);
+    }
+    await conn.beginTransaction();
+    try {
+      // 1. Find and share-lock the chunk's keys. A writer holding one of these rows makes us wait
+      //    until it commits (its change then precedes ours in the changelog); a writer arriving
+      //    after us waits for our commit (its change follows ours).
+      const where = lastKey === null ? '' : `WHERE ${keyPredicate(keys, '>')}`;
+      const [keyRows] = await conn.query<RowDataPacket[]>({
+        sql: `SELECT ${keys.map((k, i) => `${keyRead(k)} AS k${i}`).join(', ')} FROM ${tableRef} ${where}
+              ORDER BY ${orderBy} LIMIT ${chunkSize}`,
+        values: lastKey === null ? [] : afterKeyParams(lastKey),
+      });
+      if (keyRows.length === 0) {
+        await conn.query(`UPDATE ${quoteId(SNAPSHOT_TABLE)} SET status = 'done', finished_at = CURRENT_TIMESTAMP(6) WHERE tbl = ?`, [
+          table.name,
+        ]);
+        await conn.commit();
+        progress.done = true;
+        progress.rowsEstimate = progress.rowsDone;
+        options.onProgress?.(progress);
+        return progress;
+      }
+      const chunkEnd = keys.map((_, i) => keyRows[keyRows.length - 1]![`k${i}`]);
+      const range = [lastKey === null ? null : keyPredicate(keys, '>'), keyPredicate(keys, '<=')].filter(Boolean).join(' AND ');
+      const params = [...(lastKey === null ? [] : afterKeyParams(lastKey)), ...afterKeyParams(chunkEnd)];
+      // 2. Copy the locked rows' images into the changelog as `r` events, in key order.
+      const [inserted] = await conn.query<RowDataPacket[]>({
+        sql: `INSERT INTO ${quoteId(CHANGELOG_TABLE)} (tbl, op, pk, before_image, after_image)
+              SELECT ${quoteString(table.name)}, 'r', ${keyExpression(table, null)}, NULL, ${rowImageExpression(table, null)}
+              FROM ${tableRef} WHERE ${range} ORDER BY ${orderBy}`,
+        values: params,
+      });
+      const copied = Number((inserted as unknown as { affectedRows: number }).affectedRows);
+      // 3. Record the chunk in the same transaction: a crash either keeps both or neither.
+      await conn.query(
+        `UPDATE ${quoteId(SNAPSHOT_TABLE)} SET last_key = ?, rows_done = rows_done + ?, chunks_done = chunks_done + 1 WHERE tbl = ?`,
+        [JSON.stringify(chunkEnd), copied, table.name],
+      );
+      await conn.commit();
+      lastKey = chunkEnd;
+      progress.rowsDone += copied;
+      progress.chunksDone += 1;
+      options.onProgress?.(progress);
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    }
+  }
+  return progress;
+}
