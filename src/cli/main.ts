@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerStackCommands } from '../stack/cli.ts';
 import { registerCaptureCommands } from '../capture/cli.ts';
+import { registerPipelineCommands } from './pipeline.ts';
 
 // Each pipeline area registers its own commands; this file only wires them together.
 const program = new Command();
@@ -13,6 +14,7 @@ program
 
 registerStackCommands(program);
 registerCaptureCommands(program);
+registerPipelineCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

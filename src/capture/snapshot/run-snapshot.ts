@@ -38,7 +38,11 @@ export async function tablesNeedingSnapshot(conn: Connection, tables: TableSchem
   return out;
 }
 
-export async function runSnapshots(conn: Connection, tables: TableSchema[], options: SnapshotRunOptions = {}): Promise<SnapshotSummary[]> {
+export async function runSnapshots(
+  conn: Connection,
+  tables: TableSchema[],
+  options: SnapshotRunOptions = {},
+): Promise<SnapshotSummary[]> {
   const out = options.out ?? process.stderr;
   const tty = Boolean(out.isTTY);
   const summaries: SnapshotSummary[] = [];
@@ -76,7 +80,13 @@ export async function runSnapshots(conn: Connection, tables: TableSchema[], opti
       seconds,
       rowsPerSecond: seconds > 0 ? copied / seconds : 0,
       resumedFrom: result.resumedFrom,
-      skipped: result.done && result.chunksDone === 0 && copied === 0 && !options.restart && result.resumedFrom === 0 && result.rowsDone > 0,
+      skipped:
+        result.done &&
+        result.chunksDone === 0 &&
+        copied === 0 &&
+        !options.restart &&
+        result.resumedFrom === 0 &&
+        result.rowsDone > 0,
     });
     if (options.signal?.aborted) break;
   }

@@ -95,7 +95,9 @@ function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string {
   for (let i = 0; i < columns.length; i += 1) {
     const equal = columns.slice(0, i).map((c) => `${quoteId(c.name)} = ${keyPlaceholder(c)}`);
     const op = i < columns.length - 1 ? last.charAt(0) : last;
-    terms.push(`(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`);
+    terms.push(
+      `(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`,
+    );
   }
   return `(${terms.join(' OR ')})`;
 }
@@ -120,7 +122,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Snapshot one table into the changelog, resuming after the last finished chunk. Requires the
  * capture triggers (and so the changelog table) to be installed. Returns the final progress.
  */
-export async function snapshotTable(conn: Connection, table: TableSchema, options: SnapshotOptions = {}): Promise<SnapshotProgress> {
+export async function snapshotTable(
+  conn: Connection,
+  table: TableSchema,
+  options: SnapshotOptions = {},
+): Promise<SnapshotProgress> {
   const chunkSize = options.chunkSize ?? 5000;
   const maxBacklog = options.maxBacklog ?? 200_000;
   const keys = keyColumns(table);
@@ -144,7 +150,10 @@ export async function snapshotTable(conn: Connection, table: TableSchema, option
   };
   if (progress.done) return progress;
   if (state.status === 'none') {
-    await conn.query(`INSERT INTO ${quoteId(SNAPSHOT_TABLE)} (tbl, status, rows_done) VALUES (?, 'running', 0)`, [table.name]);
+    await conn.query(
+      `INSERT INTO ${quoteId(SNAPSHOT_TABLE)} (tbl, status, rows_done) VALUES (?, 'running', 0)`,
+      [table.name],
+    );
   }
   let lastKey = state.lastKey;
 
@@ -160,13 +169,14 @@ export async function snapshotTable(conn: Connection, table: TableSchema, option
       const where = lastKey === null ? '' : `WHERE ${keyPredicate(keys, '>')}`;
       const [keyRows] = await conn.query<RowDataPacket[]>({
         sql: `SELECT ${keys.map((k, i) => `${keyRead(k)} AS k${i}`).join(', ')} FROM ${tableRef} ${where}
-              ORDER BY ${orderBy} LIMIT ${chunkSize}`,
+              ORDER BY ${orderBy} LIMIT ${chunkSize} LOCK IN SHARE MODE`,
         values: lastKey === null ? [] : afterKeyParams(lastKey),
       });
       if (keyRows.length === 0) {
-        await conn.query(`UPDATE ${quoteId(SNAPSHOT_TABLE)} SET status = 'done', finished_at = CURRENT_TIMESTAMP(6) WHERE tbl = ?`, [
-          table.name,
-        ]);
+        await conn.query(
+          `UPDATE ${quoteId(SNAPSHOT_TABLE)} SET status = 'done', finished_at = CURRENT_TIMESTAMP(6) WHERE tbl = ?`,
+          [table.name],
+        );
         await conn.commit();
         progress.done = true;
         progress.rowsEstimate = progress.rowsDone;
@@ -174,13 +184,15 @@ export async function snapshotTable(conn: Connection, table: TableSchema, option
         return progress;
       }
       const chunkEnd = keys.map((_, i) => keyRows[keyRows.length - 1]![`k${i}`]);
-      const range = [lastKey === null ? null : keyPredicate(keys, '>'), keyPredicate(keys, '<=')].filter(Boolean).join(' AND ');
+      const range = [lastKey === null ? null : keyPredicate(keys, '>'), keyPredicate(keys, '<=')]
+        .filter(Boolean)
+        .join(' AND ');
       const params = [...(lastKey === null ? [] : afterKeyParams(lastKey)), ...afterKeyParams(chunkEnd)];
       // 2. Copy the locked rows' images into the changelog as `r` events, in key order.
       const [inserted] = await conn.query<RowDataPacket[]>({
         sql: `INSERT INTO ${quoteId(CHANGELOG_TABLE)} (tbl, op, pk, before_image, after_image)
               SELECT ${quoteString(table.name)}, 'r', ${keyExpression(table, null)}, NULL, ${rowImageExpression(table, null)}
-              FROM ${tableRef} WHERE ${range} ORDER BY ${orderBy}`,
+              FROM ${tableRef} WHERE ${range} ORDER BY ${orderBy} LOCK IN SHARE MODE`,
         values: params,
       });
       const copied = Number((inserted as unknown as { affectedRows: number }).affectedRows);
