@@ -33,7 +33,7 @@ final class Checker {
       Dataset<Row> typed;
       try {
         typed = TablePlan.typed(empty, t);
-      } catch (RuntimeException e) {
+      } catch (Exception e) {
         out.add(new Problem(t.label(), "columns", firstLine(e)));
         continue;
       }
@@ -50,7 +50,7 @@ final class Checker {
       if (out.stream().noneMatch(p -> p.table().equals(t.label()))) {
         try {
           TablePlan.plan(typed.sparkSession().createDataFrame(List.of(), empty.schema()), t).out().schema();
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
           out.add(new Problem(t.label(), "plan", firstLine(e)));
         }
       }
@@ -64,7 +64,7 @@ final class Checker {
       if (bool && !type.equals(DataTypes.BooleanType)) {
         out.add(new Problem(t.label(), field, "must be a boolean expression, but `" + expr + "` is " + type.simpleString()));
       }
-    } catch (RuntimeException e) {
+    } catch (Exception e) {
       out.add(new Problem(t.label(), field, "`" + expr + "`: " + firstLine(e)));
     }
   }
