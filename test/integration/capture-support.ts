@@ -1,12 +1,14 @@
 // Shared helpers of the capture integration tests: a fresh database per test, a resolved config
 // pointing at the local stack, running the relay in-process until the changelog is empty, and
 // reading the published events back from Kafka.
-import { mkdtempSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pino from 'pino';
-import { resolveConfig, type Config } from '../../src/config/load.ts';
+import { stringify } from 'yaml';
+import { loadConfig, resolveConfig, type Config } from '../../src/config/load.ts';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { readTopics, type ReadMessage } from '../../src/kafka/client.ts';
@@ -310,4 +312,88 @@ export async function checkKvEvents(conn: Connection, published: PublishedEvent[
   }
   for (const key of expected.keys()) if (!state.has(key)) throw new Error(`key ${key} is in the table but not in the replayed events`);
   return { events: published.length, duplicates, keys: state.size, lateCommits };
+}
+
+/** Write a syncline.yaml for the stack and database; returns its path and the resolved config. */
+export function writeConfigFile(stack: TestStack, database: string, options: { batchSize?: number; partitions?: number } = {}): { file: string; config: Config } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'syncline-cfg-'));
+  const file = path.join(dir, 'syncline.yaml');
+  const topicPrefix = uniqueName('t');
+  writeFileSync(
+    file,
+    stringify({
+      source: {
+        name: 'syncline',
+        url: stack.mysqlUrl,
+        database,
+        relay: { batchSize: options.batchSize ?? 500, pollIntervalMs: 50, lockWaitSeconds: 1 },
+      },
+      kafka: { brokers: stack.kafkaBrokers, topicPrefix, partitions: options.partitions ?? 3, replicationFactor: 1 },
+      sinks: { mongodb: { url: stack.mongoUrl }, redis: { url: stack.redisUrl } },
+    }),
+  );
+  return { file, config: loadConfig({ configPath: file, stateDir: path.join(dir, 'state') }) };
+}
+
+const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+export interface RelayProcess {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first log line matching, rejects after timeoutMs. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<number | null>;
+}
+
+/** `syncline capture` as a real child process (so it can be SIGKILLed). */
+export function spawnRelay(configFile: string): RelayProcess {
+  const stateDir = path.join(path.dirname(configFile), 'state');
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', configFile, '--state-dir', stateDir, 'capture'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SYNCLINE_LOG_LEVEL: 'info' },
+  });
+  const lines: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  const onData = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(pattern, timeoutMs = 30_000) {
+      const found = lines.find((l) => pattern.test(l));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`relay pid ${child.pid}: no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${lines.slice(-5).join('\n')}`)), timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+      });
+    },
+  };
+}
+
+export async function waitForDrain(conn: Connection, database: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await changelogCount(conn, database)) > 0) {
+    if (Date.now() > deadline) throw new Error(`changelog of ${database} not drained within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

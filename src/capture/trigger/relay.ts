@@ -147,11 +147,11 @@ export class Relay {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lock, source.relay.lockWaitSeconds]);
       if (Number(rows[0]?.got) === 1) {
         this.#setActive(true);
-        this.#log.info({ database: source.database, lock }, 'relay is active');
+        this.#log.info({ database: source.database, lock }, 'active: holding the source lock');
         return;
       }
       if (!waitingLogged) {
-        this.#log.info({ database: source.database, lock }, 'another relay is active for this source; waiting to take over');
+        this.#log.info({ database: source.database, lock }, 'standby: another relay holds the source lock; waiting to take over');
         waitingLogged = true;
       }
     }
