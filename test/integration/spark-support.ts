@@ -200,9 +200,12 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
   return run;
 }
 
-export async function withSinks<T>(f: SparkFixture, fn: (mongo: MongoClient, redis: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
+type Redis = ReturnType<typeof redisClient>;
+const redisClient = (url: string) => createClient({ url });
+
+export async function withSinks<T>(f: SparkFixture, fn: (mongo: MongoClient, redis: Redis) => Promise<T>): Promise<T> {
   const mongo = new MongoClient(f.stack.mongoUrl, { directConnection: true });
-  const redis = createClient({ url: f.stack.redisUrl });
+  const redis = redisClient(f.stack.redisUrl);
   await mongo.connect();
   await redis.connect();
   try {
