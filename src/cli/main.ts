@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { registerStackCommands } from '../stack/cli.ts';
 import { registerCaptureCommands } from '../capture/cli.ts';
-import { registerPipelineCommands } from './pipeline.ts';
+import { registerMainCommands, registerPipelineCommands } from './pipeline.ts';
+import { registerSparkCommands } from '../spark/cli.ts';
 
 // Each pipeline area registers its own commands; this file only wires them together.
 const program = new Command();
@@ -15,6 +16,8 @@ program
 registerStackCommands(program);
 registerCaptureCommands(program);
 registerPipelineCommands(program);
+registerMainCommands(program);
+registerSparkCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
