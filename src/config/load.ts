@@ -61,6 +61,7 @@ export interface LoadOptions {
 }
 
 const DEFAULT_FILE = 'syncline.yaml';
+const SECRET_KEY = /pass|secret|token/i;
 
 function formatPath(p: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -73,6 +74,9 @@ function formatPath(p: ReadonlyArray<PropertyKey>): string {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path);
+  // Never echo what was written under a secret-looking key: it may be the secret itself.
+  const hideValue = SECRET_KEY.test(String(issue.path[issue.path.length - 1] ?? ''));
+  const describeValue = (v: unknown): string => (hideValue ? 'a value that is not shown' : describeValueOf(v));
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((k) => `${where === '(top level)' ? k : `${where}.${k}`}: unknown key`).join('\n');
@@ -85,7 +89,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
-function describeValue(v: unknown): string {
+function describeValueOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
@@ -99,7 +103,6 @@ export function formatIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-const SECRET_KEY = /pass|secret|token/i;
 
 /** Replace ${NAME} in every string, collecting errors for unset variables. */
 function substituteEnv(value: unknown, at: PropertyKey[], env: NodeJS.ProcessEnv, errors: string[]): unknown {
@@ -207,7 +210,7 @@ export function resolveConfig(input: unknown, options: LoadOptions & { file?: st
   const baseDir = file ? path.dirname(file) : cwd;
   const label = file ?? 'configuration';
 
-  const parsed = configSchema.safeParse(input ?? {});
+  const parsed = configSchema.safeParse(input ?? {}, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(`${label} is invalid:\n${formatIssues(parsed.error.issues)}`);
   }
