@@ -1,6 +1,14 @@
-// Commands that run the pipeline as a whole: snapshot (and, as they land, run, verify, status).
+// Commands that run the pipeline as a whole: snapshot, run, verify.
 import type { Command } from 'commander';
+import { MongoClient } from 'mongodb';
+import { createClient, type RedisClientType } from 'redis';
 import { configFromCommand } from '../capture/cli.ts';
+import type { Config } from '../config/load.ts';
+import { formatProgress } from '../spark/launcher.ts';
+import { resolvePipeline } from '../pipeline/job.ts';
+import { runPipeline } from '../pipeline/run.ts';
+import { formatStatus, pipelineStatus, waitForZeroLag } from '../observe/status.ts';
+import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
 import { capturedTables, triggerStatus } from '../capture/trigger/install.ts';
 import { connect } from '../mysql/connect.ts';
@@ -75,4 +83,137 @@ export function registerPipelineCommands(program: Command): void {
         }
       },
     );
+}
+
+/** Root options to hand to child processes of this CLI (the relay started by `run`). */
+function rootArgs(config: Config): string[] {
+  return ['--state-dir', config.stateDir, ...(config.file ? ['--config', config.file] : [])];
+}
+
+function withPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+export function registerMainCommands(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'the main job: triggers, snapshot of new tables, relay and Spark job, kept running until Ctrl-C',
+    )
+    .option('--database <name>', 'source database (overrides source.database)')
+    .option('--no-snapshot', 'do not snapshot tables that were never loaded')
+    .option('--skip-check', 'skip the Spark SQL expression check at start')
+    .action(async (opts: { snapshot: boolean; skipCheck?: boolean }, cmd: Command) => {
+      const config = configFromCommand(cmd);
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await runPipeline(config, {
+        cli: {
+          execPath: process.execPath,
+          execArgv: process.execArgv,
+          script: process.argv[1]!,
+          rootArgs: rootArgs(config),
+        },
+        snapshot: opts.snapshot,
+        skipCheck: Boolean(opts.skipCheck),
+        signal: abort.signal,
+        onProgress: (p) => process.stderr.write(`spark: ${formatProgress(p)}\n`),
+      });
+    });
+
+  program
+    .command('verify')
+    .description('compare every MySQL row with MongoDB and Redis; exit code 0 only when all match')
+    .option('--database <name>', 'source database (overrides source.database)')
+    .option('--table <name...>', 'only these tables')
+    .option('--sample <n>', 'check only n random rows per table (no search for extra entries)')
+    .option(
+      '--wait [seconds]',
+      'first wait until the changelog is drained and Spark has caught up (default 300 s)',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(
+      async (
+        opts: { table?: string[]; sample?: string; wait?: string | boolean; json?: boolean },
+        cmd: Command,
+      ) => {
+        const config = configFromCommand(cmd);
+        const sample = opts.sample !== undefined ? Number(opts.sample) : undefined;
+        if (sample !== undefined && (!Number.isInteger(sample) || sample < 1))
+          throw new Error(`--sample must be a positive integer, got ${opts.sample}`);
+        const conn = await connect({
+          url: config.source.url,
+          password: config.source.password,
+          database: config.source.database,
+        });
+        const mongo = new MongoClient(withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
+          useBigInt64: true,
+        });
+        const redis = createClient({
+          url: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+        }) as RedisClientType;
+        redis.on('error', () => {});
+        try {
+          const pipeline = await resolvePipeline(config, conn);
+          if (opts.wait !== undefined && opts.wait !== false) {
+            const seconds = opts.wait === true ? 300 : Number(opts.wait);
+            await waitForZeroLag(config, conn, pipeline, seconds * 1000, (line) =>
+              process.stderr.write(`${line}\n`),
+            );
+          }
+          await mongo.connect();
+          await redis.connect();
+          const reports = await verify({ mysql: conn, mongo, redis }, pipeline.job, pipeline.tables, {
+            ...(opts.table ? { tables: opts.table } : {}),
+            ...(sample !== undefined ? { sample } : {}),
+          });
+          if (opts.json)
+            process.stdout.write(
+              `${JSON.stringify({ inSync: inSync(reports), tables: reports }, null, 2)}\n`,
+            );
+          else process.stdout.write(`${formatReports(reports)}\n`);
+          if (!inSync(reports)) process.exitCode = 1;
+        } finally {
+          await conn.end().catch(() => undefined);
+          await mongo.close().catch(() => undefined);
+          if (redis.isOpen) await redis.close().catch(() => undefined);
+        }
+      },
+    );
+
+  program
+    .command('status')
+    .description('per table: changelog backlog, Kafka lag behind the Spark job, events/s, dead letters')
+    .option('--database <name>', 'source database (overrides source.database)')
+    .option('--json', 'print JSON')
+    .option('--watch [seconds]', 'refresh every few seconds (default 2) until Ctrl-C')
+    .action(async (opts: { json?: boolean; watch?: string | boolean }, cmd: Command) => {
+      const config = configFromCommand(cmd);
+      const conn = await connect({
+        url: config.source.url,
+        password: config.source.password,
+        database: config.source.database,
+      });
+      try {
+        const pipeline = await resolvePipeline(config, conn);
+        const every =
+          opts.watch === undefined || opts.watch === false ? 0 : opts.watch === true ? 2 : Number(opts.watch);
+        let stop = false;
+        process.once('SIGINT', () => (stop = true));
+        do {
+          const status = await pipelineStatus(config, conn, pipeline);
+          const text = opts.json ? JSON.stringify(status, null, 2) : formatStatus(status);
+          if (every > 0 && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+          process.stdout.write(`${text}\n`);
+          if (every > 0) await new Promise((r) => setTimeout(r, every * 1000));
+        } while (every > 0 && !stop);
+      } finally {
+        await conn.end().catch(() => undefined);
+      }
+    });
 }

@@ -4,10 +4,11 @@
 // places every snapshot row correctly among the row's changes (invariant 5) and makes the
 // snapshot resumable chunk by chunk.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import type { ColumnSchema, TableSchema } from '../../model/types.ts';
+import type { TableSchema } from '../../model/types.ts';
 import { keyColumns } from '../../model/types.ts';
 import { keyExpression, rowImageExpression } from '../../model/row-image-sql.ts';
 import { quoteId, quoteString } from '../../mysql/identifiers.ts';
+import { afterKeyParams, keyPredicate, keyRead } from '../../mysql/keyset.ts';
 import { CHANGELOG_TABLE } from '../trigger/ddl.ts';
 
 export const SNAPSHOT_TABLE = '_syncline_snapshot';
@@ -68,44 +69,6 @@ export async function snapshotState(conn: Connection, table: string): Promise<Ta
 export async function resetSnapshot(conn: Connection, table: string): Promise<void> {
   await conn.query(snapshotStateDdl());
   await conn.query(`DELETE FROM ${quoteId(SNAPSHOT_TABLE)} WHERE tbl = ?`, [table]);
-}
-
-// Key values are kept (in the progress table, as JSON) in a form that binds back exactly:
-// bytes as hex, bits as digits, everything else as mysql2 returns it with this project's
-// settings (big numbers, decimals and dates as strings).
-function keyRead(c: ColumnSchema): string {
-  const ref = quoteId(c.name);
-  if (c.kind === 'binary' || c.kind === 'geometry') return `HEX(${ref})`;
-  if (c.kind === 'bit1' || c.kind === 'bitn') return `CAST(${ref} + 0 AS CHAR)`;
-  return ref;
-}
-
-function keyPlaceholder(c: ColumnSchema): string {
-  if (c.kind === 'binary' || c.kind === 'geometry') return 'UNHEX(?)';
-  if (c.kind === 'bit1' || c.kind === 'bitn') return 'CAST(? AS UNSIGNED)';
-  return '?';
-}
-
-/**
- * `(k1, k2, ...) > (v1, v2, ...)` spelled out as OR/AND so that the optimizer uses the primary
- * key as a range on every server version (`<=` for the chunk's upper bound).
- */
-function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string {
-  const terms: string[] = [];
-  for (let i = 0; i < columns.length; i += 1) {
-    const equal = columns.slice(0, i).map((c) => `${quoteId(c.name)} = ${keyPlaceholder(c)}`);
-    const op = i < columns.length - 1 ? last.charAt(0) : last;
-    terms.push(
-      `(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`,
-    );
-  }
-  return `(${terms.join(' OR ')})`;
-}
-
-function afterKeyParams(lastKey: unknown[]): unknown[] {
-  const params: unknown[] = [];
-  for (let i = 0; i < lastKey.length; i += 1) params.push(...lastKey.slice(0, i + 1));
-  return params;
 }
 
 async function changelogBacklog(conn: Connection): Promise<number> {

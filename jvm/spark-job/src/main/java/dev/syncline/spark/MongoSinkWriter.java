@@ -11,9 +11,9 @@ import com.mongodb.client.model.BulkWriteOptions;
 import com.mongodb.client.model.DeleteOneModel;
 import com.mongodb.client.model.Filters;
 import com.mongodb.client.model.IndexOptions;
+import com.mongodb.client.model.InsertOneModel;
 import com.mongodb.client.model.Indexes;
 import com.mongodb.client.model.ReplaceOneModel;
-import com.mongodb.client.model.ReplaceOptions;
 import com.mongodb.client.model.WriteModel;
 import java.util.ArrayList;
 import java.util.Date;
@@ -28,13 +28,17 @@ import org.bson.conversions.Bson;
 /**
  * Version-guarded MongoDB writes for one table (invariants 3 and 3b).
  *
- * <p>Upsert: replaceOne({_id, _sync.v < v}, doc, upsert). When the stored version is not older
- * the filter misses, the upsert tries to insert a second document with the same _id and the
- * server answers E11000: that means "stale, skip". Delete: deleteOne({_id, _sync.v <= v}) plus a
- * tombstone {_id: {c, k}, v, expireAt} in a side collection, so an older update that is
- * replayed later (after a relay crash) does not bring the row back. This is one writer per key
- * at a time (a key lives in one partition of one batch), so reading tombstones before writing
- * is not racy.
+ * <p>The stored versions of a batch's keys (and their tombstones) are read first; then a key that
+ * is absent is inserted, a key whose stored version is older is replaced with the guard
+ * {_id, _sync.v < v} (no upsert), and a key that holds the same or a newer version is skipped
+ * as stale. An insert that meets E11000 found a document written meanwhile (a re-run of the same
+ * batch) and is stale too; any other error fails the batch so Spark retries it. Upserts are
+ * avoided on purpose: the local stand-in (mongo-java-server 1.47) corrupts its _id index when an
+ * upsert creates a document whose _id is a document (composite keys), see
+ * docs/decisions/0005-mongodb-writes-without-upsert.md. Deletes are deleteOne({_id, _sync.v <=
+ * v}) plus a tombstone in a side collection, so an older update that is replayed later (after a
+ * relay crash) does not bring the row back. There is one writer per key at a time (a key lives in
+ * one partition of one batch), so reading before writing is not racy.
  */
 final class MongoSinkWriter {
   private static final Map<String, MongoClient> CLIENTS = new ConcurrentHashMap<>();
@@ -82,27 +86,45 @@ final class MongoSinkWriter {
   void write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
     if (!upserts.isEmpty()) {
       List<Upsert> live = withoutTombstoned(upserts, stats);
+      Map<String, Object> stored = storedVersions(data, "_sync.v", idsOf(live));
       List<WriteModel<Document>> ops = new ArrayList<>();
+      long stale = 0;
       for (Upsert u : live) {
-        Bson filter = Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
-        ops.add(new ReplaceOneModel<>(filter, u.doc(), new ReplaceOptions().upsert(true)));
+        Object current = stored.get(idKey(u.id()));
+        if (current == null) {
+          ops.add(new InsertOneModel<>(u.doc()));
+        } else if (Versions.compare(current, u.version()) < 0) {
+          Bson filter = Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
+          ops.add(new ReplaceOneModel<>(filter, u.doc()));
+        } else {
+          stale++;
+        }
       }
-      long stale = bulkIgnoringDuplicates(data, ops);
-      stats.add("mongo.upserted", ops.size() - stale);
+      stale += bulkIgnoringDuplicates(data, ops);
+      stats.add("mongo.upserted", live.size() - stale);
       stats.add("mongo.stale", stale);
     }
     if (!deletes.isEmpty()) {
       List<WriteModel<Document>> ops = new ArrayList<>();
       List<WriteModel<Document>> tombs = new ArrayList<>();
       Date expireAt = new Date(System.currentTimeMillis() + tombstoneTtlMs);
+      List<Object> tombIds = new ArrayList<>();
       for (Delete d : deletes) {
+        tombIds.add(tombstoneId(d.id()));
+      }
+      Map<String, Object> tombVersions = storedVersions(tombstones, "v", tombIds);
+      for (int i = 0; i < deletes.size(); i++) {
+        Delete d = deletes.get(i);
         ops.add(new DeleteOneModel<>(Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
-        Document tombId = new Document("c", collectionName).append("k", d.id());
-        tombs.add(
-            new ReplaceOneModel<>(
-                Filters.and(Filters.eq("_id", tombId), Filters.lt("v", d.version())),
-                new Document("_id", tombId).append("v", d.version()).append("expireAt", expireAt),
-                new ReplaceOptions().upsert(true)));
+        Object tombId = tombIds.get(i);
+        Document tomb = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
+            .append("v", d.version()).append("expireAt", expireAt);
+        Object current = tombVersions.get(idKey(tombId));
+        if (current == null) {
+          tombs.add(new InsertOneModel<>(tomb));
+        } else if (Versions.compare(current, d.version()) < 0) {
+          tombs.add(new ReplaceOneModel<>(Filters.and(Filters.eq("_id", tombId), Filters.lt("v", d.version())), tomb));
+        }
       }
       // Tombstones first: should the deletes fail half way, the retry finds them in place.
       bulkIgnoringDuplicates(tombstones, tombs);
@@ -111,21 +133,53 @@ final class MongoSinkWriter {
     }
   }
 
-  private List<Upsert> withoutTombstoned(List<Upsert> upserts, Stats stats) {
-    List<Document> ids = new ArrayList<>();
+  private static List<Object> idsOf(List<Upsert> upserts) {
+    List<Object> ids = new ArrayList<>();
     for (Upsert u : upserts) {
-      ids.add(new Document("c", collectionName).append("k", u.id()));
+      ids.add(u.id());
     }
-    Map<String, Object> tombVersion = new HashMap<>();
-    for (Document t : tombstones.find(Filters.in("_id", ids))) {
-      tombVersion.put(((Document) t.get("_id")).toJson(), t.get("v"));
+    return ids;
+  }
+
+  /** A map key for an _id value: its extended JSON (Long and Integer print differently). */
+  private static String idKey(Object id) {
+    return new Document("k", id).toJson(org.bson.json.JsonWriterSettings.builder()
+        .outputMode(org.bson.json.JsonMode.EXTENDED).build());
+  }
+
+  /**
+   * The tombstone of a key: a string _id, so that tombstones of composite keys never need a
+   * document-valued _id (see the class comment).
+   */
+  private Object tombstoneId(Object id) {
+    return collectionName + ":" + idKey(id);
+  }
+
+  /** The version field of the documents with these _ids, by idKey. */
+  private static Map<String, Object> storedVersions(MongoCollection<Document> coll, String field, List<Object> ids) {
+    Map<String, Object> out = new HashMap<>();
+    if (ids.isEmpty()) {
+      return out;
     }
+    for (Document d : coll.find(Filters.in("_id", ids)).projection(new Document(field, 1))) {
+      Object v = field.equals("_sync.v") ? ((Document) d.get("_sync")).get("v") : d.get(field);
+      out.put(idKey(d.get("_id")), v);
+    }
+    return out;
+  }
+
+  private List<Upsert> withoutTombstoned(List<Upsert> upserts, Stats stats) {
+    List<Object> ids = new ArrayList<>();
+    for (Upsert u : upserts) {
+      ids.add(tombstoneId(u.id()));
+    }
+    Map<String, Object> tombVersion = storedVersions(tombstones, "v", ids);
     if (tombVersion.isEmpty()) {
       return upserts;
     }
     List<Upsert> live = new ArrayList<>();
     for (int i = 0; i < upserts.size(); i++) {
-      Object tv = tombVersion.get(ids.get(i).toJson());
+      Object tv = tombVersion.get(idKey(ids.get(i)));
       if (tv != null && Versions.compare(tv, upserts.get(i).version()) >= 0) {
         stats.add("mongo.tombstoned", 1);
       } else {

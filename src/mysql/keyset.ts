@@ -1,0 +1,41 @@
+// Keyset pagination over a primary key (composite too), shared by the snapshot and verify.
+import type { ColumnSchema } from '../model/types.ts';
+import { quoteId } from './identifiers.ts';
+
+// Key values are kept (in the progress table, as JSON) in a form that binds back exactly:
+// bytes as hex, bits as digits, everything else as mysql2 returns it with this project's
+// settings (big numbers, decimals and dates as strings).
+export function keyRead(c: ColumnSchema): string {
+  const ref = quoteId(c.name);
+  if (c.kind === 'binary' || c.kind === 'geometry') return `HEX(${ref})`;
+  if (c.kind === 'bit1' || c.kind === 'bitn') return `CAST(${ref} + 0 AS CHAR)`;
+  return ref;
+}
+
+export function keyPlaceholder(c: ColumnSchema): string {
+  if (c.kind === 'binary' || c.kind === 'geometry') return 'UNHEX(?)';
+  if (c.kind === 'bit1' || c.kind === 'bitn') return 'CAST(? AS UNSIGNED)';
+  return '?';
+}
+
+/**
+ * `(k1, k2, ...) > (v1, v2, ...)` spelled out as OR/AND so that the optimizer uses the primary
+ * key as a range on every server version (`<=` for the chunk's upper bound).
+ */
+export function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string {
+  const terms: string[] = [];
+  for (let i = 0; i < columns.length; i += 1) {
+    const equal = columns.slice(0, i).map((c) => `${quoteId(c.name)} = ${keyPlaceholder(c)}`);
+    const op = i < columns.length - 1 ? last.charAt(0) : last;
+    terms.push(
+      `(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`,
+    );
+  }
+  return `(${terms.join(' OR ')})`;
+}
+
+export function afterKeyParams(lastKey: unknown[]): unknown[] {
+  const params: unknown[] = [];
+  for (let i = 0; i < lastKey.length; i += 1) params.push(...lastKey.slice(0, i + 1));
+  return params;
+}

@@ -1,0 +1,101 @@
+// Where the pipeline stands, per table: rows still in the changelog (capture lag), messages in
+// Kafka the Spark job has not finished yet (processing lag). Read from the sources of truth — the
+// changelog table, Kafka's end offsets and the Spark checkpoint — not from the processes, so it
+// works while a process is down.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Consumer, stringDeserializers } from '@platformatic/kafka';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { CHANGELOG_TABLE } from '../capture/trigger/ddl.ts';
+import { connectionOptions, type KafkaSettings } from '../kafka/client.ts';
+import { quoteId } from '../mysql/identifiers.ts';
+
+/** Changelog rows per table (the relay has not published them yet). */
+export async function changelogBacklog(conn: Connection, database: string): Promise<Map<string, number>> {
+  const [exists] = await conn.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, CHANGELOG_TABLE],
+  );
+  if (exists.length === 0) return new Map();
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT tbl, COUNT(*) AS n FROM ${quoteId(database)}.${quoteId(CHANGELOG_TABLE)} GROUP BY tbl`,
+  );
+  return new Map(rows.map((r) => [String(r.tbl), Number(r.n)]));
+}
+
+/** End offset of every partition of the topics (missing topics are left out). */
+export async function endOffsets(kafka: KafkaSettings, topics: string[]): Promise<Map<string, bigint[]>> {
+  const consumer = new Consumer({
+    ...connectionOptions(kafka, '-status'),
+    groupId: `syncline-status-${process.pid}`,
+    deserializers: stringDeserializers,
+  });
+  try {
+    const out = new Map<string, bigint[]>();
+    for (const topic of topics) {
+      try {
+        const offsets = await consumer.listOffsets({ topics: [topic] });
+        const list = offsets.get(topic);
+        if (list) out.set(topic, list);
+      } catch {
+        // topic not created yet: nothing published, nothing to lag behind
+      }
+    }
+    return out;
+  } finally {
+    await new Promise<void>((resolve) => consumer.close(true, () => resolve()));
+  }
+}
+
+/**
+ * The offsets of the last micro-batch the Spark job finished, from its checkpoint: the batch ids
+ * under commits/ are the finished ones, offsets/<id> lists each source's end offsets.
+ */
+export function sparkCommittedOffsets(checkpointDir: string): Map<string, Map<number, bigint>> {
+  const out = new Map<string, Map<number, bigint>>();
+  const commits = join(checkpointDir, 'commits');
+  if (!existsSync(commits)) return out;
+  const ids = readdirSync(commits)
+    .filter((f) => /^\d+$/.test(f))
+    .map(Number)
+    .sort((a, b) => b - a);
+  if (ids.length === 0) return out;
+  const file = join(checkpointDir, 'offsets', String(ids[0]));
+  if (!existsSync(file)) return out;
+  const lines = readFileSync(file, 'utf8').split('\n');
+  // Line 1 is the format version, line 2 the batch metadata, then one line per source.
+  for (const line of lines.slice(2)) {
+    if (!line.startsWith('{')) continue;
+    const parsed = JSON.parse(line) as Record<string, Record<string, number>>;
+    for (const [topic, partitions] of Object.entries(parsed)) {
+      const map = out.get(topic) ?? new Map<number, bigint>();
+      for (const [p, offset] of Object.entries(partitions)) map.set(Number(p), BigInt(offset));
+      out.set(topic, map);
+    }
+  }
+  return out;
+}
+
+export interface TopicLag {
+  topic: string;
+  endOffset: bigint;
+  processedOffset: bigint;
+  lag: bigint;
+}
+
+export function topicLag(
+  topic: string,
+  ends: Map<string, bigint[]>,
+  processed: Map<string, Map<number, bigint>>,
+): TopicLag {
+  const partitionEnds = ends.get(topic) ?? [];
+  const done = processed.get(topic) ?? new Map<number, bigint>();
+  let end = 0n;
+  let at = 0n;
+  partitionEnds.forEach((e, p) => {
+    end += e;
+    at += done.get(p) ?? 0n;
+  });
+  const lag = end - at;
+  return { topic, endOffset: end, processedOffset: at, lag: lag < 0n ? 0n : lag };
+}

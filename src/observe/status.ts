@@ -1,0 +1,165 @@
+// `syncline status`: per table, how far each stage is behind and how fast it goes, from the
+// changelog, Kafka, the Spark checkpoint and the job's progress log.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Connection } from 'mysql2/promise';
+import type { Config } from '../config/load.ts';
+import type { BatchProgress } from '../spark/launcher.ts';
+import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';
+import { changelogBacklog, endOffsets, sparkCommittedOffsets, topicLag } from './lag.ts';
+
+export interface TableStatus {
+  table: string;
+  topic: string;
+  /** Changelog rows not yet published to Kafka. */
+  changelogBacklog: number;
+  kafkaEndOffset: string;
+  sparkProcessedOffset: string;
+  /** Kafka messages the Spark job has not finished (all partitions). */
+  kafkaLag: string;
+  /** Events per second through the Spark job over the last minute. */
+  eventsPerSecond: number;
+  /** Events sent to the dead-letter topic over the job's recorded history. */
+  deadLetters: number;
+  /** Fields the job reports per table in its last batches (counts, versions, latencies). */
+  lastBatch: Record<string, unknown> | null;
+}
+
+export interface PipelineStatus {
+  name: string;
+  tables: TableStatus[];
+  deadLetterTopic: { topic: string; messages: string };
+  spark: { batches: number; lastBatchAt: string | null; lastBatchMs: number | null; rowsPerSecond: number };
+  generatedAt: string;
+}
+
+/** Progress lines of the last `windowMs` from the job's progress log. */
+export function recentProgress(file: string, windowMs: number, now = Date.now()): BatchProgress[] {
+  if (!existsSync(file)) return [];
+  // The log only grows; read its tail so status stays cheap on long runs.
+  const size = statSync(file).size;
+  const from = Math.max(0, size - 4 * 1024 * 1024);
+  const fd = readFileSync(file);
+  const text = fd.subarray(from).toString('utf8');
+  const out: BatchProgress[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const p = JSON.parse(line) as BatchProgress;
+      if (now - Date.parse(p.timestamp) <= windowMs) out.push(p);
+    } catch {
+      // a line cut by the tail window or still being written
+    }
+  }
+  return out;
+}
+
+export async function pipelineStatus(
+  config: Config,
+  conn: Connection,
+  pipeline: ResolvedPipeline,
+): Promise<PipelineStatus> {
+  const { job } = pipeline;
+  const backlog = await changelogBacklog(conn, config.source.database);
+  const topics = [...job.tables.map((t) => t.topic), job.kafka.dlqTopic];
+  const ends = await endOffsets(config.kafka, topics);
+  const processed = sparkCommittedOffsets(job.checkpointLocation);
+  const window = recentProgress(progressFile(config), 60_000);
+  const last = window[window.length - 1] ?? null;
+  const tables = job.tables.map((t): TableStatus => {
+    const lag = topicLag(t.topic, ends, processed);
+    let rows = 0;
+    let dead = 0;
+    for (const p of window) {
+      const stats = p.tables?.[t.table] as Record<string, number> | undefined;
+      rows += Number(stats?.input ?? stats?.rows ?? 0);
+    }
+    for (const p of recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER))
+      dead += Number(p.dlq?.[t.table] ?? 0);
+    return {
+      table: t.table,
+      topic: t.topic,
+      changelogBacklog: backlog.get(t.table) ?? 0,
+      kafkaEndOffset: lag.endOffset.toString(),
+      sparkProcessedOffset: lag.processedOffset.toString(),
+      kafkaLag: lag.lag.toString(),
+      eventsPerSecond: window.length > 0 ? rows / 60 : 0,
+      deadLetters: dead,
+      lastBatch: (last?.tables?.[t.table] as Record<string, unknown> | undefined) ?? null,
+    };
+  });
+  const dlqEnd = (ends.get(job.kafka.dlqTopic) ?? []).reduce((a, b) => a + b, 0n);
+  return {
+    name: job.name,
+    tables,
+    deadLetterTopic: { topic: job.kafka.dlqTopic, messages: dlqEnd.toString() },
+    spark: {
+      batches: window.length,
+      lastBatchAt: last?.timestamp ?? null,
+      lastBatchMs: last?.durationMs ?? null,
+      rowsPerSecond: window.reduce((a, p) => a + p.numInputRows, 0) / 60,
+    },
+    generatedAt: new Date().toISOString(),
+  };
+}
+
+export function totalLag(status: PipelineStatus): { backlog: number; kafka: bigint } {
+  return {
+    backlog: status.tables.reduce((a, t) => a + t.changelogBacklog, 0),
+    kafka: status.tables.reduce((a, t) => a + BigInt(t.kafkaLag), 0n),
+  };
+}
+
+/** Resolves once nothing waits in the changelog and Spark has finished everything in Kafka. */
+export async function waitForZeroLag(
+  config: Config,
+  conn: Connection,
+  pipeline: ResolvedPipeline,
+  timeoutMs: number,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastLog = 0;
+  let zeroes = 0;
+  for (;;) {
+    const status = await pipelineStatus(config, conn, pipeline);
+    const lag = totalLag(status);
+    // Twice in a row: the relay may be between reading a batch and publishing it.
+    zeroes = lag.backlog === 0 && lag.kafka === 0n ? zeroes + 1 : 0;
+    if (zeroes >= 2) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `lag did not reach zero within ${Math.round(timeoutMs / 1000)} s (changelog backlog ${lag.backlog}, Kafka lag ${lag.kafka}). Is \`syncline run\` running?`,
+      );
+    }
+    if (Date.now() - lastLog > 5000) {
+      log(`waiting for the pipeline to catch up: changelog backlog ${lag.backlog}, Kafka lag ${lag.kafka}`);
+      lastLog = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function formatStatus(status: PipelineStatus): string {
+  const header = ['TABLE', 'BACKLOG', 'KAFKA END', 'SPARK AT', 'LAG', 'EVENTS/S', 'DLQ'];
+  const rows = status.tables.map((t) => [
+    t.table,
+    String(t.changelogBacklog),
+    t.kafkaEndOffset,
+    t.sparkProcessedOffset,
+    t.kafkaLag,
+    t.eventsPerSecond.toFixed(1),
+    String(t.deadLetters),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const lines = [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.push(
+    `spark: ${status.spark.batches} batches in the last minute, ${status.spark.rowsPerSecond.toFixed(1)} rows/s, last batch ${status.spark.lastBatchAt ?? 'never'}${status.spark.lastBatchMs !== null ? ` (${status.spark.lastBatchMs} ms)` : ''}`,
+  );
+  lines.push(`dead letters: ${status.deadLetterTopic.messages} in ${status.deadLetterTopic.topic}`);
+  return lines.join('\n');
+}

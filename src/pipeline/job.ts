@@ -1,0 +1,106 @@
+// The one place where the user's configuration and the MySQL catalog become the Spark job
+// description. `run`, `spark`, `verify` and `status` all start from it, so they agree on topics,
+// collections, key templates and transforms.
+import { join, resolve } from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import type { Config } from '../config/load.ts';
+import { capturedTables } from '../capture/trigger/install.ts';
+import { dlqTopicName, topicName } from '../model/event.ts';
+import type { TableSchema } from '../model/types.ts';
+import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
+
+export interface ResolvedPipeline {
+  tables: TableSchema[];
+  job: JobDescription;
+  /** Env for the Spark child: the sink URLs with their secrets. Never log it. */
+  sparkEnv: NodeJS.ProcessEnv;
+}
+
+/** "1 second", "500 ms", "2s", "1 minute" → milliseconds. */
+export function parseInterval(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)?\s*$/i.exec(text);
+  if (!m) throw new Error(`spark.triggerInterval: "${text}" is not a duration like "1 second" or "500 ms"`);
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 's').toLowerCase();
+  if (unit.startsWith('ms') || unit.startsWith('milli')) return n;
+  if (unit.startsWith('m')) return n * 60_000;
+  return n * 1000;
+}
+
+function withPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+export function pipelineName(config: Config): string {
+  return `${config.source.name}-${config.source.database}`;
+}
+
+export function progressFile(config: Config): string {
+  return join(resolve(config.stateDir), 'spark', `${pipelineName(config)}.progress.jsonl`);
+}
+
+export async function resolvePipeline(
+  config: Config,
+  conn: Connection,
+  opts: { availableNow?: boolean } = {},
+): Promise<ResolvedPipeline> {
+  const tables = await capturedTables(conn, config.source.database, config.source.tables);
+  const mongoDatabase = config.sinks.mongodb.database;
+  const job = buildJobDescription({
+    name: pipelineName(config),
+    kafka: {
+      bootstrapServers: config.kafka.brokers,
+      dlqTopic: dlqTopicName(config.kafka.topicPrefix),
+      startingOffsets: 'earliest',
+      ...(config.spark.maxOffsetsPerTrigger !== undefined
+        ? { maxOffsetsPerTrigger: config.spark.maxOffsetsPerTrigger }
+        : {}),
+    },
+    checkpointLocation: join(resolve(config.spark.checkpointDir), pipelineName(config)),
+    triggerIntervalMs: parseInterval(config.spark.triggerInterval),
+    master: config.spark.master,
+    progressFile: progressFile(config),
+    ...(opts.availableNow ? { availableNow: true } : {}),
+    sinks: {
+      mongodb: { database: mongoDatabase },
+      redis: {
+        format: config.sinks.redis.format,
+        ...(config.sinks.redis.ttl !== undefined ? { ttlSeconds: config.sinks.redis.ttl } : {}),
+      },
+    },
+    tables: tables.map((schema) => {
+      const settings = config.tables[schema.name];
+      const redis = settings?.redis;
+      return {
+        schema,
+        topic: topicName(config.kafka.topicPrefix, config.source.database, schema.name),
+        validate: settings?.validate ?? [],
+        ...(settings?.transform ? { transform: settings.transform } : {}),
+        mongodb:
+          settings?.mongodb?.enabled === false
+            ? null
+            : settings?.mongodb?.collection
+              ? { collection: settings.mongodb.collection }
+              : {},
+        redis:
+          redis?.enabled === false
+            ? null
+            : {
+                ...(redis?.key ? { keyTemplate: redis.key } : {}),
+                ...(redis?.format ? { format: redis.format } : {}),
+                ...(redis?.fields ? { fields: redis.fields } : {}),
+                ...(redis?.ttl !== undefined ? { ttlSeconds: redis.ttl } : {}),
+              },
+      };
+    }),
+  });
+  const sparkEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    [DEFAULT_ENV.mongodbUri]: withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
+    [DEFAULT_ENV.redisUrl]: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+  };
+  return { tables, job, sparkEnv };
+}

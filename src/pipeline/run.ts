@@ -1,0 +1,188 @@
+// `syncline run`: the main job. Checks the source, installs or refreshes the capture triggers,
+// starts the relay and the Spark job as supervised child processes, snapshots the tables that were
+// never loaded, and keeps everything running until SIGINT/SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import type { Config } from '../config/load.ts';
+import { redact } from '../config/redact.ts';
+import { runSnapshots, tablesNeedingSnapshot } from '../capture/snapshot/run-snapshot.ts';
+import { installTriggers } from '../capture/trigger/install.ts';
+import { createAdmin, ensureTopics } from '../kafka/client.ts';
+import { connect } from '../mysql/connect.ts';
+import {
+  checkJobDescription,
+  localCommand,
+  parseProgressLine,
+  writeJobFile,
+  type BatchProgress,
+} from '../spark/launcher.ts';
+import { resolvePipeline, pipelineName, type ResolvedPipeline } from './job.ts';
+import { Supervisor } from './supervisor.ts';
+
+export interface RunOptions {
+  /** How the child relay is started: this CLI again, with the same config and state dir. */
+  cli: { execPath: string; execArgv: string[]; script: string; rootArgs: string[] };
+  snapshot?: boolean;
+  /** Skip the Spark expression check (it starts a JVM for a few seconds). */
+  skipCheck?: boolean;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  onProgress?: (p: BatchProgress) => void;
+  /** Called once the children are started (tests use it to know when to write). */
+  onStarted?: (info: { supervisor: Supervisor; pipeline: ResolvedPipeline }) => void;
+}
+
+export class RunError extends Error {
+  override name = 'RunError';
+}
+
+/** What `run` checks before it changes anything on the source. */
+export async function checkSource(conn: Connection, config: Config): Promise<void> {
+  if (config.source.capture === 'binlog') {
+    throw new RunError(
+      'source.capture is "binlog", which is not available yet. To fix: set source.capture: trigger (the default) in syncline.yaml.',
+    );
+  }
+  const [rows] = await conn.query('SELECT @@version AS v');
+  const version = String((rows as { v: string }[])[0]?.v ?? '');
+  const [grants] = await conn.query('SHOW GRANTS');
+  const text = (grants as Record<string, string>[]).map((g) => Object.values(g)[0]).join('\n');
+  const hasAll = /GRANT ALL PRIVILEGES ON \*\.\*/i.test(text);
+  if (!hasAll && !/TRIGGER/i.test(text)) {
+    throw new RunError(
+      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: GRANT TRIGGER, SELECT, INSERT, DELETE, CREATE, LOCK TABLES ON \`${config.source.database}\`.* TO the syncline user (see docs/capture.md, "Privileges").`,
+    );
+  }
+}
+
+function logStream(stateDir: string, name: string): WriteStream {
+  const dir = join(resolve(stateDir), 'logs');
+  mkdirSync(dir, { recursive: true });
+  return createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
+}
+
+export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const conn = await connect({
+    url: config.source.url,
+    password: config.source.password,
+    database: config.source.database,
+  });
+  let supervisor: Supervisor | null = null;
+  const relayLog = logStream(config.stateDir, 'relay');
+  const sparkLog = logStream(config.stateDir, 'spark');
+  try {
+    await checkSource(conn, config);
+    const pipeline = await resolvePipeline(config, conn);
+    const installed = await installTriggers(conn, pipeline.tables);
+    const changed = installed.filter((r) => r.action !== 'unchanged');
+    log(
+      `run: ${pipeline.tables.length} tables captured${changed.length ? `; triggers ${changed.map((r) => `${r.action} on ${r.table}`).join(', ')}` : ''}`,
+    );
+
+    const jobFile = writeJobFile(
+      pipeline.job,
+      join(resolve(config.stateDir), 'spark', `${pipelineName(config)}.job.json`),
+    );
+    if (!options.skipCheck) {
+      const problems = checkJobDescription(jobFile);
+      if (problems.length > 0) {
+        throw new RunError(
+          `invalid Spark SQL in syncline.yaml:\n${problems.map((p) => `  tables.${p.table}: ${p.field}: ${p.message}`).join('\n')}`,
+        );
+      }
+    }
+
+    // Topics exist with the configured partition count before Spark subscribes to them.
+    const admin = createAdmin(config.kafka);
+    try {
+      await ensureTopics(admin, [...pipeline.job.tables.map((t) => t.topic), pipeline.job.kafka.dlqTopic], {
+        partitions: config.kafka.partitions,
+        replicationFactor: config.kafka.replicationFactor,
+      });
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+
+    supervisor = new Supervisor({ log });
+    const { cli } = options;
+    supervisor.add({
+      name: 'relay',
+      start: (): ChildProcess => {
+        const child = spawn(
+          cli.execPath,
+          [...cli.execArgv, cli.script, ...cli.rootArgs, 'capture', '--database', config.source.database],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: process.env,
+          },
+        );
+        child.stdout!.pipe(relayLog, { end: false });
+        child.stderr!.pipe(relayLog, { end: false });
+        return child;
+      },
+    });
+    const sparkCmd = localCommand(jobFile);
+    supervisor.add({
+      name: 'spark',
+      start: (): ChildProcess => {
+        const child = spawn(sparkCmd.command, sparkCmd.args, {
+          env: pipeline.sparkEnv,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let buffer = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = buffer.indexOf('\n')) >= 0) {
+            const line = buffer.slice(0, nl);
+            buffer = buffer.slice(nl + 1);
+            const progress = parseProgressLine(line);
+            if (progress) options.onProgress?.(progress);
+            else sparkLog.write(`${line}\n`);
+          }
+        });
+        child.stderr!.pipe(sparkLog, { end: false });
+        return child;
+      },
+    });
+    log(`run: relay and Spark job started (logs in ${join(resolve(config.stateDir), 'logs')})`);
+    options.onStarted?.({ supervisor, pipeline });
+
+    const stopped = new Promise<void>((resolvePromise) => {
+      if (options.signal?.aborted) resolvePromise();
+      options.signal?.addEventListener('abort', () => resolvePromise(), { once: true });
+    });
+    const failed = supervisor.done.then(
+      () => undefined,
+      (err: Error) => err,
+    );
+
+    if (options.snapshot !== false) {
+      const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
+      if (todo.length > 0) {
+        log(`run: snapshot of ${todo.map((t) => t.name).join(', ')}`);
+        const summaries = await runSnapshots(conn, todo, {
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        for (const s of summaries)
+          log(`run: snapshot ${s.table}: ${s.rows} rows, ${Math.round(s.rowsPerSecond)} rows/s`);
+      }
+    }
+
+    const outcome = await Promise.race([stopped.then(() => null), failed]);
+    if (outcome instanceof Error) throw new RunError(outcome.message);
+  } catch (err) {
+    throw err instanceof Error ? new RunError(redact(err.message)) : err;
+  } finally {
+    if (supervisor) {
+      log('run: stopping the relay (after its batch in flight) and the Spark job');
+      await supervisor.stop();
+    }
+    relayLog.end();
+    sparkLog.end();
+    await conn.end().catch(() => undefined);
+  }
+}
