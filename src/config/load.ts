@@ -31,7 +31,7 @@ export interface Config {
     database: string;
     tables: string[] | '*';
     capture: 'trigger' | 'binlog';
-    relay: { batchSize: number; pollIntervalMs: number; lockWaitSeconds: number };
+    relay: { batchSize: number; maxRequestBytes: number; pollIntervalMs: number; lockWaitSeconds: number };
   };
   kafka: {
     brokers: string[];

@@ -33,7 +33,10 @@ const source = z
     capture: z.enum(['trigger', 'binlog']).default('trigger').describe('Capture mode.'),
     relay: z
       .strictObject({
-        batchSize: positiveInt.max(100_000).default(2000).describe('Changelog rows per relay batch.'),
+        batchSize: positiveInt.max(100_000).default(5000).describe('Changelog rows per relay batch.'),
+        maxRequestBytes: positiveInt
+          .default(900_000)
+          .describe("Upper bound of one produce request; keep it below the brokers' message.max.bytes (1 MB by default)."),
         pollIntervalMs: positiveInt.default(100).describe('Wait between polls when the changelog is empty.'),
         lockWaitSeconds: positiveInt.default(2).describe('GET_LOCK wait per attempt while another relay is active.'),
       })

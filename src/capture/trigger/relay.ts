@@ -79,6 +79,7 @@ export class Relay {
   #lastBacklogCheck = 0;
   #lastStatusWrite = 0;
   #active = false;
+  #jsonTableDelete = true;
 
   constructor(config: Config, options: RelayOptions = {}) {
     this.#config = config;
@@ -205,7 +206,22 @@ export class Relay {
       value: buildEventValue(row, source.name, source.database, now),
     }));
     try {
-      await this.#producer.send({ messages });
+      // Brokers refuse a record batch above message.max.bytes (1 MB by default): send in slices
+      // below that, one after the other, so per-partition order is kept.
+      const limit = source.relay.maxRequestBytes;
+      let slice: typeof messages = [];
+      let bytes = 0;
+      for (const message of messages) {
+        const size = Buffer.byteLength(message.key) + Buffer.byteLength(message.value) + 64;
+        if (slice.length > 0 && bytes + size > limit) {
+          await this.#producer.send({ messages: slice });
+          slice = [];
+          bytes = 0;
+        }
+        slice.push(message);
+        bytes += size;
+      }
+      if (slice.length > 0) await this.#producer.send({ messages: slice });
     } catch (err) {
       // A half-sent batch is re-sent from the changelog; drop the producer so its sequence
       // numbers start fresh instead of being rejected as out of order.
@@ -216,14 +232,30 @@ export class Relay {
 
   async #delete(ids: string[]): Promise<void> {
     const conn = this.#conn!;
-    // One point DELETE per id, all in one transaction and one round trip. A single
-    // `id IN (...)` DELETE may be planned as a scan (the changelog is usually small), and a scan
-    // waits on every uncommitted row it meets; writers keep adding such rows, so it can stall for
-    // as long as they keep writing. A primary-key equality never touches another row.
+    for (const id of ids) if (!/^\d+$/.test(id)) throw new Error(`unexpected changelog id ${id}`);
     const table = quoteId(CHANGELOG_TABLE);
+    // Every published row must be removed by a primary-key lookup that touches no other row. A
+    // plain `id IN (...)` DELETE is planned as a scan when the changelog is small (its usual state),
+    // and a scan waits on each uncommitted row it meets; writers keep adding such rows, so it can
+    // stall for as long as they write (docs/decisions/0021). Driving the delete from a JSON_TABLE
+    // of the ids with STRAIGHT_JOIN forces one eq_ref lookup per id.
+    if (this.#jsonTableDelete) {
+      try {
+        await conn.query(
+          `DELETE c FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS ids STRAIGHT_JOIN ${table} AS c ON c.id = ids.id`,
+          [`[${ids.join(',')}]`],
+        );
+        return;
+      } catch (err) {
+        const code = (err as { errno?: number }).errno;
+        if (code !== 1064 && code !== 1305 && code !== 1146) throw err;
+        // A server without JSON_TABLE (MariaDB < 10.6, MySQL < 8.0): point deletes instead.
+        this.#log.warn('JSON_TABLE not available: deleting published rows one statement per id');
+        this.#jsonTableDelete = false;
+      }
+    }
     for (let i = 0; i < ids.length; i += 5000) {
       const chunk = ids.slice(i, i + 5000);
-      for (const id of chunk) if (!/^\d+$/.test(id)) throw new Error(`unexpected changelog id ${id}`);
       await conn.query(`START TRANSACTION;${chunk.map((id) => `DELETE FROM ${table} WHERE id=${id}`).join(';')};COMMIT`);
     }
   }
