@@ -55,7 +55,9 @@ async function writeRows(firstId: number): Promise<number> {
         for (let i = 0; i < perConn; i += 10) {
           await conn.query('START TRANSACTION');
           for (let j = i; j < Math.min(perConn, i + 10); j++) {
-            await conn.query(`INSERT INTO products ${PRODUCT_COLUMNS} VALUES ${productValues(rng, firstId + c * perConn + j)}`);
+            await conn.query(
+              `INSERT INTO products ${PRODUCT_COLUMNS} VALUES ${productValues(rng, firstId + c * perConn + j)}`,
+            );
           }
           await conn.query('COMMIT');
         }
@@ -82,22 +84,34 @@ async function main(): Promise<void> {
     await installTriggers(conn, tables);
     const withTriggers = await writeRows(1);
     await conn.query(`TRUNCATE TABLE ${quoteId(CHANGELOG_TABLE)}`);
-    console.log(`trigger overhead: ${Math.round(without)} rows/s without triggers, ${Math.round(withTriggers)} rows/s with (${(100 * (1 - withTriggers / without)).toFixed(1)} % slower)`);
+    console.log(
+      `trigger overhead: ${Math.round(without)} rows/s without triggers, ${Math.round(withTriggers)} rows/s with (${(100 * (1 - withTriggers / without)).toFixed(1)} % slower)`,
+    );
 
     // Fill the changelog with realistic events (updates of the products just written: before+after images).
     const fillStarted = performance.now();
     let filled = 0;
     while (filled < drainEvents) {
-      const [r] = await conn.query(`UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, drainEvents - filled)}`);
+      const [r] = await conn.query(
+        `UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, drainEvents - filled)}`,
+      );
       filled += (r as { affectedRows: number }).affectedRows;
     }
-    console.log(`changelog filled with ${filled} update events in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
+    console.log(
+      `changelog filled with ${filled} update events in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`,
+    );
 
-    const relay = new Relay(config, { logger: pino({ level: process.env.BENCH_LOG ?? 'warn' }), metrics: createCaptureMetrics(), statusFile: false });
+    const relay = new Relay(config, {
+      logger: pino({ level: process.env.BENCH_LOG ?? 'warn' }),
+      metrics: createCaptureMetrics(),
+      statusFile: false,
+    });
     const started = performance.now();
     const running = relay.run();
     for (;;) {
-      const [c] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(database)}.${quoteId(CHANGELOG_TABLE)}`);
+      const [c] = await conn.query<RowDataPacket[]>(
+        `SELECT COUNT(*) AS n FROM ${quoteId(database)}.${quoteId(CHANGELOG_TABLE)}`,
+      );
       if (Number(c[0]!.n) === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -105,7 +119,9 @@ async function main(): Promise<void> {
     relay.stop();
     await running;
     const rate = relay.published / seconds;
-    console.log(`relay drain: ${relay.published} events in ${seconds.toFixed(1)} s = ${Math.round(rate)} events/s (batch ${args.batch}, ${config.kafka.partitions} partitions)`);
+    console.log(
+      `relay drain: ${relay.published} events in ${seconds.toFixed(1)} s = ${Math.round(rate)} events/s (batch ${args.batch}, ${config.kafka.partitions} partitions)`,
+    );
 
     const result = {
       at: new Date().toISOString(),

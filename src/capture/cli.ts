@@ -11,7 +11,13 @@ import { starterConfig } from '../config/init.ts';
 import { connect } from '../mysql/connect.ts';
 import { listTables, readCatalog } from '../mysql/catalog.ts';
 import { registerDemoCommands } from '../mysql/demo/cli.ts';
-import { capturedTables, dropTriggers, installTriggers, installedTables, triggerStatus } from './trigger/install.ts';
+import {
+  capturedTables,
+  dropTriggers,
+  installTriggers,
+  installedTables,
+  triggerStatus,
+} from './trigger/install.ts';
 import { Relay } from './trigger/relay.ts';
 import { captureMetrics } from './metrics.ts';
 
@@ -24,7 +30,11 @@ interface GlobalFlags {
 /** Load syncline.yaml with the root options (--config, --state-dir) and a --database override. */
 export function configFromCommand(cmd: Command): Config {
   const flags = cmd.optsWithGlobals() as GlobalFlags;
-  return loadConfig({ configPath: flags.config, stateDir: flags.stateDir, overrides: { database: flags.database } });
+  return loadConfig({
+    configPath: flags.config,
+    stateDir: flags.stateDir,
+    overrides: { database: flags.database },
+  });
 }
 
 function print(text: string): void {
@@ -33,10 +43,20 @@ function print(text: string): void {
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return [header, ...rows]
+    .map((cols) =>
+      cols
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
-async function withSource<T>(config: Config, fn: (conn: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
+async function withSource<T>(
+  config: Config,
+  fn: (conn: Awaited<ReturnType<typeof connect>>) => Promise<T>,
+): Promise<T> {
   const conn = await connect({ url: config.source.url, password: config.source.password });
   try {
     return await fn(conn);
@@ -50,7 +70,9 @@ export function registerCaptureCommands(program: Command): void {
   const configCmd = program.command('config').description('the configuration file (syncline.yaml)');
   configCmd
     .command('schema')
-    .description(`print the JSON Schema of syncline.yaml (for editor completion), or write it to ${SCHEMA_FILE}`)
+    .description(
+      `print the JSON Schema of syncline.yaml (for editor completion), or write it to ${SCHEMA_FILE}`,
+    )
     .option('--write', `write ${SCHEMA_FILE} instead of printing`)
     .action((opts: { write?: boolean }) => {
       const text = renderConfigSchema();
@@ -68,7 +90,11 @@ export function registerCaptureCommands(program: Command): void {
       const shown = {
         ...config,
         source: { ...config.source, password: config.source.password ? '***' : undefined },
-        kafka: { ...config.kafka, sasl: config.kafka.sasl ? { ...config.kafka.sasl, password: '***' } : undefined, tls: config.kafka.tls ? '(set)' : undefined },
+        kafka: {
+          ...config.kafka,
+          sasl: config.kafka.sasl ? { ...config.kafka.sasl, password: '***' } : undefined,
+          tls: config.kafka.tls ? '(set)' : undefined,
+        },
         sinks: {
           mongodb: { ...config.sinks.mongodb, password: config.sinks.mongodb.password ? '***' : undefined },
           redis: { ...config.sinks.redis, password: config.sinks.redis.password ? '***' : undefined },
@@ -89,7 +115,11 @@ export function registerCaptureCommands(program: Command): void {
       if (existsSync(out) && !opts.force) throw new Error(`${out} exists; pass --force to overwrite it`);
       // Connection settings come from the existing config (if any) or the local stack.
       const flags = cmd.optsWithGlobals() as GlobalFlags;
-      const config = loadConfig({ configPath: flags.config, stateDir: flags.stateDir, overrides: { database: opts.database } });
+      const config = loadConfig({
+        configPath: flags.config,
+        stateDir: flags.stateDir,
+        overrides: { database: opts.database },
+      });
       const tables = await withSource(config, async (conn) => {
         const names = await listTables(conn, opts.database);
         return readCatalog(conn, opts.database, { tables: names, requirePrimaryKey: false });
@@ -104,7 +134,9 @@ export function registerCaptureCommands(program: Command): void {
   const triggers = program.command('triggers').description('capture triggers on the source tables');
   triggers
     .command('install')
-    .description('create the changelog table and the triggers of every captured table; regenerates drifted ones')
+    .description(
+      'create the changelog table and the triggers of every captured table; regenerates drifted ones',
+    )
     .option('--database <name>', 'source database (overrides source.database)')
     .option('--force', 'recreate triggers even when up to date')
     .action(async (opts: { force?: boolean }, cmd: Command) => {
@@ -113,7 +145,12 @@ export function registerCaptureCommands(program: Command): void {
         const tables = await capturedTables(conn, config.source.database, config.source.tables);
         return installTriggers(conn, tables, { force: Boolean(opts.force) });
       });
-      print(table(['TABLE', 'TRIGGERS'], results.map((r) => [r.table, r.action])));
+      print(
+        table(
+          ['TABLE', 'TRIGGERS'],
+          results.map((r) => [r.table, r.action]),
+        ),
+      );
     });
   triggers
     .command('drop')
@@ -122,7 +159,10 @@ export function registerCaptureCommands(program: Command): void {
     .action(async (_opts, cmd: Command) => {
       const config = configFromCommand(cmd);
       const dropped = await withSource(config, async (conn) => {
-        const configured = config.source.tables === '*' ? await listTables(conn, config.source.database) : config.source.tables;
+        const configured =
+          config.source.tables === '*'
+            ? await listTables(conn, config.source.database)
+            : config.source.tables;
         const installed = await installedTables(conn, config.source.database);
         return dropTriggers(conn, config.source.database, [...new Set([...configured, ...installed])]);
       });
@@ -144,7 +184,11 @@ export function registerCaptureCommands(program: Command): void {
         print(
           table(
             ['TABLE', 'INSTALLED', 'DRIFT'],
-            statuses.map((s) => [s.table, s.installed ? 'yes' : s.present.length ? `partial (${s.present.length}/3)` : 'no', s.drift ? 'yes: run triggers install' : 'no']),
+            statuses.map((s) => [
+              s.table,
+              s.installed ? 'yes' : s.present.length ? `partial (${s.present.length}/3)` : 'no',
+              s.drift ? 'yes: run triggers install' : 'no',
+            ]),
           ),
         );
       if (statuses.some((s) => !s.installed || s.drift)) process.exitCode = 2;

@@ -21,9 +21,21 @@ export function createCaptureMetrics(): CaptureMetrics {
       labelNames: ['table', 'op'],
       registers: [registry],
     }),
-    batches: new Counter({ name: 'syncline_capture_batches_total', help: 'Relay batches published', registers: [registry] }),
-    backlog: new Gauge({ name: 'syncline_capture_backlog', help: 'Changelog rows waiting to be published', registers: [registry] }),
-    active: new Gauge({ name: 'syncline_capture_active', help: '1 while this relay holds the source lock', registers: [registry] }),
+    batches: new Counter({
+      name: 'syncline_capture_batches_total',
+      help: 'Relay batches published',
+      registers: [registry],
+    }),
+    backlog: new Gauge({
+      name: 'syncline_capture_backlog',
+      help: 'Changelog rows waiting to be published',
+      registers: [registry],
+    }),
+    active: new Gauge({
+      name: 'syncline_capture_active',
+      help: '1 while this relay holds the source lock',
+      registers: [registry],
+    }),
     batchSeconds: new Histogram({
       name: 'syncline_capture_batch_seconds',
       help: 'Time from reading a batch to deleting it after the Kafka ack',

@@ -23,15 +23,16 @@ export function starterConfig(database: string, tables: TableSchema[]): string {
     '#   source.url: mysql://syncline@db.example:3306  and  source.password: ${MYSQL_PASSWORD}',
     '# Secrets are never written here: use ${ENV_NAME} references or *File paths.',
   ];
-  if (skipped.length > 0) lines.push(`# Not captured (no primary key): ${skipped.map((t) => t.name).join(', ')}`);
+  if (skipped.length > 0)
+    lines.push(`# Not captured (no primary key): ${skipped.map((t) => t.name).join(', ')}`);
   lines.push('', stringify(body, { lineWidth: 120 }).trimEnd());
   lines.push(
     '',
     '# Per-table settings (see docs/capture.md and the README):',
     '#   tables:',
     '#     customers:',
-    "#       validate: [{ name: email_format, expr: \"email RLIKE '^[^@]+@[^@]+$'\", message: bad email }]",
-    "#       transform: { exclude: [password_hash], fields: { full_name: \"concat(first_name, ' ', last_name)\" } }",
+    '#       validate: [{ name: email_format, expr: "email RLIKE \'^[^@]+@[^@]+$\'", message: bad email }]',
+    '#       transform: { exclude: [password_hash], fields: { full_name: "concat(first_name, \' \', last_name)" } }',
     '#       redis: { key: "customer:{id}", format: json, ttl: 3600 }',
     '',
   );

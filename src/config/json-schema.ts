@@ -7,7 +7,10 @@ export const SCHEMA_FILE = 'schema/syncline.schema.json';
 
 export function configJsonSchema(): Record<string, unknown> {
   // io: 'input' describes what a user writes (defaults make keys optional), not the parsed result.
-  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return { ...schema, $id: 'https://syncline.dev/schema/syncline.schema.json', title: 'syncline.yaml' };
 }
 

@@ -40,7 +40,9 @@ export interface Config {
     replicationFactor: number;
     clientId: string;
     tls: KafkaTls | undefined;
-    sasl: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string } | undefined;
+    sasl:
+      | { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
+      | undefined;
   };
   spark: RawConfig['spark'] & { checkpointDir: string };
   sinks: {
@@ -76,10 +78,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path);
   // Never echo what was written under a secret-looking key: it may be the secret itself.
   const hideValue = SECRET_KEY.test(String(issue.path[issue.path.length - 1] ?? ''));
-  const describeValue = (v: unknown): string => (hideValue ? 'a value that is not shown' : describeValueOf(v));
+  const describeValue = (v: unknown): string =>
+    hideValue ? 'a value that is not shown' : describeValueOf(v);
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((k) => `${where === '(top level)' ? k : `${where}.${k}`}: unknown key`).join('\n');
+      return issue.keys
+        .map((k) => `${where === '(top level)' ? k : `${where}.${k}`}: unknown key`)
+        .join('\n');
     case 'invalid_type':
       return `${where}: expected ${issue.expected}${issue.input === undefined ? ' (missing)' : `, got ${describeValue(issue.input)}`}`;
     case 'invalid_value':
@@ -111,7 +116,9 @@ function substituteEnv(value: unknown, at: PropertyKey[], env: NodeJS.ProcessEnv
     return value.replace(ENV_REF, (_m, name: string) => {
       const resolved = env[name];
       if (resolved === undefined || resolved === '') {
-        errors.push(`${formatPath(at)}: environment variable ${name} is not set (export it, or use the *File form)`);
+        errors.push(
+          `${formatPath(at)}: environment variable ${name} is not set (export it, or use the *File form)`,
+        );
         return '';
       }
       if (SECRET_KEY.test(key)) registerSecret(resolved);
@@ -120,7 +127,9 @@ function substituteEnv(value: unknown, at: PropertyKey[], env: NodeJS.ProcessEnv
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, [...at, i], env, errors));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, [...at, k], env, errors)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, [...at, k], env, errors)]),
+    );
   }
   return value;
 }
@@ -158,7 +167,8 @@ function secret(
   if (section.password !== undefined && section.passwordFile !== undefined) {
     errors.push(`${at}: set either password or passwordFile, not both`);
   }
-  if (section.passwordFile !== undefined) return readSecretFile(section.passwordFile, `${at}.passwordFile`, baseDir, errors);
+  if (section.passwordFile !== undefined)
+    return readSecretFile(section.passwordFile, `${at}.passwordFile`, baseDir, errors);
   return section.password;
 }
 
@@ -167,7 +177,9 @@ function checkNoInlinePassword(raw: string | undefined, at: string, errors: stri
   if (!raw) return;
   const m = /^[a-z+]+:\/\/[^/@]*:([^/@]*)@/i.exec(raw);
   if (m && m[1] && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(m[1])) {
-    errors.push(`${at}: the URL contains a password; remove it and set ${at.replace(/\.url$/, '')}.password: \${ENV_NAME} or passwordFile instead`);
+    errors.push(
+      `${at}: the URL contains a password; remove it and set ${at.replace(/\.url$/, '')}.password: \${ENV_NAME} or passwordFile instead`,
+    );
   }
 }
 
@@ -229,8 +241,13 @@ export function resolveConfig(input: unknown, options: LoadOptions & { file?: st
   let sasl: Config['kafka']['sasl'];
   if (raw.kafka.sasl) {
     const password = secret(raw.kafka.sasl, 'kafka.sasl', baseDir, errors);
-    if (password === undefined) errors.push('kafka.sasl: a password (${ENV} reference) or passwordFile is required');
-    sasl = { mechanism: raw.kafka.sasl.mechanism, username: raw.kafka.sasl.username, password: password ?? '' };
+    if (password === undefined)
+      errors.push('kafka.sasl: a password (${ENV} reference) or passwordFile is required');
+    sasl = {
+      mechanism: raw.kafka.sasl.mechanism,
+      username: raw.kafka.sasl.username,
+      password: password ?? '',
+    };
   }
   let tls: KafkaTls | undefined;
   if (raw.kafka.tls === true) tls = { rejectUnauthorized: true };
@@ -292,10 +309,25 @@ export function resolveConfig(input: unknown, options: LoadOptions & { file?: st
       tls,
       sasl,
     },
-    spark: { ...raw.spark, checkpointDir: path.resolve(baseDir, raw.spark.checkpointDir ?? path.join(stateDir, 'spark', 'checkpoints')) },
+    spark: {
+      ...raw.spark,
+      checkpointDir: path.resolve(
+        baseDir,
+        raw.spark.checkpointDir ?? path.join(stateDir, 'spark', 'checkpoints'),
+      ),
+    },
     sinks: {
-      mongodb: { url: mongoUrl, password: mongoPassword, database: raw.sinks.mongodb.database ?? (database as string) },
-      redis: { url: redisUrl, password: redisPassword, format: raw.sinks.redis.format, ttl: raw.sinks.redis.ttl },
+      mongodb: {
+        url: mongoUrl,
+        password: mongoPassword,
+        database: raw.sinks.mongodb.database ?? (database as string),
+      },
+      redis: {
+        url: redisUrl,
+        password: redisPassword,
+        format: raw.sinks.redis.format,
+        ttl: raw.sinks.redis.ttl,
+      },
     },
     tables: raw.tables,
   };

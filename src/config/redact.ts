@@ -20,7 +20,10 @@ export function redact(text: string): string {
     const encoded = encodeURIComponent(secret);
     if (encoded !== secret) out = out.split(encoded).join(MASK);
   }
-  return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi, (_m, head: string) => `${head}${MASK}@`);
+  return out.replace(
+    /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi,
+    (_m, head: string) => `${head}${MASK}@`,
+  );
 }
 
 /** For tests: forget registered secrets. */

@@ -7,7 +7,10 @@ const ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 /** A secret: only a `${ENV_NAME}` reference is accepted inline, never the secret itself. */
 const secretRef = z
   .string()
-  .regex(ENV_REF, { error: 'a reference to an environment variable such as ${MYSQL_PASSWORD} (secrets are never written in the file)' })
+  .regex(ENV_REF, {
+    error:
+      'a reference to an environment variable such as ${MYSQL_PASSWORD} (secrets are never written in the file)',
+  })
   .describe('Environment variable reference, e.g. ${MYSQL_PASSWORD}. Resolved at load; never printed.');
 
 const filePath = z.string().min(1).describe('Path of a file whose content (trimmed) is the secret.');
@@ -20,7 +23,11 @@ const tableList = z.union([z.literal('*'), z.array(z.string().min(1)).min(1)], {
 
 const source = z
   .strictObject({
-    name: z.string().min(1).optional().describe('Logical source name written to source.name of every event (default: kafka.topicPrefix).'),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Logical source name written to source.name of every event (default: kafka.topicPrefix).'),
     url: z
       .string()
       .regex(/^(mysql:\/\/|\$\{)/, { error: 'a URL like mysql://user@host:3306 (or an ${ENV} reference)' })
@@ -36,9 +43,13 @@ const source = z
         batchSize: positiveInt.max(100_000).default(5000).describe('Changelog rows per relay batch.'),
         maxRequestBytes: positiveInt
           .default(900_000)
-          .describe("Upper bound of one produce request; keep it below the brokers' message.max.bytes (1 MB by default)."),
+          .describe(
+            "Upper bound of one produce request; keep it below the brokers' message.max.bytes (1 MB by default).",
+          ),
         pollIntervalMs: positiveInt.default(100).describe('Wait between polls when the changelog is empty.'),
-        lockWaitSeconds: positiveInt.default(2).describe('GET_LOCK wait per attempt while another relay is active.'),
+        lockWaitSeconds: positiveInt
+          .default(2)
+          .describe('GET_LOCK wait per attempt while another relay is active.'),
       })
       .prefault({}),
   })
@@ -65,7 +76,13 @@ const sasl = z.strictObject({
 const kafka = z
   .strictObject({
     brokers: z
-      .array(z.string().regex(/^([^\s:]+:\d+|\$\{[A-Za-z_][A-Za-z0-9_]*\})$/, { error: 'host:port (or an ${ENV} reference)' }))
+      .array(
+        z
+          .string()
+          .regex(/^([^\s:]+:\d+|\$\{[A-Za-z_][A-Za-z0-9_]*\})$/, {
+            error: 'host:port (or an ${ENV} reference)',
+          }),
+      )
       .min(1)
       .optional()
       .describe('Bootstrap brokers (host:port). Default: the local stack.'),
@@ -99,7 +116,9 @@ const sinks = z
       .strictObject({
         url: z
           .string()
-          .regex(/^(mongodb(\+srv)?:\/\/|\$\{)/, { error: 'a URL like mongodb://host:27017 (or an ${ENV} reference)' })
+          .regex(/^(mongodb(\+srv)?:\/\/|\$\{)/, {
+            error: 'a URL like mongodb://host:27017 (or an ${ENV} reference)',
+          })
           .optional(),
         password: secretRef.optional(),
         passwordFile: filePath.optional(),
@@ -135,13 +154,21 @@ const tableSettings = z.strictObject({
       exclude: z.array(z.string()).optional(),
       rename: z.record(z.string(), z.string()).optional(),
       fields: z.record(z.string(), z.string()).optional().describe('Output field → Spark SQL expression.'),
-      filter: z.string().optional().describe('Spark SQL predicate; rows failing it are removed from the sinks.'),
+      filter: z
+        .string()
+        .optional()
+        .describe('Spark SQL predicate; rows failing it are removed from the sinks.'),
     })
     .optional(),
-  mongodb: z.strictObject({ collection: z.string().min(1).optional(), enabled: z.boolean().default(true) }).optional(),
+  mongodb: z
+    .strictObject({ collection: z.string().min(1).optional(), enabled: z.boolean().default(true) })
+    .optional(),
   redis: z
     .strictObject({
-      key: z.string().optional().describe('Key template, e.g. "customer:{id}". Default <table>:<key values>.'),
+      key: z
+        .string()
+        .optional()
+        .describe('Key template, e.g. "customer:{id}". Default <table>:<key values>.'),
       format: redisFormat.optional(),
       fields: z.array(z.string()).optional(),
       ttl: positiveInt.optional(),

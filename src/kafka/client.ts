@@ -20,7 +20,12 @@ export function connectionOptions(kafka: KafkaSettings, clientIdSuffix = ''): Ba
     bootstrapBrokers: kafka.brokers,
   };
   if (kafka.tls) options.tls = { ...kafka.tls };
-  if (kafka.sasl) options.sasl = { mechanism: kafka.sasl.mechanism, username: kafka.sasl.username, password: kafka.sasl.password };
+  if (kafka.sasl)
+    options.sasl = {
+      mechanism: kafka.sasl.mechanism,
+      username: kafka.sasl.username,
+      password: kafka.sasl.password,
+    };
   return options;
 }
 
@@ -57,12 +62,19 @@ export async function ensureTopics(
   const missing = topics.filter((t) => !existing.has(t));
   if (missing.length === 0) return [];
   try {
-    await admin.createTopics({ topics: missing, partitions: options.partitions, replicas: options.replicationFactor });
+    await admin.createTopics({
+      topics: missing,
+      partitions: options.partitions,
+      replicas: options.replicationFactor,
+    });
   } catch (err) {
     // Another process may have created some of them in between; only a still-missing topic is a failure.
     const now = new Set(await admin.listTopics());
     const still = missing.filter((t) => !now.has(t));
-    if (still.length > 0) throw new Error(`cannot create Kafka topics ${still.join(', ')}: ${(err as Error).message}`, { cause: err });
+    if (still.length > 0)
+      throw new Error(`cannot create Kafka topics ${still.join(', ')}: ${(err as Error).message}`, {
+        cause: err,
+      });
   }
   return missing;
 }
@@ -80,7 +92,11 @@ export interface ReadMessage {
  * Read every message of the topics from the beginning up to the end offsets at call time, in
  * partition order (each partition in offset order).
  */
-export async function readTopics(kafka: KafkaSettings, topics: string[], timeoutMs = 60_000): Promise<ReadMessage[]> {
+export async function readTopics(
+  kafka: KafkaSettings,
+  topics: string[],
+  timeoutMs = 60_000,
+): Promise<ReadMessage[]> {
   const consumer = new Consumer({
     ...connectionOptions(kafka, '-reader'),
     groupId: `syncline-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
@@ -97,7 +113,10 @@ export async function readTopics(kafka: KafkaSettings, topics: string[], timeout
     const out: ReadMessage[] = [];
     if (remaining.size === 0) return out;
     const stream = await consumer.consume({ topics, mode: 'earliest', autocommit: false, maxWaitTime: 200 });
-    const timer = setTimeout(() => stream.destroy(new Error(`timed out reading ${topics.join(', ')} after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => stream.destroy(new Error(`timed out reading ${topics.join(', ')} after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
       for await (const message of stream as AsyncIterable<Message<string, string, string, string>>) {
         const id = `${message.topic}:${message.partition}`;
@@ -118,7 +137,13 @@ export async function readTopics(kafka: KafkaSettings, topics: string[], timeout
       clearTimeout(timer);
       await stream.close().catch(() => undefined);
     }
-    out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition || Number(a.offset - b.offset) : a.topic < b.topic ? -1 : 1));
+    out.sort((a, b) =>
+      a.topic === b.topic
+        ? a.partition - b.partition || Number(a.offset - b.offset)
+        : a.topic < b.topic
+          ? -1
+          : 1,
+    );
     return out;
   } finally {
     await new Promise<void>((resolve) => consumer.close(true, () => resolve()));

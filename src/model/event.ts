@@ -39,7 +39,8 @@ function escapeTopicPart(name: string): string {
 /** `<prefix>.<database>.<table>` with unusual characters escaped. */
 export function topicName(prefix: string, database: string, table: string): string {
   const topic = `${prefix}.${escapeTopicPart(database)}.${escapeTopicPart(table)}`;
-  if (topic.length > 249) throw new Error(`Kafka topic name for ${database}.${table} would exceed 249 characters`);
+  if (topic.length > 249)
+    throw new Error(`Kafka topic name for ${database}.${table} would exceed 249 characters`);
   return topic;
 }
 

@@ -73,7 +73,9 @@ export function valueExpression(column: ColumnSchema, ref: string): string {
 
 function jsonObject(columns: ColumnSchema[], prefix: string | null): string {
   if (columns.length === 0) return 'JSON_OBJECT()';
-  const parts = columns.map((c) => `${quoteString(c.name)}, ${valueExpression(c, columnRef(prefix, c.name))}`);
+  const parts = columns.map(
+    (c) => `${quoteString(c.name)}, ${valueExpression(c, columnRef(prefix, c.name))}`,
+  );
   return `JSON_OBJECT(${parts.join(', ')})`;
 }
 

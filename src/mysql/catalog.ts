@@ -177,11 +177,17 @@ export interface ReadCatalogOptions {
 }
 
 /** Read the schemas of the selected tables. Missing tables and missing primary keys are errors. */
-export async function readCatalog(db: Queryable, database: string, options: ReadCatalogOptions): Promise<TableSchema[]> {
-  const [dbRows] = await db.query<RowDataPacket[]>('SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [
-    database,
-  ]);
-  if (dbRows.length === 0) throw new CatalogError(`database ${database} does not exist on the source server (source.database)`);
+export async function readCatalog(
+  db: Queryable,
+  database: string,
+  options: ReadCatalogOptions,
+): Promise<TableSchema[]> {
+  const [dbRows] = await db.query<RowDataPacket[]>(
+    'SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+    [database],
+  );
+  if (dbRows.length === 0)
+    throw new CatalogError(`database ${database} does not exist on the source server (source.database)`);
 
   const all = await listTables(db, database);
   const names = options.tables === '*' ? all : options.tables;
@@ -233,7 +239,10 @@ export async function readCatalog(db: Queryable, database: string, options: Read
           kind,
           nullable: r.is_nullable === 'YES',
           fsp: ['datetime', 'timestamp', 'time'].includes(kind) ? (num(r.datetime_precision) ?? 0) : 0,
-          precision: kind === 'bitn' || kind === 'bit1' ? bitWidth(columnType) : num(r.numeric_precision ?? r.character_maximum_length),
+          precision:
+            kind === 'bitn' || kind === 'bit1'
+              ? bitWidth(columnType)
+              : num(r.numeric_precision ?? r.character_maximum_length),
           scale: num(r.numeric_scale),
         };
         if (kind === 'enum' || kind === 'set') column.values = parseValueList(columnType);

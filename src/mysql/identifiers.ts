@@ -4,7 +4,8 @@
 /** Quote an identifier: backticks doubled, wrapped in backticks. */
 export function quoteId(name: string): string {
   if (name.length === 0) throw new Error('empty SQL identifier');
-  if (name.includes('\u0000')) throw new Error(`SQL identifier contains a NUL character: ${JSON.stringify(name)}`);
+  if (name.includes('\u0000'))
+    throw new Error(`SQL identifier contains a NUL character: ${JSON.stringify(name)}`);
   return '`' + name.replaceAll('`', '``') + '`';
 }
 

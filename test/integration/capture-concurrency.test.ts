@@ -6,7 +6,15 @@ import pino from 'pino';
 import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
 import { createCaptureMetrics } from '../../src/capture/metrics.ts';
 import { Relay } from '../../src/capture/trigger/relay.ts';
-import { KV_DDL, changelogCount, checkKvEvents, freshDatabase, randomKvWorkload, readEvents, testConfig } from './capture-support.ts';
+import {
+  KV_DDL,
+  changelogCount,
+  checkKvEvents,
+  freshDatabase,
+  randomKvWorkload,
+  readEvents,
+  testConfig,
+} from './capture-support.ts';
 
 test('8 writers, 20,000 random transactions with rollbacks and late commits: every key sees exactly its committed changes in order', async () => {
   const fx = await freshDatabase('concurrency', [KV_DDL]);
@@ -16,7 +24,11 @@ test('8 writers, 20,000 random transactions with rollbacks and late commits: eve
     // see that late commits (lower ids published after higher ones) really happened.
     const config = testConfig(fx.stack, fx.database, { batchSize: 2000 });
     config.kafka.partitions = 1;
-    const relay = new Relay(config, { logger: pino({ level: process.env.SYNCLINE_TEST_LOG ?? 'warn' }), metrics: createCaptureMetrics(), statusFile: false });
+    const relay = new Relay(config, {
+      logger: pino({ level: process.env.SYNCLINE_TEST_LOG ?? 'warn' }),
+      metrics: createCaptureMetrics(),
+      statusFile: false,
+    });
     const running = relay.run();
 
     const work = await randomKvWorkload({
@@ -45,8 +57,14 @@ test('8 writers, 20,000 random transactions with rollbacks and late commits: eve
         `${check.events} events over ${check.keys} keys, ${check.lateCommits} published after a higher id, ${check.duplicates} duplicates, ${work.elapsedMs} ms`,
     );
     assert.ok(work.commits + work.rollbacks + work.errors >= 20_000);
-    assert.ok(work.rollbacks > 1000 && work.pkChanges > 100, 'the workload did not exercise rollbacks and key changes');
-    assert.ok(check.lateCommits > 0, 'no transaction committed out of id order: the test did not exercise the hard case');
+    assert.ok(
+      work.rollbacks > 1000 && work.pkChanges > 100,
+      'the workload did not exercise rollbacks and key changes',
+    );
+    assert.ok(
+      check.lateCommits > 0,
+      'no transaction committed out of id order: the test did not exercise the hard case',
+    );
     assert.equal(check.duplicates, 0, 'a relay that never crashed published something twice');
   } finally {
     await fx.close();

@@ -3,7 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
-import { KV_DDL, checkKvEvents, freshDatabase, randomKvWorkload, readEvents, spawnRelay, waitForDrain, writeConfigFile, type RelayProcess } from './capture-support.ts';
+import {
+  KV_DDL,
+  checkKvEvents,
+  freshDatabase,
+  randomKvWorkload,
+  readEvents,
+  spawnRelay,
+  waitForDrain,
+  writeConfigFile,
+  type RelayProcess,
+} from './capture-support.ts';
 
 test('relay killed with SIGKILL several times during 20,000 random transactions: restarted, nothing is lost', async () => {
   const fx = await freshDatabase('crash', [KV_DDL]);

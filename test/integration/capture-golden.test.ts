@@ -51,7 +51,9 @@ const SCRIPT: Array<{ sql: string[]; events: string[] }> = [
   { sql: [FULL_ROW], events: ['all-types-insert-every-type'] },
   { sql: ['INSERT INTO all_types (id) VALUES (2)'], events: ['all-types-insert-all-null'] },
   {
-    sql: [`UPDATE all_types SET c_varchar = 'updated ✓', c_json = '[1, {"a": null}]', c_decimal = -0.5, c_bit1 = b'0' WHERE id = 1`],
+    sql: [
+      `UPDATE all_types SET c_varchar = 'updated ✓', c_json = '[1, {"a": null}]', c_decimal = -0.5, c_bit1 = b'0' WHERE id = 1`,
+    ],
     events: ['all-types-update'],
   },
   {
@@ -63,8 +65,14 @@ const SCRIPT: Array<{ sql: string[]; events: string[] }> = [
     sql: ["INSERT INTO order_lines VALUES (42, 1, 'SKU-1', 2, 9.99), (42, 2, 'SKU-2', 1, 100.00)"],
     events: ['composite-key-insert-line-1', 'composite-key-insert-line-2'],
   },
-  { sql: ['UPDATE order_lines SET line_no = 3 WHERE order_id = 42 AND line_no = 2'], events: ['pk-change-delete-old-key', 'pk-change-create-new-key'] },
-  { sql: ['UPDATE order_lines SET quantity = 5 WHERE order_id = 42 AND line_no = 1'], events: ['composite-key-update'] },
+  {
+    sql: ['UPDATE order_lines SET line_no = 3 WHERE order_id = 42 AND line_no = 2'],
+    events: ['pk-change-delete-old-key', 'pk-change-create-new-key'],
+  },
+  {
+    sql: ['UPDATE order_lines SET quantity = 5 WHERE order_id = 42 AND line_no = 1'],
+    events: ['composite-key-update'],
+  },
   { sql: ['DELETE FROM order_lines WHERE order_id = 42 AND line_no = 1'], events: ['composite-key-delete'] },
   { sql: ['DELETE FROM all_types WHERE id = 2'], events: ['all-types-delete-all-null'] },
 ];
@@ -97,14 +105,16 @@ function pretty(compact: string): string {
   return out + '\n';
 }
 
-const SOURCE_TAIL = /"source":\{"name":"[^"]*","db":"[^"]*","table":("(?:[^"\\]|\\.)*"),"capture":"trigger","seq":"\d+","ts_ms":\d+\},"ts_ms":\d+\}$/;
+const SOURCE_TAIL =
+  /"source":\{"name":"[^"]*","db":"[^"]*","table":("(?:[^"\\]|\\.)*"),"capture":"trigger","seq":"\d+","ts_ms":\d+\},"ts_ms":\d+\}$/;
 
 /** Volatile fields → fixed values (documented in contract/golden/README.md). */
 function normalise(value: string, ordinal: number): string {
   assert.match(value, SOURCE_TAIL, 'unexpected envelope layout');
   return value.replace(
     SOURCE_TAIL,
-    (_m, table: string) => `"source":{"name":"syncline","db":"shop","table":${table},"capture":"trigger","seq":"${ordinal}","ts_ms":0},"ts_ms":0}`,
+    (_m, table: string) =>
+      `"source":{"name":"syncline","db":"shop","table":${table},"capture":"trigger","seq":"${ordinal}","ts_ms":0},"ts_ms":0}`,
   );
 }
 
@@ -131,10 +141,13 @@ test('the relay publishes exactly the golden change events for a scripted set of
     });
 
     if (process.env.SYNCLINE_UPDATE_GOLDEN === '1') {
-      for (const f of readdirSync(GOLDEN_DIR)) if (/^\d\d-.*\.json$/.test(f)) rmSync(path.join(GOLDEN_DIR, f));
+      for (const f of readdirSync(GOLDEN_DIR))
+        if (/^\d\d-.*\.json$/.test(f)) rmSync(path.join(GOLDEN_DIR, f));
       for (const [file, text] of actual) writeFileSync(path.join(GOLDEN_DIR, file), pretty(text));
     }
-    const goldenFiles = readdirSync(GOLDEN_DIR).filter((f) => /^\d\d-.*\.json$/.test(f)).sort();
+    const goldenFiles = readdirSync(GOLDEN_DIR)
+      .filter((f) => /^\d\d-.*\.json$/.test(f))
+      .sort();
     assert.deepEqual(goldenFiles, [...actual.keys()], 'golden file names differ from the scripted events');
     for (const [file, text] of actual) {
       const golden = compactJson(readFileSync(path.join(GOLDEN_DIR, file), 'utf8'));
@@ -144,7 +157,9 @@ test('the relay publishes exactly the golden change events for a scripted set of
     // Spot checks that make the contract's representation explicit in this test, not only in files.
     const full = published[0]!.value;
     assert.ok(full.includes('"c_bigint_u":"18446744073709551615"'));
-    assert.ok(full.includes('"c_decimal":"12345678901234567890123456789012345.123456789012345678901234567890"'));
+    assert.ok(
+      full.includes('"c_decimal":"12345678901234567890123456789012345.123456789012345678901234567890"'),
+    );
     assert.ok(full.includes('"big":123456789012345678901234567890'), 'nested JSON numbers keep every digit');
     assert.ok(full.includes('"c_timestamp6":"2024-02-29T23:59:59.654321Z"'), 'TIMESTAMP in UTC');
     assert.ok(full.includes('"c_bit64":"18446744073709551615"'));

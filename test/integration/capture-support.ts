@@ -27,7 +27,11 @@ export interface CaptureFixture {
   close(): Promise<void>;
 }
 
-export function testConfig(stack: TestStack, database: string, extra: { tables?: string[] | '*'; topicPrefix?: string; batchSize?: number } = {}): Config {
+export function testConfig(
+  stack: TestStack,
+  database: string,
+  extra: { tables?: string[] | '*'; topicPrefix?: string; batchSize?: number } = {},
+): Config {
   return resolveConfig(
     {
       source: {
@@ -37,7 +41,12 @@ export function testConfig(stack: TestStack, database: string, extra: { tables?:
         tables: extra.tables ?? '*',
         relay: { batchSize: extra.batchSize ?? 2000, pollIntervalMs: 50, lockWaitSeconds: 1 },
       },
-      kafka: { brokers: stack.kafkaBrokers, topicPrefix: extra.topicPrefix ?? uniqueName('t'), partitions: 3, replicationFactor: 1 },
+      kafka: {
+        brokers: stack.kafkaBrokers,
+        topicPrefix: extra.topicPrefix ?? uniqueName('t'),
+        partitions: 3,
+        replicationFactor: 1,
+      },
       sinks: { mongodb: { url: stack.mongoUrl }, redis: { url: stack.redisUrl } },
     },
     { stateDir: mkdtempSync(path.join(tmpdir(), 'syncline-test-')) },
@@ -65,7 +74,9 @@ export async function freshDatabase(prefix: string, ddl: string[] = []): Promise
 }
 
 export async function changelogCount(conn: Connection, database: string): Promise<number> {
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(database)}.${quoteId(CHANGELOG_TABLE)}`);
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM ${quoteId(database)}.${quoteId(CHANGELOG_TABLE)}`,
+  );
   return Number(rows[0]?.n);
 }
 
@@ -73,7 +84,11 @@ export const quietLogger = pino({ level: process.env.SYNCLINE_TEST_LOG ?? 'warn'
 
 /** Run a relay in this process until the changelog stays empty, then stop it. */
 export async function drainWithRelay(config: Config, conn: Connection, timeoutMs = 60_000): Promise<number> {
-  const relay = new Relay(config, { logger: quietLogger, metrics: createCaptureMetrics(), statusFile: false });
+  const relay = new Relay(config, {
+    logger: quietLogger,
+    metrics: createCaptureMetrics(),
+    statusFile: false,
+  });
   const running = relay.run();
   const deadline = Date.now() + timeoutMs;
   try {
@@ -122,7 +137,8 @@ export function bySeq(a: PublishedEvent, b: PublishedEvent): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export const KV_DDL = 'CREATE TABLE kv (k INT NOT NULL PRIMARY KEY, v BIGINT NOT NULL, note VARCHAR(40) NULL) ENGINE=InnoDB';
+export const KV_DDL =
+  'CREATE TABLE kv (k INT NOT NULL PRIMARY KEY, v BIGINT NOT NULL, note VARCHAR(40) NULL) ENGINE=InnoDB';
 
 export interface RandomWorkloadOptions {
   url: string;
@@ -166,7 +182,15 @@ export async function randomKvWorkload(o: RandomWorkloadOptions): Promise<Random
   const { createPool } = await import('../../src/mysql/connect.ts');
   const { Rng } = await import('../../src/mysql/demo/random.ts');
   const pool = createPool({ url: o.url, database: o.database }, o.connections + 1);
-  const result: RandomWorkloadResult = { committed: new Set(), rolledBack: new Set(), commits: 0, rollbacks: 0, errors: 0, pkChanges: 0, elapsedMs: 0 };
+  const result: RandomWorkloadResult = {
+    committed: new Set(),
+    rolledBack: new Set(),
+    commits: 0,
+    rollbacks: 0,
+    errors: 0,
+    pkChanges: 0,
+    elapsedMs: 0,
+  };
   const started = Date.now();
   let issued = 0;
   let done = 0;
@@ -187,10 +211,17 @@ export async function randomKvWorkload(o: RandomWorkloadOptions): Promise<Random
             const v = String(nextValue++);
             const roll = rng.next();
             if (roll < 0.35) {
-              const [r] = await conn.query('INSERT INTO kv (k, v, note) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)', [k, v, `w${w}`]);
+              const [r] = await conn.query(
+                'INSERT INTO kv (k, v, note) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)',
+                [k, v, `w${w}`],
+              );
               if ((r as { affectedRows: number }).affectedRows > 0) written.push(v);
             } else if (roll < 0.7) {
-              const [r] = await conn.query('UPDATE kv SET v = ?, note = ? WHERE k = ?', [v, rng.chance(0.2) ? null : `u${w}`, k]);
+              const [r] = await conn.query('UPDATE kv SET v = ?, note = ? WHERE k = ?', [
+                v,
+                rng.chance(0.2) ? null : `u${w}`,
+                k,
+              ]);
               if ((r as { affectedRows: number }).affectedRows > 0) written.push(v);
             } else if (roll < 0.85) {
               const to = rng.int(1, o.keys);
@@ -203,7 +234,8 @@ export async function randomKvWorkload(o: RandomWorkloadOptions): Promise<Random
               await conn.query('DELETE FROM kv WHERE k = ?', [k]);
             }
           }
-          if (rng.chance(o.holdRate)) await new Promise((r) => setTimeout(r, rng.int(o.holdMs[0], o.holdMs[1])));
+          if (rng.chance(o.holdRate))
+            await new Promise((r) => setTimeout(r, rng.int(o.holdMs[0], o.holdMs[1])));
           if (rng.chance(o.rollbackRate)) {
             await conn.query('ROLLBACK');
             result.rollbacks++;
@@ -269,7 +301,11 @@ export interface KvCheck {
  * published, for every key the events form an unbroken chain (each before = the previous after),
  * and the replayed final state equals the table. Duplicates (same seq) are skipped and counted.
  */
-export async function checkKvEvents(conn: Connection, published: PublishedEvent[], work: RandomWorkloadResult): Promise<KvCheck> {
+export async function checkKvEvents(
+  conn: Connection,
+  published: PublishedEvent[],
+  work: RandomWorkloadResult,
+): Promise<KvCheck> {
   const seen = new Set<string>();
   const state = new Map<string, Record<string, unknown>>();
   const values = new Set<string>();
@@ -290,10 +326,13 @@ export async function checkKvEvents(conn: Connection, published: PublishedEvent[
     const { op, before, after } = p.event;
     const current = state.get(p.key);
     if (op === 'c') {
-      if (current !== undefined) throw new Error(`key ${p.key}: create at seq ${seq} but the row exists (${JSON.stringify(current)})`);
+      if (current !== undefined)
+        throw new Error(`key ${p.key}: create at seq ${seq} but the row exists (${JSON.stringify(current)})`);
     } else {
       if (JSON.stringify(before) !== JSON.stringify(current)) {
-        throw new Error(`key ${p.key}: ${op} at seq ${seq} has before ${JSON.stringify(before)} but the previous after was ${JSON.stringify(current)}`);
+        throw new Error(
+          `key ${p.key}: ${op} at seq ${seq} has before ${JSON.stringify(before)} but the previous after was ${JSON.stringify(current)}`,
+        );
       }
     }
     if (after) {
@@ -302,20 +341,34 @@ export async function checkKvEvents(conn: Connection, published: PublishedEvent[
     } else state.delete(p.key);
   }
   const lost = [...work.committed].filter((v) => !values.has(v));
-  if (lost.length > 0) throw new Error(`${lost.length} committed writes never published, e.g. v=${lost.slice(0, 5).join(',')}`);
+  if (lost.length > 0)
+    throw new Error(`${lost.length} committed writes never published, e.g. v=${lost.slice(0, 5).join(',')}`);
   const leaked = [...work.rolledBack].filter((v) => values.has(v));
-  if (leaked.length > 0) throw new Error(`${leaked.length} rolled-back writes were published, e.g. v=${leaked.slice(0, 5).join(',')}`);
+  if (leaked.length > 0)
+    throw new Error(
+      `${leaked.length} rolled-back writes were published, e.g. v=${leaked.slice(0, 5).join(',')}`,
+    );
   const [rows] = await conn.query<RowDataPacket[]>('SELECT k, v, note FROM kv ORDER BY k');
-  const expected = new Map(rows.map((r) => [`{"k":${r.k}}`, JSON.stringify({ k: Number(r.k), v: String(r.v), note: r.note })]));
+  const expected = new Map(
+    rows.map((r) => [`{"k":${r.k}}`, JSON.stringify({ k: Number(r.k), v: String(r.v), note: r.note })]),
+  );
   for (const [key, row] of state) {
-    if (expected.get(key) !== JSON.stringify(row)) throw new Error(`key ${key}: replayed ${JSON.stringify(row)}, table has ${expected.get(key) ?? 'no row'}`);
+    if (expected.get(key) !== JSON.stringify(row))
+      throw new Error(
+        `key ${key}: replayed ${JSON.stringify(row)}, table has ${expected.get(key) ?? 'no row'}`,
+      );
   }
-  for (const key of expected.keys()) if (!state.has(key)) throw new Error(`key ${key} is in the table but not in the replayed events`);
+  for (const key of expected.keys())
+    if (!state.has(key)) throw new Error(`key ${key} is in the table but not in the replayed events`);
   return { events: published.length, duplicates, keys: state.size, lateCommits };
 }
 
 /** Write a syncline.yaml for the stack and database; returns its path and the resolved config. */
-export function writeConfigFile(stack: TestStack, database: string, options: { batchSize?: number; partitions?: number } = {}): { file: string; config: Config } {
+export function writeConfigFile(
+  stack: TestStack,
+  database: string,
+  options: { batchSize?: number; partitions?: number } = {},
+): { file: string; config: Config } {
   const dir = mkdtempSync(path.join(tmpdir(), 'syncline-cfg-'));
   const file = path.join(dir, 'syncline.yaml');
   const topicPrefix = uniqueName('t');
@@ -328,7 +381,12 @@ export function writeConfigFile(stack: TestStack, database: string, options: { b
         database,
         relay: { batchSize: options.batchSize ?? 500, pollIntervalMs: 50, lockWaitSeconds: 1 },
       },
-      kafka: { brokers: stack.kafkaBrokers, topicPrefix, partitions: options.partitions ?? 3, replicationFactor: 1 },
+      kafka: {
+        brokers: stack.kafkaBrokers,
+        topicPrefix,
+        partitions: options.partitions ?? 3,
+        replicationFactor: 1,
+      },
       sinks: { mongodb: { url: stack.mongoUrl }, redis: { url: stack.redisUrl } },
     }),
   );
@@ -348,10 +406,14 @@ export interface RelayProcess {
 /** `syncline capture` as a real child process (so it can be SIGKILLed). */
 export function spawnRelay(configFile: string): RelayProcess {
   const stateDir = path.join(path.dirname(configFile), 'state');
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', configFile, '--state-dir', stateDir, 'capture'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SYNCLINE_LOG_LEVEL: 'info' },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', MAIN, '--config', configFile, '--state-dir', stateDir, 'capture'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SYNCLINE_LOG_LEVEL: 'info' },
+    },
+  );
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
   const onData = (chunk: Buffer): void => {
@@ -377,7 +439,15 @@ export function spawnRelay(configFile: string): RelayProcess {
       const found = lines.find((l) => pattern.test(l));
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`relay pid ${child.pid}: no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${lines.slice(-5).join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `relay pid ${child.pid}: no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${lines.slice(-5).join('\n')}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({
           pattern,
           resolve: (line) => {

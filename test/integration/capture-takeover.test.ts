@@ -3,7 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
-import { KV_DDL, freshDatabase, readEvents, spawnRelay, waitForDrain, writeConfigFile, type RelayProcess } from './capture-support.ts';
+import {
+  KV_DDL,
+  freshDatabase,
+  readEvents,
+  spawnRelay,
+  waitForDrain,
+  writeConfigFile,
+  type RelayProcess,
+} from './capture-support.ts';
 
 test('two relays: only one publishes; when it is SIGKILLed the other takes over within a few seconds', async () => {
   const fx = await freshDatabase('takeover', [KV_DDL]);
@@ -20,7 +28,10 @@ test('two relays: only one publishes; when it is SIGKILLed the other takes over 
 
     await fx.conn.query("INSERT INTO kv VALUES (1, 1, 'before takeover')");
     await waitForDrain(fx.conn, fx.database, 20_000);
-    assert.ok(!second.lines.some((l) => /holding the source lock/.test(l)), 'the waiting relay became active while the first was alive');
+    assert.ok(
+      !second.lines.some((l) => /holding the source lock/.test(l)),
+      'the waiting relay became active while the first was alive',
+    );
 
     first.child.kill('SIGKILL');
     await first.exited;
@@ -33,10 +44,7 @@ test('two relays: only one publishes; when it is SIGKILLed the other takes over 
     assert.ok(takeoverMs < 5000, `takeover took ${takeoverMs} ms`);
 
     const events = await readEvents(config, ['kv']);
-    assert.deepEqual(
-      events.map((e) => e.key).sort(),
-      ['{"k":1}', '{"k":2}'],
-    );
+    assert.deepEqual(events.map((e) => e.key).sort(), ['{"k":1}', '{"k":2}']);
 
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0, 'SIGTERM did not end the relay cleanly');

@@ -2,13 +2,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
-import { capturedTables, dropTriggers, installTriggers, triggerStatus } from '../../src/capture/trigger/install.ts';
+import {
+  capturedTables,
+  dropTriggers,
+  installTriggers,
+  triggerStatus,
+} from '../../src/capture/trigger/install.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { topicName } from '../../src/model/event.ts';
 import { bySeq, drainWithRelay, freshDatabase, readEvents } from './capture-support.ts';
 
 // Backticks, both quote kinds, spaces, unicode, reserved words and a backslash, in table and column names.
-const TABLE = "we`ird 'tbl' \"x\" ✓ select";
+const TABLE = 'we`ird \'tbl\' "x" ✓ select';
 const C_KEY = 'order';
 const C_KEY2 = 'k`2 "q"';
 const C_TEXT = "it's a \\ column";
@@ -55,7 +60,10 @@ test('install is idempotent, status reports drift after ALTER TABLE, install reg
   const fx = await freshDatabase('drift', ['CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))']);
   try {
     const countTriggers = async (): Promise<number> => {
-      const [rows] = await fx.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?', [fx.database]);
+      const [rows] = await fx.conn.query<RowDataPacket[]>(
+        'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?',
+        [fx.database],
+      );
       return Number(rows[0]!.n);
     };
     let tables = await capturedTables(fx.conn, fx.database, '*');
@@ -90,7 +98,10 @@ test('install is idempotent, status reports drift after ALTER TABLE, install reg
 });
 
 test('a table without a primary key is refused with a message naming the table and the fix', async () => {
-  const fx = await freshDatabase('nopk', ['CREATE TABLE audit_log (at DATETIME, msg TEXT)', 'CREATE TABLE ok_table (id INT PRIMARY KEY)']);
+  const fx = await freshDatabase('nopk', [
+    'CREATE TABLE audit_log (at DATETIME, msg TEXT)',
+    'CREATE TABLE ok_table (id INT PRIMARY KEY)',
+  ]);
   try {
     await assert.rejects(capturedTables(fx.conn, fx.database, '*'), (err: Error) => {
       assert.match(err.message, new RegExp(`table ${fx.database}\\.audit_log has no primary key`));
@@ -98,7 +109,10 @@ test('a table without a primary key is refused with a message naming the table a
       assert.match(err.message, /source\.tables/);
       return true;
     });
-    await assert.rejects(capturedTables(fx.conn, fx.database, ['missing_table']), /missing_table not found in database .*existing tables: audit_log, ok_table/);
+    await assert.rejects(
+      capturedTables(fx.conn, fx.database, ['missing_table']),
+      /missing_table not found in database .*existing tables: audit_log, ok_table/,
+    );
     assert.equal((await capturedTables(fx.conn, fx.database, ['ok_table'])).length, 1);
   } finally {
     await fx.close();

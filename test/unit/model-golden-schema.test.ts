@@ -7,14 +7,32 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 
 const CONTRACT = path.resolve(import.meta.dirname, '../../contract');
-const schema = JSON.parse(readFileSync(path.join(CONTRACT, 'change-event.schema.json'), 'utf8')) as Record<string, unknown>;
+const schema = JSON.parse(readFileSync(path.join(CONTRACT, 'change-event.schema.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateEvent = ajv.compile(schema);
-const validateKey = ajv.compile({ ...schema, $id: 'key', $ref: '#/definitions/key', allOf: undefined, required: undefined, properties: undefined, additionalProperties: undefined, type: undefined });
+const validateKey = ajv.compile({
+  ...schema,
+  $id: 'key',
+  $ref: '#/definitions/key',
+  allOf: undefined,
+  required: undefined,
+  properties: undefined,
+  additionalProperties: undefined,
+  type: undefined,
+});
 
 const golden = readdirSync(path.join(CONTRACT, 'golden'))
   .filter((f) => f.endsWith('.json'))
-  .map((f) => ({ file: f, doc: JSON.parse(readFileSync(path.join(CONTRACT, 'golden', f), 'utf8')) as { key: unknown; value: Record<string, unknown> } }));
+  .map((f) => ({
+    file: f,
+    doc: JSON.parse(readFileSync(path.join(CONTRACT, 'golden', f), 'utf8')) as {
+      key: unknown;
+      value: Record<string, unknown>;
+    },
+  }));
 
 test('every golden event value and key validates against contract/change-event.schema.json', () => {
   assert.ok(golden.length >= 10, 'golden events are missing');
@@ -27,8 +45,14 @@ test('every golden event value and key validates against contract/change-event.s
 test('the golden events cover insert, update, delete, a composite key and a primary-key change', () => {
   const ops = new Set(golden.map((g) => g.doc.value.op));
   assert.deepEqual([...ops].sort(), ['c', 'd', 'u']);
-  assert.ok(golden.some((g) => Object.keys(g.doc.key as object).length > 1), 'no composite key');
-  assert.ok(golden.some((g) => g.file.includes('pk-change-delete')) && golden.some((g) => g.file.includes('pk-change-create')));
+  assert.ok(
+    golden.some((g) => Object.keys(g.doc.key as object).length > 1),
+    'no composite key',
+  );
+  assert.ok(
+    golden.some((g) => g.file.includes('pk-change-delete')) &&
+      golden.some((g) => g.file.includes('pk-change-create')),
+  );
 });
 
 test('the schema rejects a numeric seq, an unknown op, a missing source and an update without before', () => {
@@ -41,5 +65,10 @@ test('the schema rejects a numeric seq, an unknown op, a missing source and an u
     { ...base, before: null },
     { ...base, extra: 1 },
   ];
-  for (const event of broken) assert.equal(validateEvent(JSON.parse(JSON.stringify(event))), false, JSON.stringify(event).slice(0, 120));
+  for (const event of broken)
+    assert.equal(
+      validateEvent(JSON.parse(JSON.stringify(event))),
+      false,
+      JSON.stringify(event).slice(0, 120),
+    );
 });

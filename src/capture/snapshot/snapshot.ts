@@ -79,6 +79,12 @@ async function changelogBacklog(conn: Connection): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
+/** ER_LOCK_DEADLOCK (1213) or ER_LOCK_WAIT_TIMEOUT (1205). */
+function isLockConflict(err: unknown): boolean {
+  const errno = (err as { errno?: number }).errno;
+  return errno === 1213 || errno === 1205;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -120,6 +126,7 @@ export async function snapshotTable(
   }
   let lastKey = state.lastKey;
 
+  let lockRetries = 0;
   while (!options.signal?.aborted) {
     while (maxBacklog > 0 && (await changelogBacklog(conn)) > maxBacklog && !options.signal?.aborted) {
       await sleep(200);
@@ -171,8 +178,16 @@ export async function snapshotTable(
       options.onProgress?.(progress);
     } catch (err) {
       await conn.rollback().catch(() => undefined);
+      // A writer and the chunk's shared locks can deadlock; the server rolled the chunk back
+      // whole, so it is simply read again.
+      if (isLockConflict(err) && lockRetries < 100) {
+        lockRetries += 1;
+        await sleep(20 * Math.min(lockRetries, 10));
+        continue;
+      }
       throw err;
     }
+    lockRetries = 0;
   }
   return progress;
 }

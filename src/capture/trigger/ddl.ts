@@ -72,9 +72,13 @@ function changelogInsert(rows: string[]): string {
 export function triggerBody(table: TableSchema, event: TriggerEvent): string {
   switch (event) {
     case 'insert':
-      return changelogInsert([insertRow(table, 'c', keyExpression(table, 'NEW'), 'NULL', rowImageExpression(table, 'NEW'))]);
+      return changelogInsert([
+        insertRow(table, 'c', keyExpression(table, 'NEW'), 'NULL', rowImageExpression(table, 'NEW')),
+      ]);
     case 'delete':
-      return changelogInsert([insertRow(table, 'd', keyExpression(table, 'OLD'), rowImageExpression(table, 'OLD'), 'NULL')]);
+      return changelogInsert([
+        insertRow(table, 'd', keyExpression(table, 'OLD'), rowImageExpression(table, 'OLD'), 'NULL'),
+      ]);
     case 'update':
       // The key is compared as bytes of its JSON: under a case- or accent-insensitive collation
       // 'abc' -> 'ABC' is "equal" to MySQL but is a different key downstream, so it counts as a

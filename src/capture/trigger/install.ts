@@ -39,13 +39,17 @@ async function useDatabase(conn: Connection, database: string): Promise<void> {
 }
 
 async function existingTriggers(conn: Connection, database: string): Promise<Set<string>> {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?', [
-    database,
-  ]);
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?',
+    [database],
+  );
   return new Set(rows.map((r) => String(r.n)));
 }
 
-async function installedHashes(conn: Connection, database: string): Promise<Map<string, { hash: string; version: number }>> {
+async function installedHashes(
+  conn: Connection,
+  database: string,
+): Promise<Map<string, { hash: string; version: number }>> {
   const [exists] = await conn.query<RowDataPacket[]>(
     'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
     [database, TRIGGER_STATE_TABLE],
@@ -54,7 +58,9 @@ async function installedHashes(conn: Connection, database: string): Promise<Map<
   const [rows] = await conn.query<RowDataPacket[]>(
     `SELECT tbl, schema_hash, generator_version FROM ${quoteId(database)}.${quoteId(TRIGGER_STATE_TABLE)}`,
   );
-  return new Map(rows.map((r) => [String(r.tbl), { hash: String(r.schema_hash), version: Number(r.generator_version) }]));
+  return new Map(
+    rows.map((r) => [String(r.tbl), { hash: String(r.schema_hash), version: Number(r.generator_version) }]),
+  );
 }
 
 /** Per-table trigger state for the given tables. */
@@ -83,7 +89,11 @@ export async function triggerStatus(conn: Connection, tables: TableSchema[]): Pr
  * Create the changelog and (re)create the triggers of every table whose triggers are missing or
  * drifted. Unchanged tables are left alone, so running it twice is a no-op.
  */
-export async function installTriggers(conn: Connection, tables: TableSchema[], options: { force?: boolean } = {}): Promise<InstallResult[]> {
+export async function installTriggers(
+  conn: Connection,
+  tables: TableSchema[],
+  options: { force?: boolean } = {},
+): Promise<InstallResult[]> {
   if (tables.length === 0) return [];
   const database = tables[0]!.database;
   await useDatabase(conn, database);
@@ -123,7 +133,11 @@ export async function installTriggers(conn: Connection, tables: TableSchema[], o
 }
 
 /** Drop the triggers of the given tables (the changelog and its pending rows are kept). */
-export async function dropTriggers(conn: Connection, database: string, tableNames: string[]): Promise<string[]> {
+export async function dropTriggers(
+  conn: Connection,
+  database: string,
+  tableNames: string[],
+): Promise<string[]> {
   await useDatabase(conn, database);
   const dropped: string[] = [];
   const present = await existingTriggers(conn, database);
@@ -138,7 +152,8 @@ export async function dropTriggers(conn: Connection, database: string, tableName
   }
   const hashes = await installedHashes(conn, database);
   for (const name of tableNames) {
-    if (hashes.has(name)) await conn.query(`DELETE FROM ${quoteId(TRIGGER_STATE_TABLE)} WHERE tbl = ?`, [name]);
+    if (hashes.has(name))
+      await conn.query(`DELETE FROM ${quoteId(TRIGGER_STATE_TABLE)} WHERE tbl = ?`, [name]);
   }
   return dropped;
 }
@@ -149,6 +164,10 @@ export async function installedTables(conn: Connection, database: string): Promi
 }
 
 /** Catalog of the configured tables, requiring a primary key on each. */
-export async function capturedTables(conn: Connection, database: string, tables: string[] | '*'): Promise<TableSchema[]> {
+export async function capturedTables(
+  conn: Connection,
+  database: string,
+  tables: string[] | '*',
+): Promise<TableSchema[]> {
   return readCatalog(conn, database, { tables, requirePrimaryKey: true });
 }

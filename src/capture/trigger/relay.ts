@@ -37,7 +37,9 @@ interface ChangelogRow extends RowDataPacket {
 export function relayLockName(database: string): string {
   const name = `syncline.relay.${database}`;
   // GET_LOCK names are limited to 64 characters.
-  return name.length <= 64 ? name : `syncline.relay.${createHash('sha256').update(database).digest('hex').slice(0, 40)}`;
+  return name.length <= 64
+    ? name
+    : `syncline.relay.${createHash('sha256').update(database).digest('hex').slice(0, 40)}`;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -55,7 +57,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export function buildEventValue(row: ChangelogRow, sourceName: string, database: string, now: number): string {
+export function buildEventValue(
+  row: ChangelogRow,
+  sourceName: string,
+  database: string,
+  now: number,
+): string {
   // Snapshot chunks travel through the changelog as `r` rows (src/capture/snapshot/).
   // Assembled as text so that row images (JSON from the database) are never re-parsed: a nested
   // JSON number with more digits than a double holds stays exact.
@@ -105,7 +112,9 @@ export class Relay {
   async run(): Promise<void> {
     const { source } = this.#config;
     if (source.capture !== 'trigger') {
-      throw new Error(`source.capture is "${source.capture}": this relay drains the trigger changelog; binlog capture is a separate reader`);
+      throw new Error(
+        `source.capture is "${source.capture}": this relay drains the trigger changelog; binlog capture is a separate reader`,
+      );
     }
     let failures = 0;
     while (!this.stopping) {
@@ -117,7 +126,10 @@ export class Relay {
       } catch (err) {
         failures++;
         this.#setActive(false);
-        this.#log.error({ err: redact(String((err as Error)?.message ?? err)), failures }, 'relay error; reconnecting');
+        this.#log.error(
+          { err: redact(String((err as Error)?.message ?? err)), failures },
+          'relay error; reconnecting',
+        );
         await this.#closeMysql();
         await this.#closeKafka();
         await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), this.#stop.signal);
@@ -138,21 +150,32 @@ export class Relay {
 
   async #connectAndLock(): Promise<void> {
     const { source } = this.#config;
-    const conn = await connect({ url: source.url, password: source.password, database: source.database, multipleStatements: true });
+    const conn = await connect({
+      url: source.url,
+      password: source.password,
+      database: source.database,
+      multipleStatements: true,
+    });
     this.#conn = conn;
     // READ COMMITTED: every poll sees everything committed so far and the DELETE takes no gap locks.
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     const lock = relayLockName(source.database);
     let waitingLogged = false;
     while (!this.stopping) {
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lock, source.relay.lockWaitSeconds]);
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [
+        lock,
+        source.relay.lockWaitSeconds,
+      ]);
       if (Number(rows[0]?.got) === 1) {
         this.#setActive(true);
         this.#log.info({ database: source.database, lock }, 'active: holding the source lock');
         return;
       }
       if (!waitingLogged) {
-        this.#log.info({ database: source.database, lock }, 'standby: another relay holds the source lock; waiting to take over');
+        this.#log.info(
+          { database: source.database, lock },
+          'standby: another relay holds the source lock; waiting to take over',
+        );
         waitingLogged = true;
       }
     }
@@ -177,12 +200,18 @@ export class Relay {
       await this.#publish(rows);
       const sent = performance.now();
       await this.#delete(rows.map((r) => r.id));
-      this.#log.trace({ selectMs: selected - started, sendMs: sent - selected, deleteMs: performance.now() - sent }, 'batch timing');
+      this.#log.trace(
+        { selectMs: selected - started, sendMs: sent - selected, deleteMs: performance.now() - sent },
+        'batch timing',
+      );
       this.#published += rows.length;
       this.#metrics.batches.inc();
       for (const row of rows) this.#metrics.events.inc({ table: row.tbl, op: row.op });
       this.#metrics.batchSeconds.observe((performance.now() - started) / 1000);
-      this.#log.debug({ events: rows.length, first: rows[0]!.id, last: rows[rows.length - 1]!.id }, 'batch published');
+      this.#log.debug(
+        { events: rows.length, first: rows[0]!.id, last: rows[rows.length - 1]!.id },
+        'batch published',
+      );
       this.#writeStatus();
     }
   }
@@ -190,12 +219,17 @@ export class Relay {
   async #publish(rows: ChangelogRow[]): Promise<void> {
     const { kafka, source } = this.#config;
     const topics = new Map<string, string>();
-    for (const row of rows) if (!topics.has(row.tbl)) topics.set(row.tbl, topicName(kafka.topicPrefix, source.database, row.tbl));
+    for (const row of rows)
+      if (!topics.has(row.tbl)) topics.set(row.tbl, topicName(kafka.topicPrefix, source.database, row.tbl));
     const missing = [...topics.values()].filter((t) => !this.#knownTopics.has(t));
     if (missing.length > 0) {
       this.#admin ??= createAdmin(kafka);
-      const created = await ensureTopics(this.#admin, missing, { partitions: kafka.partitions, replicationFactor: kafka.replicationFactor });
-      if (created.length > 0) this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
+      const created = await ensureTopics(this.#admin, missing, {
+        partitions: kafka.partitions,
+        replicationFactor: kafka.replicationFactor,
+      });
+      if (created.length > 0)
+        this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
       for (const t of missing) this.#knownTopics.add(t);
     }
     this.#producer ??= createProducer(kafka);
@@ -256,7 +290,9 @@ export class Relay {
     }
     for (let i = 0; i < ids.length; i += 5000) {
       const chunk = ids.slice(i, i + 5000);
-      await conn.query(`START TRANSACTION;${chunk.map((id) => `DELETE FROM ${table} WHERE id=${id}`).join(';')};COMMIT`);
+      await conn.query(
+        `START TRANSACTION;${chunk.map((id) => `DELETE FROM ${table} WHERE id=${id}`).join(';')};COMMIT`,
+      );
     }
   }
 
@@ -268,7 +304,9 @@ export class Relay {
     }
     if (now - this.#lastBacklogCheck < 5000) return;
     this.#lastBacklogCheck = now;
-    const [rows] = await this.#conn!.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(CHANGELOG_TABLE)}`);
+    const [rows] = await this.#conn!.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${quoteId(CHANGELOG_TABLE)}`,
+    );
     this.#metrics.backlog.set(Number(rows[0]?.n ?? 0));
   }
 

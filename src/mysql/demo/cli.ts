@@ -52,7 +52,8 @@ export function registerDemoCommands(program: Command, load: LoadConfig): void {
     .action(async (opts: { rows: string; seed: string }, cmd: Command) => {
       const config = demoConfig(cmd, load);
       const rows = Number(opts.rows);
-      if (!Number.isInteger(rows) || rows < 4) throw new Error(`--rows must be an integer ≥ 4, got ${opts.rows}`);
+      if (!Number.isInteger(rows) || rows < 4)
+        throw new Error(`--rows must be an integer ≥ 4, got ${opts.rows}`);
       const conn = await connect({ url: config.source.url, password: config.source.password });
       try {
         const started = Date.now();
@@ -77,20 +78,22 @@ export function registerDemoCommands(program: Command, load: LoadConfig): void {
     .option('--connections <n>', 'concurrent connections', '4')
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--seed <n>', 'random seed', '1')
-    .action(async (opts: { rate: string; connections: string; duration?: string; seed: string }, cmd: Command) => {
-      const config = demoConfig(cmd, load);
-      const controller = new AbortController();
-      process.once('SIGINT', () => controller.abort());
-      process.once('SIGTERM', () => controller.abort());
-      const stats = await runWorkload({
-        target: { url: config.source.url, password: config.source.password },
-        database: config.source.database,
-        ratePerSecond: Number(opts.rate),
-        connections: Number(opts.connections),
-        durationMs: opts.duration ? Number(opts.duration) * 1000 : undefined,
-        signal: controller.signal,
-        seed: Number(opts.seed),
-      });
-      process.stdout.write(`${JSON.stringify(stats)}\n`);
-    });
+    .action(
+      async (opts: { rate: string; connections: string; duration?: string; seed: string }, cmd: Command) => {
+        const config = demoConfig(cmd, load);
+        const controller = new AbortController();
+        process.once('SIGINT', () => controller.abort());
+        process.once('SIGTERM', () => controller.abort());
+        const stats = await runWorkload({
+          target: { url: config.source.url, password: config.source.password },
+          database: config.source.database,
+          ratePerSecond: Number(opts.rate),
+          connections: Number(opts.connections),
+          durationMs: opts.duration ? Number(opts.duration) * 1000 : undefined,
+          signal: controller.signal,
+          seed: Number(opts.seed),
+        });
+        process.stdout.write(`${JSON.stringify(stats)}\n`);
+      },
+    );
 }

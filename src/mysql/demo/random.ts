@@ -31,10 +31,74 @@ export class Rng {
   }
 }
 
-export const FIRST_NAMES = ['Ada', 'Björn', 'Chloé', 'Dmitri', 'Eve', 'Fatima', 'Grace', 'Hiro', 'Inès', 'José', 'Kofi', 'Lena', 'Mei', 'Noor', 'Olu', 'Priya', 'Quinn', 'Raúl', 'Sven', 'Tomás', 'Uma', 'Vera', 'Wen', 'Yara', 'Zoë'];
-export const LAST_NAMES = ['Lovelace', 'Ørsted', 'Dubois', 'Ivanov', 'Smith', 'Haddad', 'Hopper', 'Tanaka', 'Martín', 'García', 'Mensah', 'Müller', 'Li', 'Khan', 'Adeyemi', 'Patel', "O'Brien", 'Núñez', 'Berg', 'Silva'];
+export const FIRST_NAMES = [
+  'Ada',
+  'Björn',
+  'Chloé',
+  'Dmitri',
+  'Eve',
+  'Fatima',
+  'Grace',
+  'Hiro',
+  'Inès',
+  'José',
+  'Kofi',
+  'Lena',
+  'Mei',
+  'Noor',
+  'Olu',
+  'Priya',
+  'Quinn',
+  'Raúl',
+  'Sven',
+  'Tomás',
+  'Uma',
+  'Vera',
+  'Wen',
+  'Yara',
+  'Zoë',
+];
+export const LAST_NAMES = [
+  'Lovelace',
+  'Ørsted',
+  'Dubois',
+  'Ivanov',
+  'Smith',
+  'Haddad',
+  'Hopper',
+  'Tanaka',
+  'Martín',
+  'García',
+  'Mensah',
+  'Müller',
+  'Li',
+  'Khan',
+  'Adeyemi',
+  'Patel',
+  "O'Brien",
+  'Núñez',
+  'Berg',
+  'Silva',
+];
 export const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'JP', 'BR', 'IN', 'NG', 'SE', 'ES'];
 export const CATEGORIES = ['books', 'electronics', 'garden', 'toys', 'grocery'] as const;
 export const TAGS = ['new', 'sale', 'eco', 'gift'] as const;
 export const STATUSES = ['pending', 'paid', 'shipped', 'delivered', 'cancelled'] as const;
-export const WORDS = ['lamp', 'chair', 'kettle', 'novel', 'drone', 'seed', 'rake', 'puzzle', 'coffee', 'tea', 'robot', 'atlas', 'mug', 'scarf', '🌱', '☕'];
+export const WORDS = [
+  'lamp',
+  'chair',
+  'kettle',
+  'novel',
+  'drone',
+  'seed',
+  'rake',
+  'puzzle',
+  'coffee',
+  'tea',
+  'robot',
+  'atlas',
+  'mug',
+  'scarf',
+  '🌱',
+  '☕',
+];

@@ -5,7 +5,14 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { createPool, type MysqlTarget } from '../connect.ts';
 import { quoteId } from '../identifiers.ts';
 import { Rng, STATUSES } from './random.ts';
-import { CUSTOMER_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, customerValues, itemValues, orderValues } from './seed.ts';
+import {
+  CUSTOMER_COLUMNS,
+  ITEM_COLUMNS,
+  ORDER_COLUMNS,
+  customerValues,
+  itemValues,
+  orderValues,
+} from './seed.ts';
 
 export interface WorkloadOptions {
   target: MysqlTarget;
@@ -61,7 +68,12 @@ async function inTransaction(conn: PoolConnection, work: () => Promise<void>): P
   }
 }
 
-async function oneTransaction(conn: PoolConnection, rng: Rng, ids: Ids, kind: 'insert' | 'update' | 'delete'): Promise<void> {
+async function oneTransaction(
+  conn: PoolConnection,
+  rng: Rng,
+  ids: Ids,
+  kind: 'insert' | 'update' | 'delete',
+): Promise<void> {
   if (kind === 'insert') {
     if (rng.chance(0.3)) {
       const id = ++ids.customer;
@@ -73,7 +85,9 @@ async function oneTransaction(conn: PoolConnection, rng: Rng, ids: Ids, kind: 'i
     await inTransaction(conn, async () => {
       await conn.query(`INSERT INTO orders ${ORDER_COLUMNS} VALUES ${orderValues(rng, id, customer)}`);
       const lines = rng.int(1, 3);
-      const values = Array.from({ length: lines }, (_, i) => itemValues(rng, id, i + 1, rng.int(1, ids.products)));
+      const values = Array.from({ length: lines }, (_, i) =>
+        itemValues(rng, id, i + 1, rng.int(1, ids.products)),
+      );
       await conn.query(`INSERT INTO order_items ${ITEM_COLUMNS} VALUES ${values.join(',')}`);
     });
     return;
@@ -81,11 +95,10 @@ async function oneTransaction(conn: PoolConnection, rng: Rng, ids: Ids, kind: 'i
   if (kind === 'update') {
     const which = rng.int(0, 2);
     if (which === 0) {
-      await conn.query('UPDATE customers SET loyalty_points = loyalty_points + ?, is_active = ? WHERE id = ?', [
-        rng.int(1, 50),
-        rng.chance(0.9) ? 1 : 0,
-        String(randomBelow(rng, ids.customer)),
-      ]);
+      await conn.query(
+        'UPDATE customers SET loyalty_points = loyalty_points + ?, is_active = ? WHERE id = ?',
+        [rng.int(1, 50), rng.chance(0.9) ? 1 : 0, String(randomBelow(rng, ids.customer))],
+      );
     } else if (which === 1) {
       await conn.query('UPDATE orders SET status = ?, notes = ? WHERE id = ?', [
         rng.pick(STATUSES),
@@ -112,7 +125,14 @@ async function oneTransaction(conn: PoolConnection, rng: Rng, ids: Ids, kind: 'i
 /** Run the workload until the duration, transaction count or signal says stop. */
 export async function runWorkload(options: WorkloadOptions): Promise<WorkloadStats> {
   const pool = createPool({ ...options.target, database: options.database }, options.connections);
-  const stats: WorkloadStats = { transactions: 0, inserts: 0, updates: 0, deletes: 0, errors: 0, elapsedMs: 0 };
+  const stats: WorkloadStats = {
+    transactions: 0,
+    inserts: 0,
+    updates: 0,
+    deletes: 0,
+    errors: 0,
+    elapsedMs: 0,
+  };
   const mix = options.mix ?? { insert: 5, update: 4, delete: 1 };
   const totalWeight = mix.insert + mix.update + mix.delete;
   const started = Date.now();
@@ -123,7 +143,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadSta
       products: Number(await maxId(pool, 'products')),
     };
     if (ids.customer === 0n || ids.products === 0) {
-      throw new Error(`database ${options.database} has no demo customers/products: run \`syncline demo seed\` first`);
+      throw new Error(
+        `database ${options.database} has no demo customers/products: run \`syncline demo seed\` first`,
+      );
     }
     let issued = 0;
     const done = (): boolean =>
