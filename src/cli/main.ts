@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerStackCommands } from '../stack/cli.ts';
 import { registerCaptureCommands } from '../capture/cli.ts';
+import { redact } from '../config/redact.ts';
 import { registerMainCommands, registerPipelineCommands } from './pipeline.ts';
 import { registerSparkCommands } from '../spark/cli.ts';
 
@@ -21,6 +22,6 @@ registerSparkCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`syncline: ${message}\n`);
+  process.stderr.write(`syncline: ${redact(message)}\n`);
   process.exitCode = 1;
 });
