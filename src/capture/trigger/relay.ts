@@ -126,6 +126,12 @@ export class Relay {
       } catch (err) {
         failures++;
         this.#setActive(false);
+        if ((err as { errno?: number }).errno === 1146) {
+          // Keep retrying: `syncline run` may install the triggers a moment later.
+          err = new Error(
+            `changelog table ${CHANGELOG_TABLE} not found in database ${source.database}: run \`syncline triggers install\` first`,
+          );
+        }
         this.#log.error(
           { err: redact(String((err as Error)?.message ?? err)), failures },
           'relay error; reconnecting',
