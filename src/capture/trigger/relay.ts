@@ -126,16 +126,12 @@ export class Relay {
       } catch (err) {
         failures++;
         this.#setActive(false);
-        if ((err as { errno?: number }).errno === 1146) {
-          // Keep retrying: `syncline run` may install the triggers a moment later.
-          err = new Error(
-            `changelog table ${CHANGELOG_TABLE} not found in database ${source.database}: run \`syncline triggers install\` first`,
-          );
-        }
-        this.#log.error(
-          { err: redact(String((err as Error)?.message ?? err)), failures },
-          'relay error; reconnecting',
-        );
+        // Keep retrying after a missing changelog: `syncline run` may install the triggers a moment later.
+        const message =
+          (err as { errno?: number }).errno === 1146
+            ? `changelog table ${CHANGELOG_TABLE} not found in database ${source.database}: run \`syncline triggers install\` first`
+            : String((err as Error)?.message ?? err);
+        this.#log.error({ err: redact(message), failures }, 'relay error; reconnecting');
         await this.#closeMysql();
         await this.#closeKafka();
         await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), this.#stop.signal);
