@@ -77,11 +77,9 @@ const kafka = z
   .strictObject({
     brokers: z
       .array(
-        z
-          .string()
-          .regex(/^([^\s:]+:\d+|\$\{[A-Za-z_][A-Za-z0-9_]*\})$/, {
-            error: 'host:port (or an ${ENV} reference)',
-          }),
+        z.string().regex(/^([^\s:]+:\d+|\$\{[A-Za-z_][A-Za-z0-9_]*\})$/, {
+          error: 'host:port (or an ${ENV} reference)',
+        }),
       )
       .min(1)
       .optional()
