@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { loadConfig, type Config } from '../config/load.ts';
+import { checkTableSettings, loadConfig, type Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { renderConfigSchema, SCHEMA_FILE } from '../config/json-schema.ts';
 import { starterConfig } from '../config/init.ts';
@@ -143,6 +143,10 @@ export function registerCaptureCommands(program: Command): void {
       const config = configFromCommand(cmd);
       const results = await withSource(config, async (conn) => {
         const tables = await capturedTables(conn, config.source.database, config.source.tables);
+        checkTableSettings(
+          config,
+          tables.map((t) => t.name),
+        );
         return installTriggers(conn, tables, { force: Boolean(opts.force) });
       });
       print(

@@ -350,3 +350,20 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   return resolveConfig(doc.toJS() ?? {}, { ...options, file });
 }
+
+/**
+ * Per-table settings must name captured tables: a misspelt `tables.custmers` would otherwise be
+ * ignored silently. Called once the catalog is known.
+ */
+export function checkTableSettings(config: Config, capturedNames: string[]): void {
+  const unknown = Object.keys(config.tables).filter((name) => !capturedNames.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `${config.file ?? 'configuration'} is invalid:\n${unknown
+        .map(
+          (name) => `tables.${name}: not a captured table (captured: ${capturedNames.join(', ') || 'none'})`,
+        )
+        .join('\n')}`,
+    );
+  }
+}

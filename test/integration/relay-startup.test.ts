@@ -48,3 +48,54 @@ test('a relay started before triggers install names the fix, then publishes once
     await fx.close();
   }
 });
+
+test('while Kafka is unreachable the relay deletes nothing from the changelog, and drains it once Kafka is back', async () => {
+  const fx = await freshDatabase('nokafka', [KV_DDL]);
+  await installTriggers(fx.conn, await capturedTables(fx.conn, fx.database, '*'));
+  await fx.conn.query("INSERT INTO kv VALUES (1, 1, 'x'), (2, 2, 'y')");
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  // A port nothing listens on stands in for a broker that is down.
+  const broken = { ...fx.config, kafka: { ...fx.config.kafka, brokers: ['127.0.0.1:1'] } };
+  const relay = new Relay(broken, {
+    logger: pino({ level: 'info' }, sink),
+    metrics: createCaptureMetrics(),
+    statusFile: false,
+  });
+  const running = relay.run();
+  try {
+    const deadline = Date.now() + 30_000;
+    while (lines.filter((l) => l.includes('relay error')).length < 2) {
+      assert.ok(Date.now() < deadline, `no produce failure reported; got:\n${lines.join('')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [rows] = await fx.conn.query('SELECT COUNT(*) AS n FROM _syncline_changelog');
+    assert.equal(
+      Number((rows as Array<{ n: number }>)[0]!.n),
+      2,
+      'rows were deleted although Kafka never acknowledged them',
+    );
+  } finally {
+    relay.stop();
+    await running;
+  }
+  try {
+    const healthy = new Relay(fx.config, {
+      logger: pino({ level: 'warn' }),
+      metrics: createCaptureMetrics(),
+      statusFile: false,
+    });
+    const again = healthy.run();
+    await waitForDrain(fx.conn, fx.database, 20_000);
+    healthy.stop();
+    await again;
+    assert.equal((await readEvents(fx.config, ['kv'])).length, 2);
+  } finally {
+    await fx.close();
+  }
+});

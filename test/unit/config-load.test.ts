@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, resolveConfig } from '../../src/config/load.ts';
+import { checkTableSettings, ConfigError, loadConfig, resolveConfig } from '../../src/config/load.ts';
 import { redact } from '../../src/config/redact.ts';
 import { renderConfigSchema, SCHEMA_FILE } from '../../src/config/json-schema.ts';
 
@@ -176,4 +176,16 @@ test('a wrongly typed secret is reported without echoing the value', () => {
   const message = configError({ ...URLS, source: { ...URLS.source, password: 987654321 } });
   assert.match(message, /^source\.password: expected string, got a value that is not shown$/m);
   assert.ok(!message.includes('987654321'));
+});
+
+test('per-table settings for a table that is not captured are an error naming the key', () => {
+  const config = resolveConfig(
+    { ...URLS, tables: { custmers: { mongodb: { collection: 'c' } } } },
+    { env: {} },
+  );
+  assert.throws(
+    () => checkTableSettings(config, ['customers', 'orders']),
+    /^ConfigError: configuration is invalid:\ntables\.custmers: not a captured table \(captured: customers, orders\)$/,
+  );
+  assert.doesNotThrow(() => checkTableSettings(config, ['custmers']));
 });
