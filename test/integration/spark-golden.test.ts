@@ -192,9 +192,19 @@ describe('Spark job on the golden events', () => {
       assert.deepEqual(
         tombs.map((t) => canonical(t)).sort(byJson),
         (narrow([
-          { _id: { c: 'all_types', k: { $numberInt: '2' } }, v: { $numberLong: '10' } },
-          { _id: { c: 'order_lines', k: { order_id: { $numberLong: '42' }, line_no: { $numberInt: '1' } } }, v: { $numberLong: '9' } },
-          { _id: { c: 'order_lines', k: { order_id: { $numberLong: '42' }, line_no: { $numberInt: '2' } } }, v: { $numberLong: '6' } },
+          { _id: 'all_types:{"k": {"$numberInt": "2"}}', c: 'all_types', k: { $numberInt: '2' }, v: { $numberLong: '10' } },
+          {
+            _id: 'order_lines:{"k": {"order_id": {"$numberLong": "42"}, "line_no": {"$numberInt": "1"}}}',
+            c: 'order_lines',
+            k: { order_id: { $numberLong: '42' }, line_no: { $numberInt: '1' } },
+            v: { $numberLong: '9' },
+          },
+          {
+            _id: 'order_lines:{"k": {"order_id": {"$numberLong": "42"}, "line_no": {"$numberInt": "2"}}}',
+            c: 'order_lines',
+            k: { order_id: { $numberLong: '42' }, line_no: { $numberInt: '2' } },
+            v: { $numberLong: '6' },
+          },
         ]) as unknown[]).sort(byJson),
       );
       assert.equal(await redis.get(`syncline:tomb:{${f.redisPrefix}:all_types:2}`), '10');

@@ -219,3 +219,89 @@ export async function withSinks<T>(f: SparkFixture, fn: (mongo: MongoClient, red
 export function uniqueTestName(prefix: string): string {
   return uniqueName(prefix);
 }
+
+/** A small key/value table for the replay and crash tests. */
+export function kvTable(): TableSchema {
+  const col = (name: string, position: number, dataType: string, columnType: string, kind: TableSchema['columns'][number]['kind'], nullable: boolean) => ({
+    name,
+    position,
+    dataType,
+    columnType,
+    kind,
+    nullable,
+    fsp: 0,
+    precision: null,
+    scale: null,
+  });
+  return {
+    database: 'shop',
+    name: 'kv',
+    columns: [col('k', 1, 'int', 'int(11)', 'int', false), col('v', 2, 'bigint', 'bigint(20)', 'bigint', false), col('note', 3, 'varchar', 'varchar(40)', 'string', true)],
+    primaryKey: ['k'],
+  };
+}
+
+export interface KvEvent {
+  k: number;
+  op: 'c' | 'u' | 'd';
+  seq: number;
+  v: number;
+}
+
+export function kvMessage(topic: string, e: KvEvent): { topic: string; key: string; value: string } {
+  const row = { k: e.k, v: String(e.v), note: `n${e.v}` };
+  return {
+    topic,
+    key: JSON.stringify({ k: e.k }),
+    value: JSON.stringify({
+      op: e.op,
+      before: e.op === 'c' ? null : row,
+      after: e.op === 'd' ? null : row,
+      source: { name: 'syncline', db: 'shop', table: 'kv', capture: 'trigger', seq: String(e.seq), ts_ms: 1_700_000_000_000 + e.seq },
+      ts_ms: 0,
+    }),
+  };
+}
+
+/** What the sinks must hold: the newest event per key (absent when that event is a delete). */
+export function expectedKv(events: KvEvent[]): Map<number, { v: number; seq: number } | null> {
+  const newest = new Map<number, KvEvent>();
+  for (const e of events) {
+    const cur = newest.get(e.k);
+    if (!cur || e.seq > cur.seq) newest.set(e.k, e);
+  }
+  const out = new Map<number, { v: number; seq: number } | null>();
+  for (const [k, e] of newest) out.set(k, e.op === 'd' ? null : { v: e.v, seq: e.seq });
+  return out;
+}
+
+export interface KvSinkState {
+  /** Per key: the row (value and version) or null when absent. */
+  mongo: Map<number, { v: number; seq: number } | null>;
+  redis: Map<number, { v: number; seq: number } | null>;
+  /** Per key: the version the sink holds, counting a tombstone as the version of an absent row. */
+  mongoVersion: Map<number, number>;
+  redisVersion: Map<number, number>;
+}
+
+export async function readKvState(f: SparkFixture, keys: number[]): Promise<KvSinkState> {
+  return withSinks(f, async (mongo, redis) => {
+    const db = mongo.db(f.mongoDb);
+    const docs = await db.collection('kv').find({}).toArray();
+    const tombs = await db.collection('_syncline_tombstones').find({ c: 'kv' }).toArray();
+    const state: KvSinkState = { mongo: new Map(), redis: new Map(), mongoVersion: new Map(), redisVersion: new Map() };
+    const byKey = new Map(docs.map((d) => [Number(d._id), d]));
+    const tombByKey = new Map(tombs.map((t) => [Number(t.k), Number(t.v)]));
+    for (const k of keys) {
+      const d = byKey.get(k);
+      state.mongo.set(k, d ? { v: Number(d.v), seq: Number(d._sync.v) } : null);
+      state.mongoVersion.set(k, d ? Number(d._sync.v) : (tombByKey.get(k) ?? 0));
+      const h = await redis.hGetAll(`${f.redisPrefix}:kv:${k}`);
+      const tomb = await redis.get(`syncline:tomb:{${f.redisPrefix}:kv:${k}}`);
+      const present = Object.keys(h).length > 0;
+      state.redis.set(k, present ? { v: Number(h.v), seq: Number(h._sync_v) } : null);
+      state.redisVersion.set(k, present ? Number(h._sync_v) : tomb ? Number(tomb) : 0);
+    }
+    return state;
+  });
+}

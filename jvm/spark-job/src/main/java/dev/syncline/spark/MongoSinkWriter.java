@@ -218,7 +218,7 @@ final class MongoSinkWriter {
               "MongoDB rejected writes to " + coll.getNamespace() + ": " + String.join("; ", real), e);
         }
         BulkWriteResult r = e.getWriteResult();
-        long done = r.getMatchedCount() + r.getUpserts().size() + e.getWriteErrors().size();
+        long done = r.getInsertedCount() + r.getMatchedCount() + r.getUpserts().size() + e.getWriteErrors().size();
         if (done >= pending.size() || last + 1 >= pending.size()) {
           return stale;
         }
