@@ -7,6 +7,7 @@ import type { Config } from '../config/load.ts';
 import { formatProgress } from '../spark/launcher.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
 import { runPipeline } from '../pipeline/run.ts';
+import { runDemo } from '../pipeline/demo.ts';
 import { formatStatus, pipelineStatus, waitForZeroLag } from '../observe/status.ts';
 import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
@@ -216,4 +217,40 @@ export function registerMainCommands(program: Command): void {
         await conn.end().catch(() => undefined);
       }
     });
+
+  // `syncline demo` with no subcommand is the whole demo; `demo seed|schema|workload` stay parts.
+  const demo = program.commands.find((c) => c.name() === 'demo');
+  if (demo) {
+    demo
+      .option('--rows <n>', 'rows to seed over the four demo tables', '100000')
+      .option('--seconds <n>', 'how long the live workload runs', '60')
+      .option('--rate <n>', 'live transactions per second (each changes 1-6 rows)', '600')
+      .option('--connections <n>', 'concurrent writer connections', '4')
+      .option('--seed <n>', 'random seed of the data and the workload', '1')
+      .action(async (opts: Record<string, string>, cmd: Command) => {
+        const flags = cmd.optsWithGlobals() as { stateDir?: string; database?: string };
+        const num = (name: string, min: number) => {
+          const v = Number(opts[name]);
+          if (!Number.isInteger(v) || v < min)
+            throw new Error(`--${name} must be an integer ≥ ${min}, got ${opts[name]}`);
+          return v;
+        };
+        const ok = await runDemo({
+          stateDir: flags.stateDir ?? '.syncline',
+          database: flags.database ?? 'shop',
+          rows: num('rows', 4),
+          seed: num('seed', 0),
+          seconds: num('seconds', 1),
+          rate: num('rate', 1),
+          connections: num('connections', 1),
+          cli: {
+            execPath: process.execPath,
+            execArgv: process.execArgv,
+            script: process.argv[1]!,
+            rootArgs: ['--state-dir', flags.stateDir ?? '.syncline'],
+          },
+        });
+        process.exitCode = ok ? 0 : 1;
+      });
+  }
 }

@@ -20,8 +20,49 @@ export interface TableStatus {
   eventsPerSecond: number;
   /** Events sent to the dead-letter topic over the job's recorded history. */
   deadLetters: number;
-  /** Fields the job reports per table in its last batches (counts, versions, latencies). */
+  /** Commit → sink latency over the last minute, from the job's histograms (bucket bounds). */
+  latencyMs: Record<'mongodb' | 'redis', LatencySummary>;
+  /** Fields the job reports per table in its last batch (counts per outcome). */
   lastBatch: Record<string, unknown> | null;
+}
+
+export interface LatencySummary {
+  samples: number;
+  /** Upper bound of the bucket holding the percentile; null without samples. */
+  p50: number | null;
+  p99: number | null;
+}
+
+/**
+ * Percentiles from the job's cumulative-free bucket counts (`latency.<sink>.le_<bound>`). A
+ * percentile is reported as the upper bound of its bucket: never better than the truth.
+ */
+export function latencySummary(
+  windows: Record<string, unknown>[],
+  sink: 'mongodb' | 'redis',
+): LatencySummary {
+  const buckets = new Map<number, number>();
+  const prefix = `latency.${sink}.le_`;
+  for (const stats of windows) {
+    for (const [name, value] of Object.entries(stats)) {
+      if (!name.startsWith(prefix)) continue;
+      const bound =
+        name.slice(prefix.length) === 'inf' ? Number.POSITIVE_INFINITY : Number(name.slice(prefix.length));
+      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(value));
+    }
+  }
+  const bounds = [...buckets.keys()].sort((a, b) => a - b);
+  const samples = [...buckets.values()].reduce((a, b) => a + b, 0);
+  const at = (q: number): number | null => {
+    if (samples === 0) return null;
+    let seen = 0;
+    for (const b of bounds) {
+      seen += buckets.get(b)!;
+      if (seen >= q * samples) return b;
+    }
+    return bounds[bounds.length - 1] ?? null;
+  };
+  return { samples, p50: at(0.5), p99: at(0.99) };
 }
 
 export interface PipelineStatus {
@@ -65,16 +106,19 @@ export async function pipelineStatus(
   const processed = sparkCommittedOffsets(job.checkpointLocation);
   const window = recentProgress(progressFile(config), 60_000);
   const last = window[window.length - 1] ?? null;
+  const allProgress = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER);
   const tables = job.tables.map((t): TableStatus => {
     const lag = topicLag(t.topic, ends, processed);
+    const label = `${t.db}.${t.table}`;
     let rows = 0;
     let dead = 0;
+    const perBatch: Record<string, unknown>[] = [];
     for (const p of window) {
-      const stats = p.tables?.[t.table] as Record<string, number> | undefined;
-      rows += Number(stats?.input ?? stats?.rows ?? 0);
+      const stats = p.tables?.[label] as Record<string, number> | undefined;
+      if (stats) perBatch.push(stats);
+      rows += Number(stats?.events ?? 0);
     }
-    for (const p of recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER))
-      dead += Number(p.dlq?.[t.table] ?? 0);
+    for (const p of allProgress) dead += Number(p.dlq?.[label] ?? 0);
     return {
       table: t.table,
       topic: t.topic,
@@ -84,7 +128,8 @@ export async function pipelineStatus(
       kafkaLag: lag.lag.toString(),
       eventsPerSecond: window.length > 0 ? rows / 60 : 0,
       deadLetters: dead,
-      lastBatch: (last?.tables?.[t.table] as Record<string, unknown> | undefined) ?? null,
+      latencyMs: { mongodb: latencySummary(perBatch, 'mongodb'), redis: latencySummary(perBatch, 'redis') },
+      lastBatch: (last?.tables?.[label] as Record<string, unknown> | undefined) ?? null,
     };
   });
   const dlqEnd = (ends.get(job.kafka.dlqTopic) ?? []).reduce((a, b) => a + b, 0n);
@@ -140,7 +185,18 @@ export async function waitForZeroLag(
 }
 
 export function formatStatus(status: PipelineStatus): string {
-  const header = ['TABLE', 'BACKLOG', 'KAFKA END', 'SPARK AT', 'LAG', 'EVENTS/S', 'DLQ'];
+  const header = [
+    'TABLE',
+    'BACKLOG',
+    'KAFKA END',
+    'SPARK AT',
+    'LAG',
+    'EVENTS/S',
+    'DLQ',
+    '→MONGO p50/p99',
+    '→REDIS p50/p99',
+  ];
+  const ms = (l: LatencySummary) => (l.samples === 0 ? '-' : `≤${l.p50}/≤${l.p99} ms`);
   const rows = status.tables.map((t) => [
     t.table,
     String(t.changelogBacklog),
@@ -149,6 +205,8 @@ export function formatStatus(status: PipelineStatus): string {
     t.kafkaLag,
     t.eventsPerSecond.toFixed(1),
     String(t.deadLetters),
+    ms(t.latencyMs.mongodb),
+    ms(t.latencyMs.redis),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const lines = [header, ...rows].map((r) =>

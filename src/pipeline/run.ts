@@ -63,6 +63,47 @@ function logStream(stateDir: string, name: string): WriteStream {
   return createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
 }
 
+/**
+ * The snapshot resumes after its last finished chunk, so any failure (MySQL restarted, network)
+ * is answered by reconnecting and continuing, with backoff, before giving up.
+ */
+async function snapshotWithRetries(
+  config: Config,
+  pipeline: ResolvedPipeline,
+  signal: AbortSignal | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  for (let attempt = 1; !signal?.aborted; attempt += 1) {
+    let conn: Connection | null = null;
+    try {
+      conn = await connect({
+        url: config.source.url,
+        password: config.source.password,
+        database: config.source.database,
+      });
+      const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
+      if (todo.length === 0) return;
+      log(`run: snapshot of ${todo.map((t) => t.name).join(', ')}`);
+      const summaries = await runSnapshots(conn, todo, { ...(signal ? { signal } : {}) });
+      for (const s of summaries)
+        log(`run: snapshot ${s.table}: ${s.rows} rows, ${Math.round(s.rowsPerSecond)} rows/s`);
+      return;
+    } catch (err) {
+      if (attempt >= 10)
+        throw new RunError(
+          `the snapshot failed ${attempt} times; last error: ${redact((err as Error).message)}`,
+        );
+      const delay = Math.min(500 * 2 ** (attempt - 1), 15_000);
+      log(
+        `run: snapshot interrupted (${redact((err as Error).message)}); resuming in ${(delay / 1000).toFixed(1)} s`,
+      );
+      await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      await conn?.end().catch(() => undefined);
+    }
+  }
+}
+
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const conn = await connect({
@@ -160,17 +201,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       (err: Error) => err,
     );
 
-    if (options.snapshot !== false) {
-      const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
-      if (todo.length > 0) {
-        log(`run: snapshot of ${todo.map((t) => t.name).join(', ')}`);
-        const summaries = await runSnapshots(conn, todo, {
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        for (const s of summaries)
-          log(`run: snapshot ${s.table}: ${s.rows} rows, ${Math.round(s.rowsPerSecond)} rows/s`);
-      }
-    }
+    if (options.snapshot !== false) await snapshotWithRetries(config, pipeline, options.signal, log);
 
     const outcome = await Promise.race([stopped.then(() => null), failed]);
     if (outcome instanceof Error) throw new RunError(outcome.message);

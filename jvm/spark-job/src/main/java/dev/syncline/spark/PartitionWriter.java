@@ -82,6 +82,8 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
     List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
     List<RedisSinkWriter.Write> redis = new ArrayList<>();
+    List<Long> mongoTs = new ArrayList<>();
+    List<Long> redisTs = new ArrayList<>();
     long now = System.currentTimeMillis();
     for (Row r : chunk) {
       String kind = r.getAs(TablePlan.KIND);
@@ -113,9 +115,11 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         } else {
           deletes.add(new MongoSinkWriter.Delete(id, version));
         }
+        mongoTs.add(ts);
       }
       if (table.redis != null && settings.redisUrl != null) {
         redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts));
+        redisTs.add(ts);
       }
     }
     if (!upserts.isEmpty() || !deletes.isEmpty()) {
@@ -126,11 +130,23 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
               settings.tombstoneCollection,
               settings.mongoTombstoneTtlSeconds)
           .write(upserts, deletes, stats);
+      recordLatency(stats, "mongodb", mongoTs);
     }
     if (!redis.isEmpty()) {
       long applied = new RedisSinkWriter(settings.redisUrl).write(redis);
       stats.add("redis.applied", applied);
       stats.add("redis.stale", redis.size() - applied);
+      recordLatency(stats, "redis", redisTs);
+    }
+  }
+
+  /** Commit (source ts) → acknowledged by the sink, for every event of the chunk just written. */
+  private static void recordLatency(Stats stats, String sink, List<Long> sourceTs) {
+    long done = System.currentTimeMillis();
+    for (Long ts : sourceTs) {
+      if (ts != null) {
+        stats.addLatency(sink, Math.max(0, done - ts));
+      }
     }
   }
 
