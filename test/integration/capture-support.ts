@@ -59,7 +59,13 @@ export async function freshDatabase(prefix: string, ddl: string[] = []): Promise
   const conn = await connect({ url: stack.mysqlUrl });
   await conn.query(`CREATE DATABASE ${quoteId(database)} CHARACTER SET utf8mb4`);
   await conn.query(`USE ${quoteId(database)}`);
-  for (const statement of ddl) await conn.query(statement);
+  try {
+    for (const statement of ddl) await conn.query(statement);
+  } catch (err) {
+    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
+    await conn.end();
+    throw err;
+  }
   const config = testConfig(stack, database);
   return {
     stack,
