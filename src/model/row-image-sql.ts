@@ -17,6 +17,11 @@ function fraction(fsp: number): string {
   return fsp > 0 ? `.%f` : '';
 }
 
+// Zero and partly zero dates ('0000-00-00', '2024-00-10'), which MariaDB accepts unless sql_mode
+// has NO_ZERO_DATE / NO_ZERO_IN_DATE, are not dates anywhere downstream: they become null.
+const notZeroDate = (ref: string, expr: string): string =>
+  `CASE WHEN MONTH(${ref}) = 0 OR DAYOFMONTH(${ref}) = 0 THEN NULL ELSE ${expr} END`;
+
 /**
  * The SQL expression whose value, placed inside JSON_OBJECT, yields the contract's JSON for one
  * column. NULL stays NULL (JSON null) in every branch.
@@ -46,10 +51,10 @@ export function valueExpression(column: ColumnSchema, ref: string): string {
       // JSON_EXTRACT of the text true/false makes a real JSON boolean (no SQL boolean type exists).
       return `JSON_EXTRACT(CASE WHEN ${ref} IS NULL THEN NULL WHEN ${ref} + 0 = 1 THEN 'true' ELSE 'false' END, '$')`;
     case 'date':
-      return `DATE_FORMAT(${ref}, '%Y-%m-%d')`;
+      return notZeroDate(ref, `DATE_FORMAT(${ref}, '%Y-%m-%d')`);
     case 'datetime': {
       const full = `DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s${fraction(column.fsp)}')`;
-      return column.fsp > 0 && column.fsp < 6 ? `LEFT(${full}, ${20 + column.fsp})` : full;
+      return notZeroDate(ref, column.fsp > 0 && column.fsp < 6 ? `LEFT(${full}, ${20 + column.fsp})` : full);
     }
     case 'timestamp': {
       // UNIX_TIMESTAMP of a TIMESTAMP column reads the stored UTC value whatever the writer's
@@ -57,7 +62,7 @@ export function valueExpression(column: ColumnSchema, ref: string): string {
       const utc = `DATE_ADD(TIMESTAMP'1970-01-01 00:00:00', INTERVAL UNIX_TIMESTAMP(${ref}) * 1000000 MICROSECOND)`;
       const full = `DATE_FORMAT(${utc}, '%Y-%m-%dT%H:%i:%s${fraction(column.fsp)}')`;
       const cut = column.fsp > 0 && column.fsp < 6 ? `LEFT(${full}, ${20 + column.fsp})` : full;
-      return `CONCAT(${cut}, 'Z')`;
+      return notZeroDate(ref, `CONCAT(${cut}, 'Z')`);
     }
     case 'time':
       return `CAST(${ref} AS CHAR)`;

@@ -118,3 +118,26 @@ test('a table without a primary key is refused with a message naming the table a
     await fx.close();
   }
 });
+
+test('zero dates, which MariaDB accepts by default, become null instead of invalid date strings', async () => {
+  const fx = await freshDatabase('zerodate', [
+    'CREATE TABLE d (id INT PRIMARY KEY, a DATE NULL, b DATETIME(3) NULL, c TIMESTAMP NULL DEFAULT NULL, e DATE NULL)',
+  ]);
+  try {
+    await installTriggers(fx.conn, await capturedTables(fx.conn, fx.database, '*'));
+    await fx.conn.query("SET SESSION sql_mode = ''");
+    await fx.conn.query(
+      "INSERT INTO d VALUES (1, '0000-00-00', '2024-00-10 10:00:00', '0000-00-00 00:00:00', '2024-02-29')",
+    );
+    const [rows] = await fx.conn.query<RowDataPacket[]>('SELECT after_image FROM _syncline_changelog');
+    assert.deepEqual(JSON.parse(String(rows[0]!.after_image)), {
+      id: 1,
+      a: null,
+      b: null,
+      c: null,
+      e: '2024-02-29',
+    });
+  } finally {
+    await fx.close();
+  }
+});
