@@ -410,14 +410,14 @@ export interface RelayProcess {
 }
 
 /** `syncline capture` as a real child process (so it can be SIGKILLed). */
-export function spawnRelay(configFile: string): RelayProcess {
+export function spawnRelay(configFile: string, logLevel = 'info'): RelayProcess {
   const stateDir = path.join(path.dirname(configFile), 'state');
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', MAIN, '--config', configFile, '--state-dir', stateDir, 'capture'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SYNCLINE_LOG_LEVEL: 'info' },
+      env: { ...process.env, SYNCLINE_LOG_LEVEL: logLevel },
     },
   );
   const lines: string[] = [];
