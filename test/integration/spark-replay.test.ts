@@ -78,6 +78,7 @@ test('duplicates interleaved across batch boundaries, including updates after de
         }
         last = s.mongoVersion;
         lastRedis = s.redisVersion;
+        await new Promise((r) => setTimeout(r, 100));
       }
     })();
     await run.waitForRows(sent);

@@ -85,6 +85,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     List<Long> mongoTs = new ArrayList<>();
     List<Long> redisTs = new ArrayList<>();
     long now = System.currentTimeMillis();
+    long started = System.nanoTime();
     for (Row r : chunk) {
       String kind = r.getAs(TablePlan.KIND);
       if ("dlq".equals(kind)) {
@@ -122,6 +123,8 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         redisTs.add(ts);
       }
     }
+    long built = System.nanoTime();
+    stats.add("ms.build", (built - started) / 1_000_000);
     if (!upserts.isEmpty() || !deletes.isEmpty()) {
       new MongoSinkWriter(
               settings.mongoUri,
@@ -132,12 +135,15 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
           .write(upserts, deletes, stats);
       recordLatency(stats, "mongodb", mongoTs);
     }
+    long mongoDone = System.nanoTime();
+    stats.add("ms.mongodb", (mongoDone - built) / 1_000_000);
     if (!redis.isEmpty()) {
       long applied = new RedisSinkWriter(settings.redisUrl).write(redis);
       stats.add("redis.applied", applied);
       stats.add("redis.stale", redis.size() - applied);
       recordLatency(stats, "redis", redisTs);
     }
+    stats.add("ms.redis", (System.nanoTime() - mongoDone) / 1_000_000);
   }
 
   /** Commit (source ts) → acknowledged by the sink, for every event of the chunk just written. */

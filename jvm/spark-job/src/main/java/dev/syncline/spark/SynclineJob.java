@@ -40,12 +40,37 @@ public final class SynclineJob {
 
   private SynclineJob() {}
 
+  /**
+   * Under `syncline run` the driver must not outlive its supervisor: an orphaned driver would
+   * keep the checkpoint busy when `run` is restarted. The supervisor keeps our stdin open; when it
+   * dies the pipe closes and we exit. Set by the launcher with SYNCLINE_EXIT_WITH_PARENT=1.
+   */
+  static void exitWithParent() {
+    if (!"1".equals(System.getenv("SYNCLINE_EXIT_WITH_PARENT"))) {
+      return;
+    }
+    Thread watchdog = new Thread(() -> {
+      try {
+        while (System.in.read() >= 0) {
+          // the supervisor never writes; any byte is ignored
+        }
+      } catch (java.io.IOException e) {
+        // a broken pipe means the same as end of file
+      }
+      System.err.println("syncline spark: the supervising process is gone; exiting");
+      Runtime.getRuntime().halt(3);
+    }, "syncline-parent-watchdog");
+    watchdog.setDaemon(true);
+    watchdog.start();
+  }
+
   public static void main(String[] args) throws Exception {
     boolean check = args.length == 2 && args[0].equals("--check");
     if (!(args.length == 1 && !args[0].startsWith("--")) && !check) {
       System.err.println("usage: SynclineJob [--check] <job.json>");
       System.exit(2);
     }
+    exitWithParent();
     JobDescription job;
     try {
       job = JobDescription.read(new File(args[args.length - 1]));
@@ -195,8 +220,13 @@ public final class SynclineJob {
     Dataset<Row> raw = TablePlan.fromKafka(batch).persist(StorageLevel.MEMORY_AND_DISK());
     try {
       Map<String, Long> perTopic = new HashMap<>();
-      for (Row row : raw.groupBy(col(TablePlan.TOPIC)).count().collectAsList()) {
-        perTopic.put(row.getString(0), row.getLong(1));
+      if (job.tables.size() == 1) {
+        // One table: no need for a separate Spark job to learn which tables have events.
+        perTopic.put(job.tables.get(0).topic, -1L);
+      } else {
+        for (Row row : raw.groupBy(col(TablePlan.TOPIC)).count().collectAsList()) {
+          perTopic.put(row.getString(0), row.getLong(1));
+        }
       }
       ObjectNode tables = JsonNodeFactory.instance.objectNode();
       for (Table t : job.tables) {
@@ -204,6 +234,7 @@ public final class SynclineJob {
         if (n == null || n == 0) {
           continue;
         }
+        long planStart = System.nanoTime();
         TablePlan.Planned p = TablePlan.plan(raw.filter(col(TablePlan.TOPIC).equalTo(t.topic)), t);
         try {
           PartitionWriter w = new PartitionWriter(t, settings, p.out().schema().apply(TablePlan.FIELDS).dataType());
@@ -212,7 +243,10 @@ public final class SynclineJob {
             total.merge(s);
           }
           ObjectNode o = tables.putObject(t.label());
-          o.put("events", n);
+          o.put("ms.total", (System.nanoTime() - planStart) / 1_000_000);
+          if (n >= 0) {
+            o.put("events", n);
+          }
           total.counts.forEach(o::put);
           if (!total.dlqRules.isEmpty()) {
             ObjectNode rules = o.putObject("dlqRules");
@@ -250,6 +284,12 @@ public final class SynclineJob {
       if (tables == null) {
         return; // an idle tick without data: nothing was written
       }
+      if (tables.size() == 1) {
+        ObjectNode only = (ObjectNode) tables.elements().next();
+        if (!only.has("events")) {
+          only.put("events", p.numInputRows());
+        }
+      }
       ObjectNode o = JsonNodeFactory.instance.objectNode();
       o.put("batchId", p.batchId());
       o.put("timestamp", p.timestamp());
@@ -257,6 +297,8 @@ public final class SynclineJob {
       o.put("inputRowsPerSecond", finite(p.inputRowsPerSecond()));
       o.put("processedRowsPerSecond", finite(p.processedRowsPerSecond()));
       o.put("durationMs", p.batchDuration());
+      ObjectNode phases = o.putObject("phasesMs");
+      p.durationMs().forEach((k, v) -> phases.put(k, v));
       o.set("tables", tables);
       Map<String, Long> dlq = new LinkedHashMap<>();
       tables.properties().forEach(e -> {
