@@ -214,6 +214,13 @@ export function registerCaptureCommands(program: Command): void {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      if (process.env.SYNCLINE_EXIT_WITH_PARENT === '1') {
+        // Started by `syncline run`, which holds our stdin open: when it dies, we stop too
+        // (an orphaned relay would keep the source lock from the next run's relay).
+        process.stdin.on('end', () => stop('parent exited'));
+        process.stdin.on('error', () => stop('parent exited'));
+        process.stdin.resume();
+      }
       let server: ReturnType<typeof createServer> | undefined;
       if (opts.metricsPort) {
         server = createServer((_req, res) => {

@@ -107,7 +107,8 @@ export function registerMainCommands(program: Command): void {
     .option('--database <name>', 'source database (overrides source.database)')
     .option('--no-snapshot', 'do not snapshot tables that were never loaded')
     .option('--skip-check', 'skip the Spark SQL expression check at start')
-    .action(async (opts: { snapshot: boolean; skipCheck?: boolean }, cmd: Command) => {
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on 127.0.0.1:<port> (0: off)', '9464')
+    .action(async (opts: { snapshot: boolean; skipCheck?: boolean; metricsPort: string }, cmd: Command) => {
       const config = configFromCommand(cmd);
       const abort = new AbortController();
       const stop = () => abort.abort();
@@ -122,6 +123,7 @@ export function registerMainCommands(program: Command): void {
         },
         snapshot: opts.snapshot,
         skipCheck: Boolean(opts.skipCheck),
+        metricsPort: Number(opts.metricsPort),
         signal: abort.signal,
         onProgress: (p) => process.stderr.write(`spark: ${formatProgress(p)}\n`),
       });

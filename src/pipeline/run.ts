@@ -20,11 +20,16 @@ import {
 } from '../spark/launcher.ts';
 import { resolvePipeline, pipelineName, type ResolvedPipeline } from './job.ts';
 import { Supervisor } from './supervisor.ts';
+import type { Server } from 'node:http';
+import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
+import { pipelineStatus } from '../observe/status.ts';
 
 export interface RunOptions {
   /** How the child relay is started: this CLI again, with the same config and state dir. */
   cli: { execPath: string; execArgv: string[]; script: string; rootArgs: string[] };
   snapshot?: boolean;
+  /** Serve /metrics on 127.0.0.1:<port>; 0 turns it off. */
+  metricsPort?: number;
   /** Skip the Spark expression check (it starts a JVM for a few seconds). */
   skipCheck?: boolean;
   signal?: AbortSignal;
@@ -112,6 +117,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     database: config.source.database,
   });
   let supervisor: Supervisor | null = null;
+  let metricsServer: Server | null = null;
   const relayLog = logStream(config.stateDir, 'relay');
   const sparkLog = logStream(config.stateDir, 'spark');
   try {
@@ -155,10 +161,8 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
         const child = spawn(
           cli.execPath,
           [...cli.execArgv, cli.script, ...cli.rootArgs, 'capture', '--database', config.source.database],
-          {
-            stdio: ['ignore', 'pipe', 'pipe'],
-            env: process.env,
-          },
+          // stdin stays open as a lifeline: the child exits when `run` dies, even by SIGKILL.
+          { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SYNCLINE_EXIT_WITH_PARENT: '1' } },
         );
         child.stdout!.pipe(relayLog, { end: false });
         child.stderr!.pipe(relayLog, { end: false });
@@ -170,8 +174,8 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       name: 'spark',
       start: (): ChildProcess => {
         const child = spawn(sparkCmd.command, sparkCmd.args, {
-          env: pipeline.sparkEnv,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...pipeline.sparkEnv, SYNCLINE_EXIT_WITH_PARENT: '1' },
+          stdio: ['pipe', 'pipe', 'pipe'],
         });
         let buffer = '';
         child.stdout!.on('data', (chunk: Buffer) => {
@@ -190,6 +194,24 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       },
     });
     log(`run: relay and Spark job started (logs in ${join(resolve(config.stateDir), 'logs')})`);
+    if (options.metricsPort) {
+      const sup = supervisor;
+      const registry = pipelineRegistry({
+        status: () => pipelineStatus(config, conn, pipeline),
+        children: () =>
+          ['relay', 'spark'].map((name) => ({
+            name,
+            up: sup.pid(name) !== undefined,
+            restarts: sup.restarts(name),
+          })),
+      });
+      try {
+        metricsServer = await serveMetrics(registry, options.metricsPort);
+        log(`run: Prometheus metrics on http://127.0.0.1:${options.metricsPort}/metrics`);
+      } catch (err) {
+        log(`run: no /metrics: ${(err as Error).message}`);
+      }
+    }
     options.onStarted?.({ supervisor, pipeline });
 
     const stopped = new Promise<void>((resolvePromise) => {
@@ -208,6 +230,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
   } catch (err) {
     throw err instanceof Error ? new RunError(redact(err.message)) : err;
   } finally {
+    metricsServer?.close();
     if (supervisor) {
       log('run: stopping the relay (after its batch in flight) and the Spark job');
       await supervisor.stop();
