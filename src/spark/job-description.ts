@@ -236,14 +236,13 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
     }
     const ttl = r.ttlSeconds ?? inputs.sinks.redis.ttlSeconds;
     if (ttl !== undefined) redis.ttlSeconds = ttl;
-    let hasKey = false;
-    for (const m of redis.keyTemplate.matchAll(KEY_PLACEHOLDER)) {
-      const p = m[1]!;
-      if (p === 'key' || s.primaryKey.includes(p)) hasKey = true;
-      else if (p !== 'table' && p !== 'db')
+    const placeholders = [...redis.keyTemplate.matchAll(KEY_PLACEHOLDER)].map((m) => m[1]!);
+    const hasKey = placeholders.includes('key') || s.primaryKey.every((k) => placeholders.includes(k));
+    for (const p of placeholders) {
+      if (p !== 'key' && p !== 'table' && p !== 'db' && !s.primaryKey.includes(p))
         problems.push(`${label}: redis key template ${redis.keyTemplate} has unknown placeholder {${p}} (use {table}, {db}, {key} or a key column)`);
     }
-    if (!hasKey && s.primaryKey.length > 0 && !s.primaryKey.every((k) => redis!.keyTemplate.includes(`{${k}}`))) {
+    if (!hasKey && s.primaryKey.length > 0) {
       problems.push(`${label}: redis key template ${redis.keyTemplate} must contain {key} or every key column, or rows would share one key`);
     }
   }

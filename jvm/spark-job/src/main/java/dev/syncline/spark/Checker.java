@@ -98,16 +98,15 @@ final class Checker {
     }
     if (t.redis != null) {
       java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{([^{}]*)\\}").matcher(t.redis.keyTemplate);
-      boolean hasKey = false;
+      Set<String> seen = new HashSet<>();
       while (m.find()) {
         String p = m.group(1);
-        if (p.equals("key") || t.keyColumns.contains(p)) {
-          hasKey = true;
-        } else if (!p.equals("table") && !p.equals("db")) {
+        seen.add(p);
+        if (!p.equals("key") && !t.keyColumns.contains(p) && !p.equals("table") && !p.equals("db")) {
           out.add(new Problem(t.label(), "redis.keyTemplate", "unknown placeholder {" + p + "} (use {table}, {db}, {key} or a key column)"));
         }
       }
-      if (!hasKey) {
+      if (!seen.contains("key") && !seen.containsAll(t.keyColumns)) {
         out.add(new Problem(t.label(), "redis.keyTemplate", "the template must contain {key} or every key column, or rows would share one Redis key"));
       }
     }
