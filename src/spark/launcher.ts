@@ -151,7 +151,8 @@ export function startJob(
   env: NodeJS.ProcessEnv,
   handlers: { onProgress?: (p: BatchProgress) => void; onLog?: (line: string, stream: 'stdout' | 'stderr') => void } = {},
 ): RunningJob {
-  const child = spawn(cmd.command, cmd.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Spark otherwise resolves the host name and warns when it maps to loopback.
+  const child = spawn(cmd.command, cmd.args, { env: { SPARK_LOCAL_IP: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = (stream: 'stdout' | 'stderr'): ((chunk: Buffer) => void) => {
     let buffer = '';
     return (chunk) => {

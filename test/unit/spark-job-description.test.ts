@@ -97,3 +97,15 @@ test('the launcher adds the module flags spark-submit would, quotes the submit l
   assert.deepEqual(parseProgressLine('SYNCLINE_PROGRESS {"batchId":3,"numInputRows":7}'), { batchId: 3, numInputRows: 7 });
   assert.equal(parseProgressLine('some log line'), null);
 });
+
+test('Kafka TLS and SASL settings become Java client options (for the env variable, never the job file)', async () => {
+  const { javaKafkaOptions } = await import('../../src/spark/kafka-options.ts');
+  assert.deepEqual(javaKafkaOptions({ tls: undefined, sasl: undefined }), {});
+  assert.deepEqual(javaKafkaOptions({ tls: { rejectUnauthorized: true, ca: 'PEM' }, sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p"w' } }), {
+    'security.protocol': 'SASL_SSL',
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.certificates': 'PEM',
+    'sasl.mechanism': 'SCRAM-SHA-512',
+    'sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p\\"w";',
+  });
+});
