@@ -8,6 +8,7 @@ import { formatProgress } from '../spark/launcher.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { runDemo } from '../pipeline/demo.ts';
+import { doctor, formatChecks } from '../observe/doctor.ts';
 import { formatStatus, pipelineStatus, waitForZeroLag } from '../observe/status.ts';
 import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
@@ -255,4 +256,18 @@ export function registerMainCommands(program: Command): void {
         process.exitCode = ok ? 0 : 1;
       });
   }
+
+  program
+    .command('doctor')
+    .description(
+      'check the source (privileges, binlog, triggers, keys) and that Kafka, MongoDB, Redis and Java answer',
+    )
+    .option('--database <name>', 'source database (overrides source.database)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const config = configFromCommand(cmd);
+      const checks = await doctor(config);
+      process.stdout.write(`${opts.json ? JSON.stringify(checks, null, 2) : formatChecks(checks)}\n`);
+      if (checks.some((c) => c.state === 'fail')) process.exitCode = 1;
+    });
 }

@@ -57,7 +57,7 @@ export async function checkSource(conn: Connection, config: Config): Promise<voi
   const hasAll = /GRANT ALL PRIVILEGES ON \*\.\*/i.test(text);
   if (!hasAll && !/TRIGGER/i.test(text)) {
     throw new RunError(
-      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: GRANT TRIGGER, SELECT, INSERT, DELETE, CREATE, LOCK TABLES ON \`${config.source.database}\`.* TO the syncline user (see docs/capture.md, "Privileges").`,
+      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER ON \`${config.source.database}\`.* TO the syncline user (see docs/capture.md, "Privileges").`,
     );
   }
 }

@@ -1,0 +1,291 @@
+// `syncline doctor`: checks everything the pipeline needs — the source's privileges, binlog
+// settings, trigger state, primary keys, and that Kafka, MongoDB, Redis and Java answer — and says
+// what to fix for each problem. Never changes anything.
+import { spawnSync } from 'node:child_process';
+import { Admin } from '@platformatic/kafka';
+import { MongoClient } from 'mongodb';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { createClient } from 'redis';
+import type { Config } from '../config/load.ts';
+import { redact } from '../config/redact.ts';
+import { triggerStatus } from '../capture/trigger/install.ts';
+import { connectionOptions } from '../kafka/client.ts';
+import { listTables, readCatalog } from '../mysql/catalog.ts';
+import { connect } from '../mysql/connect.ts';
+import { javaBinary } from '../stack/jvm.ts';
+import { withTimeout } from '../stack/process.ts';
+
+export type CheckState = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  area: 'source' | 'kafka' | 'mongodb' | 'redis' | 'spark';
+  name: string;
+  state: CheckState;
+  detail: string;
+  fix?: string;
+}
+
+const message = (err: unknown) => redact(err instanceof Error ? err.message : String(err));
+
+function withPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+async function sourceChecks(config: Config, out: Check[]): Promise<void> {
+  let conn: Connection;
+  try {
+    conn = await connect({ url: config.source.url, password: config.source.password });
+  } catch (err) {
+    out.push({
+      area: 'source',
+      name: 'reachable',
+      state: 'fail',
+      detail: message(err),
+      fix: 'check source.url (host, port, user) and the password reference (source.password / passwordFile)',
+    });
+    return;
+  }
+  try {
+    const [version] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    out.push({
+      area: 'source',
+      name: 'reachable',
+      state: 'ok',
+      detail: `${redact(config.source.url)} (${String(version[0]?.v)})`,
+    });
+
+    const [dbs] = await conn.query<RowDataPacket[]>(
+      'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+      [config.source.database],
+    );
+    if (dbs.length === 0) {
+      out.push({
+        area: 'source',
+        name: 'database',
+        state: 'fail',
+        detail: `database ${config.source.database} does not exist or is not visible`,
+        fix: 'set source.database, or grant the user access to it',
+      });
+      return;
+    }
+
+    const [grants] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
+    const text = grants
+      .map((g) => String(Object.values(g)[0]))
+      .join('\n')
+      .toUpperCase();
+    const all = /GRANT ALL PRIVILEGES ON (\*\.\*|`?[^ ]+`?\.\*)/.test(text);
+    const needed = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'TRIGGER'];
+    const missing = all ? [] : needed.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
+    out.push(
+      missing.length === 0
+        ? {
+            area: 'source',
+            name: 'privileges',
+            state: 'ok',
+            detail: all ? 'ALL PRIVILEGES' : needed.join(', '),
+          }
+        : {
+            area: 'source',
+            name: 'privileges',
+            state: 'fail',
+            detail: `missing ${missing.join(', ')}`,
+            fix: `GRANT ${needed.join(', ')} ON \`${config.source.database}\`.* TO <the syncline user>`,
+          },
+    );
+
+    const [vars] = await conn.query<RowDataPacket[]>(
+      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'log_bin_trust_function_creators')",
+    );
+    const v = Object.fromEntries(vars.map((r) => [String(r.Variable_name), String(r.Value)]));
+    const binlogReady = v.log_bin === 'ON' && v.binlog_format === 'ROW' && v.binlog_row_image === 'FULL';
+    out.push({
+      area: 'source',
+      name: 'binlog',
+      state: binlogReady ? 'ok' : config.source.capture === 'binlog' ? 'fail' : 'warn',
+      detail: `log_bin=${v.log_bin}, binlog_format=${v.binlog_format}, binlog_row_image=${v.binlog_row_image}`,
+      ...(binlogReady
+        ? {}
+        : {
+            fix: 'for binlog capture set log_bin=ON, binlog_format=ROW, binlog_row_image=FULL (trigger capture does not need them)',
+          }),
+    });
+    if (v.log_bin === 'ON' && v.log_bin_trust_function_creators !== 'ON' && !text.includes('SUPER') && !all) {
+      out.push({
+        area: 'source',
+        name: 'trigger creation',
+        state: 'fail',
+        detail:
+          'binary logging is on, the user lacks SUPER and log_bin_trust_function_creators is OFF: CREATE TRIGGER will be refused',
+        fix: 'SET GLOBAL log_bin_trust_function_creators = 1 (safe with row-based binlog), or grant SUPER',
+      });
+    }
+
+    const names =
+      config.source.tables === '*' ? await listTables(conn, config.source.database) : config.source.tables;
+    const all_ = await readCatalog(conn, config.source.database, { tables: names, requirePrimaryKey: false });
+    const noKey = all_.filter((t) => t.primaryKey.length === 0).map((t) => t.name);
+    if (noKey.length > 0) {
+      out.push({
+        area: 'source',
+        name: 'primary keys',
+        state: 'fail',
+        detail: `no primary key: ${noKey.join(', ')}`,
+        fix: 'add a primary key, or leave these tables out of source.tables',
+      });
+    } else {
+      out.push({
+        area: 'source',
+        name: 'primary keys',
+        state: 'ok',
+        detail: `${all_.length} tables, each with a primary key`,
+      });
+    }
+    const withKey = all_.filter((t) => t.primaryKey.length > 0);
+    if (withKey.length > 0) {
+      const statuses = await triggerStatus(conn, withKey);
+      const absent = statuses.filter((s) => !s.installed).map((s) => s.table);
+      const drift = statuses.filter((s) => s.installed && s.drift).map((s) => s.table);
+      out.push(
+        absent.length + drift.length === 0
+          ? {
+              area: 'source',
+              name: 'triggers',
+              state: 'ok',
+              detail: `installed and current on ${statuses.length} tables`,
+            }
+          : {
+              area: 'source',
+              name: 'triggers',
+              state: 'warn',
+              detail: [
+                absent.length ? `not installed: ${absent.join(', ')}` : '',
+                drift.length ? `columns changed since install: ${drift.join(', ')}` : '',
+              ]
+                .filter(Boolean)
+                .join('; '),
+              fix: '`syncline triggers install` (or `syncline run`, which installs and refreshes them)',
+            },
+      );
+    }
+  } catch (err) {
+    out.push({ area: 'source', name: 'catalog', state: 'fail', detail: message(err) });
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
+async function kafkaCheck(config: Config, out: Check[]): Promise<void> {
+  const admin = new Admin({
+    ...connectionOptions(config.kafka, '-doctor'),
+    retries: 0,
+    connectTimeout: 3000,
+  });
+  try {
+    const md = await withTimeout(admin.metadata({ topics: [] }), 8000, 'Kafka metadata request');
+    out.push({
+      area: 'kafka',
+      name: 'reachable',
+      state: 'ok',
+      detail: `${config.kafka.brokers.join(',')} (${md.brokers.size} broker${md.brokers.size === 1 ? '' : 's'})`,
+    });
+  } catch (err) {
+    out.push({
+      area: 'kafka',
+      name: 'reachable',
+      state: 'fail',
+      detail: `${config.kafka.brokers.join(',')}: ${message(err)}`,
+      fix: 'check kafka.brokers, and kafka.tls / kafka.sasl for a secured cluster',
+    });
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+async function mongoCheck(config: Config, out: Check[]): Promise<void> {
+  const client = new MongoClient(withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
+    serverSelectionTimeoutMS: 4000,
+    directConnection: true,
+  });
+  try {
+    await client.connect();
+    await client.db(config.sinks.mongodb.database).command({ ping: 1 });
+    out.push({
+      area: 'mongodb',
+      name: 'reachable',
+      state: 'ok',
+      detail: `${redact(config.sinks.mongodb.url)}, database ${config.sinks.mongodb.database}`,
+    });
+  } catch (err) {
+    out.push({
+      area: 'mongodb',
+      name: 'reachable',
+      state: 'fail',
+      detail: message(err),
+      fix: 'check sinks.mongodb.url and its password reference',
+    });
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+async function redisCheck(config: Config, out: Check[]): Promise<void> {
+  const client = createClient({
+    url: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+    socket: { connectTimeout: 4000, reconnectStrategy: false },
+  });
+  client.on('error', () => {});
+  try {
+    await withTimeout(client.connect(), 6000, 'Redis connect');
+    await client.ping();
+    out.push({ area: 'redis', name: 'reachable', state: 'ok', detail: redact(config.sinks.redis.url) });
+  } catch (err) {
+    out.push({
+      area: 'redis',
+      name: 'reachable',
+      state: 'fail',
+      detail: message(err),
+      fix: 'check sinks.redis.url and its password reference',
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+function sparkCheck(out: Check[]): void {
+  const r = spawnSync(javaBinary(), ['-version'], { encoding: 'utf8' });
+  const line = (r.stderr ?? '').split('\n')[0] ?? '';
+  const major = Number(/version "(\d+)/.exec(line)?.[1] ?? 0);
+  if (r.status !== 0 || major < 17) {
+    out.push({
+      area: 'spark',
+      name: 'java',
+      state: 'fail',
+      detail: r.error ? r.error.message : line || 'no java',
+      fix: 'install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME',
+    });
+  } else {
+    out.push({ area: 'spark', name: 'java', state: 'ok', detail: line });
+  }
+}
+
+export async function doctor(config: Config): Promise<Check[]> {
+  const out: Check[] = [];
+  await sourceChecks(config, out);
+  await Promise.all([kafkaCheck(config, out), mongoCheck(config, out), redisCheck(config, out)]);
+  sparkCheck(out);
+  return out;
+}
+
+export function formatChecks(checks: Check[]): string {
+  const mark: Record<CheckState, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
+  const lines = checks.map(
+    (c) => `${mark[c.state]}  ${c.area} ${c.name}: ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`,
+  );
+  const failed = checks.filter((c) => c.state === 'fail').length;
+  lines.push(failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`);
+  return lines.join('\n');
+}
