@@ -126,6 +126,8 @@ export class Relay {
       } catch (err) {
         failures++;
         this.#setActive(false);
+        // A topic deleted behind our back must be created again, not assumed.
+        this.#knownTopics.clear();
         // Keep retrying after a missing changelog: `syncline run` may install the triggers a moment later.
         const message =
           (err as { errno?: number }).errno === 1146
