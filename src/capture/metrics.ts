@@ -7,6 +7,7 @@ export interface CaptureMetrics {
   events: Counter<'table' | 'op'>;
   batches: Counter;
   backlog: Gauge;
+  lagSeconds: Gauge;
   active: Gauge;
   batchSeconds: Histogram;
 }
@@ -29,6 +30,11 @@ export function createCaptureMetrics(): CaptureMetrics {
     backlog: new Gauge({
       name: 'syncline_capture_backlog',
       help: 'Changelog rows waiting to be published',
+      registers: [registry],
+    }),
+    lagSeconds: new Gauge({
+      name: 'syncline_capture_lag_seconds',
+      help: 'Age of the oldest unpublished change at the last poll (0 when the changelog was empty)',
       registers: [registry],
     }),
     active: new Gauge({

@@ -36,6 +36,7 @@ test('a relay started before triggers install names the fix, then publishes once
     assert.match(text, /syncline_capture_events_total\{table="kv",op="c"\} 2/);
     assert.match(text, /syncline_capture_events_total\{table="kv",op="u"\} 1/);
     assert.match(text, /syncline_capture_active 1/);
+    assert.match(text, /syncline_capture_lag_seconds \d/);
     assert.match(text, /syncline_capture_batch_seconds_count [1-9]/);
   } finally {
     relay.stop();

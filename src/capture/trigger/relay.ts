@@ -194,6 +194,9 @@ export class Relay {
       const started = performance.now();
       const [rows] = await conn.query<ChangelogRow[]>(select);
       await this.#maybeCheckBacklog(rows.length);
+      this.#metrics.lagSeconds.set(
+        rows.length === 0 ? 0 : Math.max(0, (Date.now() - Number(rows[0]!.ts_ms)) / 1000),
+      );
       if (rows.length === 0) {
         this.#writeStatus();
         await sleep(source.relay.pollIntervalMs, this.#stop.signal);
