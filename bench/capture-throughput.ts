@@ -71,6 +71,34 @@ async function writeRows(firstId: number): Promise<number> {
   return (perConn * connections) / seconds;
 }
 
+/** Update existing products by primary key from N connections, 10 single-row UPDATEs per transaction. */
+async function updateRows(): Promise<number> {
+  const pool = createPool({ ...target, database }, connections);
+  const perConn = Math.ceil(rows / connections);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      const conn = await pool.getConnection();
+      try {
+        for (let i = 0; i < perConn; i += 10) {
+          await conn.query('START TRANSACTION');
+          for (let j = i; j < Math.min(perConn, i + 10); j++) {
+            await conn.query('UPDATE products SET stock = stock + 1, price = price + 0.01 WHERE id = ?', [
+              c * perConn + j + 1,
+            ]);
+          }
+          await conn.query('COMMIT');
+        }
+      } finally {
+        conn.release();
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.end();
+  return (perConn * connections) / seconds;
+}
+
 async function main(): Promise<void> {
   const conn = await connect(target);
   try {
@@ -82,17 +110,25 @@ async function main(): Promise<void> {
     // Alternate the two modes and keep the best of each: the machine is shared and noisy.
     let without = 0;
     let withTriggers = 0;
+    let updWithout = 0;
+    let updWith = 0;
     for (let round = 0; round < 2; round++) {
       await dropTriggers(conn, database, ['products']);
       await conn.query('TRUNCATE TABLE products');
       without = Math.max(without, await writeRows(1));
+      updWithout = Math.max(updWithout, await updateRows());
       await conn.query('TRUNCATE TABLE products');
       await installTriggers(conn, tables);
       withTriggers = Math.max(withTriggers, await writeRows(1));
+      updWith = Math.max(updWith, await updateRows());
       await conn.query(`TRUNCATE TABLE ${quoteId(CHANGELOG_TABLE)}`);
     }
+    const pct = (a: number, b: number): string => (100 * (1 - b / a)).toFixed(1);
     console.log(
-      `trigger overhead: ${Math.round(without)} rows/s without triggers, ${Math.round(withTriggers)} rows/s with (${(100 * (1 - withTriggers / without)).toFixed(1)} % slower)`,
+      `trigger overhead, inserts: ${Math.round(without)} rows/s without triggers, ${Math.round(withTriggers)} rows/s with (${pct(without, withTriggers)} % slower)`,
+    );
+    console.log(
+      `trigger overhead, updates: ${Math.round(updWithout)} rows/s without triggers, ${Math.round(updWith)} rows/s with (${pct(updWithout, updWith)} % slower)`,
     );
 
     // Fill the changelog with realistic events (updates of the products just written: before+after images).
@@ -136,6 +172,8 @@ async function main(): Promise<void> {
       connections,
       rowsPerSecondWithoutTriggers: Math.round(without),
       rowsPerSecondWithTriggers: Math.round(withTriggers),
+      updatesPerSecondWithoutTriggers: Math.round(updWithout),
+      updatesPerSecondWithTriggers: Math.round(updWith),
       drainEvents: relay.published,
       drainEventsPerSecond: Math.round(rate),
       batchSize: Number(args.batch),
