@@ -207,6 +207,7 @@ export function registerCaptureCommands(program: Command): void {
     .action(async (opts: { metricsPort?: string }, cmd: Command) => {
       const config = configFromCommand(cmd);
       const logger = pino({ name: 'syncline-capture', level: process.env.SYNCLINE_LOG_LEVEL ?? 'info' });
+      await warnAboutTriggers(config, logger);
       const relay = new Relay(config, { logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping after the batch in flight');
@@ -235,6 +236,32 @@ export function registerCaptureCommands(program: Command): void {
     });
 
   registerDemoCommands(program, configFromCommand);
+}
+
+/**
+ * A relay without triggers publishes nothing and says nothing; tell the operator at start which
+ * captured tables lack triggers or have drifted. Best effort: the relay itself retries anyway.
+ */
+async function warnAboutTriggers(config: Config, logger: pino.Logger): Promise<void> {
+  try {
+    const statuses = await withSource(config, async (conn) =>
+      triggerStatus(conn, await capturedTables(conn, config.source.database, config.source.tables)),
+    );
+    const missing = statuses.filter((s) => !s.installed).map((s) => s.table);
+    const drifted = statuses.filter((s) => s.installed && s.drift).map((s) => s.table);
+    if (missing.length > 0)
+      logger.warn(
+        { tables: missing },
+        'no capture triggers on these tables: run `syncline triggers install`',
+      );
+    if (drifted.length > 0)
+      logger.warn(
+        { tables: drifted },
+        'columns changed since the triggers were generated: run `syncline triggers install`',
+      );
+  } catch (err) {
+    logger.warn({ err: redact((err as Error).message) }, 'could not check the capture triggers');
+  }
 }
 
 /** For `status`: the last state the relay wrote for a database, or null. */
