@@ -2,11 +2,13 @@
 // run the job with Trigger.AvailableNow and a fixed maxOffsetsPerTrigger, report events/s and
 // batch duration percentiles from its progress lines.
 //   npx tsx bench/spark-throughput.ts [events=50000] [keys=5000] [maxOffsetsPerTrigger=10000]
+//   SINKS=redis … measures without MongoDB; SPARK_CONF='{"spark.x":"y"}' adds Spark settings.
 import { kvMessage, kvTable, produce, runJob, sparkFixture, type KvEvent } from '../test/integration/spark-support.ts';
 import { writeJobFile } from '../src/spark/launcher.ts';
 
 const [events = 50_000, keys = 5_000, perTrigger = 10_000] = process.argv.slice(2).map(Number);
-const f = await sparkFixture('bench_spark', { tables: [kvTable()], inputs: { triggerIntervalMs: 100 } });
+const conf = process.env.SPARK_CONF ? (JSON.parse(process.env.SPARK_CONF) as Record<string, string>) : undefined;
+const f = await sparkFixture('bench_spark', { tables: [kvTable()], inputs: { triggerIntervalMs: 100, ...(conf ? { conf } : {}), ...(process.env.SINKS === 'redis' ? { sinks: { mongodb: null, redis: {} } } : {}) } });
 const list: KvEvent[] = [];
 for (let i = 0; i < events; i++) list.push({ k: 1 + (i % keys), op: i < keys ? 'c' : 'u', seq: 1000 + i, v: i });
 await produce(f, list.map((e) => kvMessage(f.topics.kv!, e)));

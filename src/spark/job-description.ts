@@ -69,6 +69,8 @@ export interface JobDescription {
   /** Spark master for `java -cp` runs; spark-submit's --master wins. Default local[2]. */
   master?: string;
   shufflePartitions?: number;
+  /** Extra Spark configuration (spark.* keys), applied after syncline's defaults. */
+  conf?: Record<string, string>;
   /** Append each batch's progress JSON here (read by `syncline status`). */
   progressFile?: string;
   sinks: {
@@ -113,6 +115,7 @@ export interface JobInputs {
   availableNow?: boolean;
   master?: string;
   shufflePartitions?: number;
+  conf?: Record<string, string>;
   progressFile?: string;
   sinks: {
     mongodb?: { uriEnv?: string; database: string; tombstoneCollection?: string; tombstoneTtlSeconds?: number } | null;
@@ -183,6 +186,7 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
   if (inputs.master) job.master = inputs.master;
   if (inputs.shufflePartitions !== undefined) job.shufflePartitions = inputs.shufflePartitions;
   if (inputs.progressFile) job.progressFile = inputs.progressFile;
+  if (inputs.conf && Object.keys(inputs.conf).length > 0) job.conf = { ...inputs.conf };
   return job;
 }
 

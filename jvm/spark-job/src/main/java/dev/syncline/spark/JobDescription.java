@@ -30,6 +30,8 @@ public final class JobDescription implements Serializable {
   public boolean availableNow;
   public String master;
   public Integer shufflePartitions;
+  /** Extra Spark configuration (spark.* keys), applied last. */
+  public Map<String, String> conf = new LinkedHashMap<>();
   public String progressFile;
   public Sinks sinks;
   public List<Table> tables;

@@ -115,6 +115,9 @@ public final class SynclineJob {
     // over an odd value yields NULL instead of throwing (see docs/decisions/0011).
     b.config("spark.sql.ansi.enabled", "false");
     b.config("spark.sql.adaptive.enabled", "false");
+    if (job.conf != null) {
+      job.conf.forEach(b::config);
+    }
     return b.getOrCreate();
   }
 
