@@ -8,7 +8,8 @@ import type { Connection } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { runSnapshots, tablesNeedingSnapshot } from '../capture/snapshot/run-snapshot.ts';
-import { installTriggers } from '../capture/trigger/install.ts';
+import { capturedTables, installTriggers, triggerStatus } from '../capture/trigger/install.ts';
+import { resetSnapshot } from '../capture/snapshot/snapshot.ts';
 import { createAdmin, ensureTopics } from '../kafka/client.ts';
 import { connect } from '../mysql/connect.ts';
 import {
@@ -30,6 +31,8 @@ export interface RunOptions {
   snapshot?: boolean;
   /** Serve /metrics on 127.0.0.1:<port>; 0 turns it off. */
   metricsPort?: number;
+  /** How often to look for schema changes (new tables, changed columns); default 5 s. */
+  schemaCheckMs?: number;
   /** Skip the Spark expression check (it starts a JVM for a few seconds). */
   skipCheck?: boolean;
   signal?: AbortSignal;
@@ -109,6 +112,31 @@ async function snapshotWithRetries(
   }
 }
 
+async function createTopics(config: Config, pipeline: ResolvedPipeline): Promise<void> {
+  const admin = createAdmin(config.kafka);
+  try {
+    await ensureTopics(admin, [...pipeline.job.tables.map((t) => t.topic), pipeline.job.kafka.dlqTopic], {
+      partitions: config.kafka.partitions,
+      replicationFactor: config.kafka.replicationFactor,
+    });
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+async function resetSnapshotOf(config: Config, table: string): Promise<void> {
+  const conn = await connect({
+    url: config.source.url,
+    password: config.source.password,
+    database: config.source.database,
+  });
+  try {
+    await resetSnapshot(conn, table);
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const conn = await connect({
@@ -118,6 +146,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
   });
   let supervisor: Supervisor | null = null;
   let metricsServer: Server | null = null;
+  let ddlTimer: NodeJS.Timeout | undefined;
   const relayLog = logStream(config.stateDir, 'relay');
   const sparkLog = logStream(config.stateDir, 'spark');
   try {
@@ -143,15 +172,8 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     }
 
     // Topics exist with the configured partition count before Spark subscribes to them.
-    const admin = createAdmin(config.kafka);
-    try {
-      await ensureTopics(admin, [...pipeline.job.tables.map((t) => t.topic), pipeline.job.kafka.dlqTopic], {
-        partitions: config.kafka.partitions,
-        replicationFactor: config.kafka.replicationFactor,
-      });
-    } finally {
-      await admin.close().catch(() => undefined);
-    }
+    await createTopics(config, pipeline);
+    let current = pipeline;
 
     supervisor = new Supervisor({ log });
     const { cli } = options;
@@ -197,7 +219,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     if (options.metricsPort) {
       const sup = supervisor;
       const registry = pipelineRegistry({
-        status: () => pipelineStatus(config, conn, pipeline),
+        status: () => pipelineStatus(config, conn, current),
         children: () =>
           ['relay', 'spark'].map((name) => ({
             name,
@@ -225,11 +247,44 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
 
     if (options.snapshot !== false) await snapshotWithRetries(config, pipeline, options.signal, log);
 
+    // Schema changes while running: new tables (with `tables: "*"`) and changed columns.
+    ddlTimer = setInterval(() => {
+      if (ddlBusy || options.signal?.aborted) return;
+      ddlBusy = true;
+      void followSchemaChanges()
+        .catch((err: Error) => log(`run: schema check failed (${redact(err.message)}); trying again`))
+        .finally(() => (ddlBusy = false));
+    }, options.schemaCheckMs ?? 5000);
+    let ddlBusy = false;
+    const sup = supervisor;
+    const followSchemaChanges = async (): Promise<void> => {
+      const tables = await capturedTables(conn, config.source.database, config.source.tables);
+      const statuses = await triggerStatus(conn, tables);
+      const changed = statuses.filter((s) => !s.installed || s.drift).map((s) => s.table);
+      if (changed.length === 0) return;
+      log(
+        `run: schema change on ${changed.join(', ')}: regenerating triggers, restarting the Spark job, reloading those tables`,
+      );
+      await installTriggers(
+        conn,
+        tables.filter((t) => changed.includes(t.name)),
+      );
+      const next = await resolvePipeline(config, conn);
+      writeJobFile(next.job, jobFile);
+      await createTopics(config, next);
+      current = next;
+      sup.restart('spark');
+      // Rows written between the DDL and the new triggers carry the old shape: reload the table.
+      for (const table of changed) await resetSnapshotOf(config, table);
+      await snapshotWithRetries(config, next, options.signal, log);
+    };
+
     const outcome = await Promise.race([stopped.then(() => null), failed]);
     if (outcome instanceof Error) throw new RunError(outcome.message);
   } catch (err) {
     throw err instanceof Error ? new RunError(redact(err.message)) : err;
   } finally {
+    clearInterval(ddlTimer);
     metricsServer?.close();
     if (supervisor) {
       log('run: stopping the relay (after its batch in flight) and the Spark job');

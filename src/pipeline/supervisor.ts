@@ -25,6 +25,8 @@ interface Running {
   failures: number;
   restarts: number;
   timer: NodeJS.Timeout | null;
+  /** Set by restart(): the coming exit is wanted and is not counted as a failure. */
+  replacing: boolean;
 }
 
 export class Supervisor {
@@ -51,7 +53,15 @@ export class Supervisor {
   }
 
   add(spec: ChildSpec): void {
-    const running: Running = { spec, child: null, startedAt: 0, failures: 0, restarts: 0, timer: null };
+    const running: Running = {
+      spec,
+      child: null,
+      startedAt: 0,
+      failures: 0,
+      restarts: 0,
+      timer: null,
+      replacing: false,
+    };
     this.#children.set(spec.name, running);
     this.#launch(running);
   }
@@ -74,6 +84,12 @@ export class Supervisor {
     child.once('exit', (code, signal) => {
       running.child = null;
       if (this.#stopping) return;
+      if (running.replacing) {
+        running.replacing = false;
+        running.restarts += 1;
+        this.#launch(running);
+        return;
+      }
       const ranMs = Date.now() - running.startedAt;
       running.failures = ranMs >= this.#opts.healthyAfterMs ? 1 : running.failures + 1;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -95,6 +111,20 @@ export class Supervisor {
         this.#launch(running);
       }, delay);
     });
+  }
+
+  /** Stops a child on purpose (SIGTERM) and starts it again at once, e.g. with a new job file. */
+  restart(name: string): void {
+    const running = this.#children.get(name);
+    if (!running || this.#stopping) return;
+    if (!running.child) {
+      if (running.timer) clearTimeout(running.timer);
+      running.timer = null;
+      this.#launch(running);
+      return;
+    }
+    running.replacing = true;
+    running.child.kill('SIGTERM');
   }
 
   /** SIGTERM every child, SIGKILL after graceMs, and wait until all have exited. */
