@@ -28,10 +28,16 @@ const notZeroDate = (ref: string, expr: string): string =>
  */
 export function valueExpression(column: ColumnSchema, ref: string): string {
   switch (column.kind) {
+    case 'float': {
+      // MySQL prints FLOAT with 6 significant digits, which does not always read back as the stored
+      // float (16777216 prints as 16777200). Use that short form when it does (0.1, -19.99), else
+      // the exact value as a double: either way a float32 reader gets the stored value.
+      const short = `CAST(${ref} AS CHAR)`;
+      return `IF(CAST(${short} AS FLOAT) = ${ref}, CAST(${short} AS DOUBLE), CAST(${ref} AS DOUBLE))`;
+    }
     case 'int':
     case 'bool':
     case 'year':
-    case 'float':
     case 'double':
     case 'enum':
     case 'set':

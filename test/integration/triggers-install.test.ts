@@ -141,3 +141,26 @@ test('zero dates, which MariaDB accepts by default, become null instead of inval
     await fx.close();
   }
 });
+
+test('FLOAT values read back as the stored float: short form when exact, the exact double otherwise', async () => {
+  const fx = await freshDatabase('floats', ['CREATE TABLE f (id INT PRIMARY KEY, v FLOAT NULL)']);
+  try {
+    await installTriggers(fx.conn, await capturedTables(fx.conn, fx.database, '*'));
+    await fx.conn.query(
+      'INSERT INTO f VALUES (1, 0.1), (2, 16777217), (3, -19.99), (4, 0.333333333), (5, NULL), (6, 3.4e38)',
+    );
+    const [rows] = await fx.conn.query<RowDataPacket[]>(
+      'SELECT after_image FROM _syncline_changelog ORDER BY id',
+    );
+    const values = rows.map((r) => (JSON.parse(String(r.after_image)) as { v: number | null }).v);
+    assert.deepEqual(values, [0.1, 16777216, -19.99, 0.3333333432674408, null, 3.4e38]);
+    // Every value is the stored float once narrowed to 32 bits.
+    const stored = [0.1, 16777217, -19.99, 0.333333333, 3.4e38].map((x) => Math.fround(x));
+    assert.deepEqual(
+      values.filter((v) => v !== null).map((v) => Math.fround(v!)),
+      stored,
+    );
+  } finally {
+    await fx.close();
+  }
+});

@@ -8,7 +8,7 @@ import { quoteId, quoteString } from '../../mysql/identifiers.ts';
 export const CHANGELOG_TABLE = '_syncline_changelog';
 export const TRIGGER_STATE_TABLE = '_syncline_triggers';
 /** Bump when the generated trigger bodies change, so `install` regenerates old ones. */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 export type TriggerEvent = 'insert' | 'update' | 'delete';
 export const TRIGGER_EVENTS: TriggerEvent[] = ['insert', 'update', 'delete'];
