@@ -2,8 +2,8 @@
 // starts the relay and the Spark job as supervised child processes, snapshots the tables that were
 // never loaded, and keeps everything running until SIGINT/SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
@@ -124,17 +124,25 @@ async function createTopics(config: Config, pipeline: ResolvedPipeline): Promise
   }
 }
 
-async function resetSnapshotOf(config: Config, table: string): Promise<void> {
+/**
+ * A short-lived connection for periodic work (schema checks, metrics): a MariaDB restart must not
+ * leave `run` holding a dead connection.
+ */
+async function withSource<T>(config: Config, fn: (conn: Connection) => Promise<T>): Promise<T> {
   const conn = await connect({
     url: config.source.url,
     password: config.source.password,
     database: config.source.database,
   });
   try {
-    await resetSnapshot(conn, table);
+    return await fn(conn);
   } finally {
-    await conn.end().catch(() => undefined);
+    await conn.end().catch(() => conn.destroy());
   }
+}
+
+async function resetSnapshotOf(config: Config, table: string): Promise<void> {
+  await withSource(config, (conn) => resetSnapshot(conn, table));
 }
 
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
@@ -147,6 +155,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
   let supervisor: Supervisor | null = null;
   let metricsServer: Server | null = null;
   let ddlTimer: NodeJS.Timeout | undefined;
+  let connOpen = true;
   const relayLog = logStream(config.stateDir, 'relay');
   const sparkLog = logStream(config.stateDir, 'spark');
   try {
@@ -175,7 +184,17 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     await createTopics(config, pipeline);
     let current = pipeline;
 
-    supervisor = new Supervisor({ log });
+    // Who is running, for `status`, tools and the chaos suite: <state>/run/<name>.json.
+    const pids: Record<string, number | undefined> = { run: process.pid };
+    const pidFile = join(resolve(config.stateDir), 'run', `${pipelineName(config)}.json`);
+    mkdirSync(dirname(pidFile), { recursive: true });
+    supervisor = new Supervisor({
+      log,
+      onLaunch: (name, pid) => {
+        pids[name] = pid;
+        writeFileSync(pidFile, `${JSON.stringify(pids)}\n`);
+      },
+    });
     const { cli } = options;
     supervisor.add({
       name: 'relay',
@@ -219,7 +238,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     if (options.metricsPort) {
       const sup = supervisor;
       const registry = pipelineRegistry({
-        status: () => pipelineStatus(config, conn, current),
+        status: () => withSource(config, (c) => pipelineStatus(config, c, current)),
         children: () =>
           ['relay', 'spark'].map((name) => ({
             name,
@@ -235,6 +254,9 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       }
     }
     options.onStarted?.({ supervisor, pipeline });
+    // From here on only short-lived connections: a MariaDB restart must not kill `run`.
+    await conn.end().catch(() => conn.destroy());
+    connOpen = false;
 
     const stopped = new Promise<void>((resolvePromise) => {
       if (options.signal?.aborted) resolvePromise();
@@ -258,6 +280,9 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     let ddlBusy = false;
     const sup = supervisor;
     const followSchemaChanges = async (): Promise<void> => {
+      await withSource(config, (c) => followOn(c));
+    };
+    const followOn = async (conn: Connection): Promise<void> => {
       const tables = await capturedTables(conn, config.source.database, config.source.tables);
       const statuses = await triggerStatus(conn, tables);
       const changed = statuses.filter((s) => !s.installed || s.drift).map((s) => s.table);
@@ -292,6 +317,6 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     }
     relayLog.end();
     sparkLog.end();
-    await conn.end().catch(() => undefined);
+    if (connOpen) await conn.end().catch(() => undefined);
   }
 }

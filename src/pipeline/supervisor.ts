@@ -16,6 +16,8 @@ export interface SupervisorOptions {
   /** A child that ran at least this long before dying starts a fresh failure count. */
   healthyAfterMs?: number;
   log?: (line: string) => void;
+  /** Called after every (re)start of a child, e.g. to record its pid. */
+  onLaunch?: (name: string, pid: number | undefined) => void;
 }
 
 interface Running {
@@ -30,7 +32,7 @@ interface Running {
 }
 
 export class Supervisor {
-  readonly #opts: Required<SupervisorOptions>;
+  readonly #opts: Required<Omit<SupervisorOptions, 'onLaunch'>> & Pick<SupervisorOptions, 'onLaunch'>;
   readonly #children = new Map<string, Running>();
   #stopping = false;
   #gaveUp: ((err: Error) => void) | null = null;
@@ -45,6 +47,7 @@ export class Supervisor {
       maxFailures: options.maxFailures ?? 6,
       healthyAfterMs: options.healthyAfterMs ?? 60_000,
       log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+      onLaunch: options.onLaunch,
     };
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
@@ -80,6 +83,7 @@ export class Supervisor {
     running.startedAt = Date.now();
     const child = running.spec.start();
     running.child = child;
+    this.#opts.onLaunch?.(running.spec.name, child.pid);
     child.once('error', (err) => this.#opts.log(`run: ${running.spec.name} could not start: ${err.message}`));
     child.once('exit', (code, signal) => {
       running.child = null;
