@@ -13,7 +13,7 @@ test(
   { timeout: 1800_000 },
   async () => {
     const results = await runChaos({
-      faults: ['relay', 'spark', 'kafka', 'sigstop-redis'],
+      faults: ['relay', 'kafka', 'sigstop-redis'],
       rounds: 1,
       seedRows: 2000,
       writeSeconds: 10,
