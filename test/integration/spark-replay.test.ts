@@ -45,7 +45,7 @@ test('duplicates interleaved across batch boundaries, including updates after de
   const keys = Array.from({ length: 25 }, (_, i) => i + 1);
   const events = history(keys.length, 7);
   const chunks: KvEvent[][] = [];
-  for (let i = 0; i < events.length; i += 25) chunks.push(events.slice(i, i + 25));
+  for (let i = 0; i < events.length; i += 40) chunks.push(events.slice(i, i + 40));
   // Publish order: C1, C2, C1 again, C3, C2 again, … then the whole sequence once more.
   const publishes: KvEvent[][] = [];
   chunks.forEach((c, i) => {
