@@ -9,11 +9,19 @@ import { kvMessage, kvTable, runJob, sparkFixture } from '../test/integration/sp
 const [rate = 500, seconds = 60, keys = 2000, triggerMs = 1000] = process.argv.slice(2).map(Number);
 const f = await sparkFixture('bench_steady', {
   tables: [kvTable()],
-  inputs: { triggerIntervalMs: triggerMs, ...(process.env.SINKS === 'redis' ? { sinks: { mongodb: null, redis: {} } } : {}) },
+  inputs: {
+    triggerIntervalMs: triggerMs,
+    ...(process.env.SINKS === 'redis' ? { sinks: { mongodb: null, redis: {} } } : {}),
+  },
 });
 const run = runJob(f);
 // Warm up on a first small batch so JIT and code generation are out of the measurement.
-const producer = new Producer({ clientId: 'bench', bootstrapBrokers: f.stack.kafkaBrokers, serializers: stringSerializers, partitioner: compatibilityPartitioner });
+const producer = new Producer({
+  clientId: 'bench',
+  bootstrapBrokers: f.stack.kafkaBrokers,
+  serializers: stringSerializers,
+  partitioner: compatibilityPartitioner,
+});
 let seq = 1000;
 const send = async (n: number): Promise<void> => {
   const batch = [];
@@ -52,7 +60,9 @@ console.log(
       triggerMs,
       sinks: process.env.SINKS === 'redis' ? 'redis' : 'mongodb+redis',
       batches: measured.length,
-      eventsPerBatchP50: measured.map((p) => p.numInputRows).sort((a, b) => a - b)[Math.floor(measured.length / 2)],
+      eventsPerBatchP50: measured.map((p) => p.numInputRows).sort((a, b) => a - b)[
+        Math.floor(measured.length / 2)
+      ],
       batchMsP50: pct(0.5),
       batchMsP99: pct(0.99),
       caughtUpSecondsAfterLastSend: (drainedMs - producedMs) / 1000,

@@ -29,7 +29,10 @@ interface SparkFlags {
   json?: boolean;
 }
 
-async function jobAndEnv(cmd: Command, flags: SparkFlags): Promise<{ job: JobDescription; env: NodeJS.ProcessEnv; stateDir: string }> {
+async function jobAndEnv(
+  cmd: Command,
+  flags: SparkFlags,
+): Promise<{ job: JobDescription; env: NodeJS.ProcessEnv; stateDir: string }> {
   const globals = cmd.optsWithGlobals() as { stateDir?: string };
   if (flags.job) {
     // A hand-written or saved description: connection URLs come from the caller's environment.
@@ -37,7 +40,11 @@ async function jobAndEnv(cmd: Command, flags: SparkFlags): Promise<{ job: JobDes
     return { job, env: { ...process.env }, stateDir: resolve(globals.stateDir ?? '.syncline') };
   }
   const config = configFromCommand(cmd);
-  const conn = await connect({ url: config.source.url, password: config.source.password, database: config.source.database });
+  const conn = await connect({
+    url: config.source.url,
+    password: config.source.password,
+    database: config.source.database,
+  });
   try {
     const resolved = await resolvePipeline(config, conn, flags.once ? { availableNow: true } : {});
     return { job: resolved.job, env: resolved.sparkEnv, stateDir: config.stateDir };
@@ -52,8 +59,14 @@ export function registerSparkCommands(program: Command): void {
     .description('run the Spark job (local mode by default), or submit it to a Spark cluster')
     .option('--database <name>', 'source database (overrides source.database)')
     .option('--print-job', 'print the job description (JSON) and exit')
-    .option('--print-submit', 'print the spark-submit command for --master (default: the configured master) and exit')
-    .option('--master <url>', 'Spark master: local[N] runs in this process tree; spark://, yarn, k8s:// submit the cluster jar')
+    .option(
+      '--print-submit',
+      'print the spark-submit command for --master (default: the configured master) and exit',
+    )
+    .option(
+      '--master <url>',
+      'Spark master: local[N] runs in this process tree; spark://, yarn, k8s:// submit the cluster jar',
+    )
     .option('--job <file>', 'use this job description instead of building one from the config')
     .option('--once', 'process what Kafka holds now, then exit (Trigger.AvailableNow)')
     .option('--check', 'only check the job description with Spark (expressions, columns) and exit')
@@ -71,12 +84,17 @@ export function registerSparkCommands(program: Command): void {
       const local = master.startsWith('local');
       if (flags.printSubmit) {
         process.stdout.write(`${shellLine(submitCommand(jobFile, local ? 'spark://HOST:7077' : master))}\n`);
-        if (local) process.stderr.write('(no cluster master configured: pass --master spark://host:7077 or similar)\n');
+        if (local)
+          process.stderr.write(
+            '(no cluster master configured: pass --master spark://host:7077 or similar)\n',
+          );
         return;
       }
       const problems = checkJobDescription(jobFile);
       if (problems.length > 0) {
-        throw new Error(`the job description has invalid expressions:\n${problems.map((p) => `  ${p.table} ${p.field}: ${p.message}`).join('\n')}`);
+        throw new Error(
+          `the job description has invalid expressions:\n${problems.map((p) => `  ${p.table} ${p.field}: ${p.message}`).join('\n')}`,
+        );
       }
       if (flags.check) {
         process.stdout.write('job description OK\n');
@@ -88,11 +106,18 @@ export function registerSparkCommands(program: Command): void {
         ensureClusterJar();
         command = submitCommand(jobFile, master);
       }
-      process.stderr.write(`syncline spark: ${job.tables.length} table(s), master ${master}, checkpoints in ${job.checkpointLocation}\n`);
-      const running = startJob(command, { SPARK_LOCAL_IP: '127.0.0.1', ...env }, {
-        onProgress: (p) => process.stdout.write(flags.json ? `${JSON.stringify(p)}\n` : `${formatProgress(p)}\n`),
-        onLog: (line, stream) => (stream === 'stderr' ? process.stderr : process.stdout).write(`${line}\n`),
-      });
+      process.stderr.write(
+        `syncline spark: ${job.tables.length} table(s), master ${master}, checkpoints in ${job.checkpointLocation}\n`,
+      );
+      const running = startJob(
+        command,
+        { SPARK_LOCAL_IP: '127.0.0.1', ...env },
+        {
+          onProgress: (p) =>
+            process.stdout.write(flags.json ? `${JSON.stringify(p)}\n` : `${formatProgress(p)}\n`),
+          onLog: (line, stream) => (stream === 'stderr' ? process.stderr : process.stdout).write(`${line}\n`),
+        },
+      );
       const forward = (signal: NodeJS.Signals) => () => running.child.kill(signal);
       process.once('SIGINT', forward('SIGTERM'));
       process.once('SIGTERM', forward('SIGTERM'));

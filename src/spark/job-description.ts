@@ -74,7 +74,12 @@ export interface JobDescription {
   /** Append each batch's progress JSON here (read by `syncline status`). */
   progressFile?: string;
   sinks: {
-    mongodb: { uriEnv: string; database: string; tombstoneCollection: string; tombstoneTtlSeconds: number } | null;
+    mongodb: {
+      uriEnv: string;
+      database: string;
+      tombstoneCollection: string;
+      tombstoneTtlSeconds: number;
+    } | null;
     redis: { urlEnv: string; tombstoneTtlSeconds: number } | null;
   };
   tables: JobTable[];
@@ -118,8 +123,18 @@ export interface JobInputs {
   conf?: Record<string, string>;
   progressFile?: string;
   sinks: {
-    mongodb?: { uriEnv?: string; database: string; tombstoneCollection?: string; tombstoneTtlSeconds?: number } | null;
-    redis?: { urlEnv?: string; format?: 'hash' | 'json'; ttlSeconds?: number; tombstoneTtlSeconds?: number } | null;
+    mongodb?: {
+      uriEnv?: string;
+      database: string;
+      tombstoneCollection?: string;
+      tombstoneTtlSeconds?: number;
+    } | null;
+    redis?: {
+      urlEnv?: string;
+      format?: 'hash' | 'json';
+      ttlSeconds?: number;
+      tombstoneTtlSeconds?: number;
+    } | null;
   };
   tables: JobTableInput[];
 }
@@ -146,12 +161,15 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
   const tables: JobTable[] = inputs.tables.map((t) => buildTable(t, inputs, problems));
   const topics = new Set<string>();
   for (const t of tables) {
-    if (topics.has(t.topic)) problems.push(`table ${t.db}.${t.table}: topic ${t.topic} is used by another table`);
+    if (topics.has(t.topic))
+      problems.push(`table ${t.db}.${t.table}: topic ${t.topic} is used by another table`);
     topics.add(t.topic);
   }
   if (problems.length > 0) throw new JobDescriptionError(problems);
 
-  const brokers = Array.isArray(inputs.kafka.bootstrapServers) ? inputs.kafka.bootstrapServers.join(',') : inputs.kafka.bootstrapServers;
+  const brokers = Array.isArray(inputs.kafka.bootstrapServers)
+    ? inputs.kafka.bootstrapServers.join(',')
+    : inputs.kafka.bootstrapServers;
   const job: JobDescription = {
     version: JOB_DESCRIPTION_VERSION,
     name: inputs.name,
@@ -181,7 +199,8 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
     tables,
   };
   if (inputs.kafka.optionsEnv) job.kafka.optionsEnv = inputs.kafka.optionsEnv;
-  if (inputs.kafka.maxOffsetsPerTrigger !== undefined) job.kafka.maxOffsetsPerTrigger = inputs.kafka.maxOffsetsPerTrigger;
+  if (inputs.kafka.maxOffsetsPerTrigger !== undefined)
+    job.kafka.maxOffsetsPerTrigger = inputs.kafka.maxOffsetsPerTrigger;
   if (inputs.availableNow) job.availableNow = true;
   if (inputs.master) job.master = inputs.master;
   if (inputs.shufflePartitions !== undefined) job.shufflePartitions = inputs.shufflePartitions;
@@ -197,12 +216,17 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
   const s = input.schema;
   const label = `table ${s.database}.${s.name}`;
   const names = new Set(s.columns.map((c) => c.name));
-  if (s.primaryKey.length === 0) problems.push(`${label}: has no primary key; syncline needs one to key Kafka messages and sink entries`);
+  if (s.primaryKey.length === 0)
+    problems.push(`${label}: has no primary key; syncline needs one to key Kafka messages and sink entries`);
 
   const transform: JobTransform = {};
   const tr = input.transform ?? {};
   const knownColumns = (field: string, list: string[] | undefined): void => {
-    for (const c of list ?? []) if (!names.has(c)) problems.push(`${label}: transform.${field} names unknown column ${c} (columns: ${[...names].join(', ')})`);
+    for (const c of list ?? [])
+      if (!names.has(c))
+        problems.push(
+          `${label}: transform.${field} names unknown column ${c} (columns: ${[...names].join(', ')})`,
+        );
   };
   knownColumns('include', tr.include);
   knownColumns('exclude', tr.exclude);
@@ -213,9 +237,13 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
   if (tr.fields && Object.keys(tr.fields).length > 0) transform.fields = { ...tr.fields };
   if (tr.filter) transform.filter = tr.filter;
 
-  const outputs = outputFields(s.columns.map((c) => c.name), transform);
+  const outputs = outputFields(
+    s.columns.map((c) => c.name),
+    transform,
+  );
   for (const f of outputs) {
-    if (RESERVED_FIELDS.has(f) || f.startsWith('_sync_')) problems.push(`${label}: output field ${f} is reserved for syncline's metadata; rename it`);
+    if (RESERVED_FIELDS.has(f) || f.startsWith('_sync_'))
+      problems.push(`${label}: output field ${f} is reserved for syncline's metadata; rename it`);
   }
   for (const f of Object.keys(transform.fields ?? {})) {
     if (f.trim() === '') problems.push(`${label}: transform.fields has an empty field name`);
@@ -228,14 +256,20 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
   }
 
   let mongodb: JobTableMongo | null = null;
-  if (inputs.sinks.mongodb && input.mongodb !== null) mongodb = { collection: input.mongodb?.collection ?? s.name };
+  if (inputs.sinks.mongodb && input.mongodb !== null)
+    mongodb = { collection: input.mongodb?.collection ?? s.name };
 
   let redis: JobTableRedis | null = null;
   if (inputs.sinks.redis && input.redis !== null) {
     const r = input.redis ?? {};
-    redis = { keyTemplate: r.keyTemplate ?? '{table}:{key}', format: r.format ?? inputs.sinks.redis.format ?? 'hash' };
+    redis = {
+      keyTemplate: r.keyTemplate ?? '{table}:{key}',
+      format: r.format ?? inputs.sinks.redis.format ?? 'hash',
+    };
     if (r.fields) {
-      for (const f of r.fields) if (!outputs.includes(f)) problems.push(`${label}: redis.fields names ${f}, which is not an output field`);
+      for (const f of r.fields)
+        if (!outputs.includes(f))
+          problems.push(`${label}: redis.fields names ${f}, which is not an output field`);
       redis.fields = [...r.fields];
     }
     const ttl = r.ttlSeconds ?? inputs.sinks.redis.ttlSeconds;
@@ -244,10 +278,14 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
     const hasKey = placeholders.includes('key') || s.primaryKey.every((k) => placeholders.includes(k));
     for (const p of placeholders) {
       if (p !== 'key' && p !== 'table' && p !== 'db' && !s.primaryKey.includes(p))
-        problems.push(`${label}: redis key template ${redis.keyTemplate} has unknown placeholder {${p}} (use {table}, {db}, {key} or a key column)`);
+        problems.push(
+          `${label}: redis key template ${redis.keyTemplate} has unknown placeholder {${p}} (use {table}, {db}, {key} or a key column)`,
+        );
     }
     if (!hasKey && s.primaryKey.length > 0) {
-      problems.push(`${label}: redis key template ${redis.keyTemplate} must contain {key} or every key column, or rows would share one key`);
+      problems.push(
+        `${label}: redis key template ${redis.keyTemplate} must contain {key} or every key column, or rows would share one key`,
+      );
     }
   }
 
@@ -256,8 +294,15 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
     table: s.name,
     topic: input.topic,
     keyColumns: [...s.primaryKey],
-    columns: s.columns.map((c) => ({ name: c.name, mysqlType: c.columnType, kind: c.kind, nullable: c.nullable })),
-    validate: (input.validate ?? []).map((r) => (r.message ? { name: r.name, expr: r.expr, message: r.message } : { name: r.name, expr: r.expr })),
+    columns: s.columns.map((c) => ({
+      name: c.name,
+      mysqlType: c.columnType,
+      kind: c.kind,
+      nullable: c.nullable,
+    })),
+    validate: (input.validate ?? []).map((r) =>
+      r.message ? { name: r.name, expr: r.expr, message: r.message } : { name: r.name, expr: r.expr },
+    ),
     transform,
     mongodb,
     redis,

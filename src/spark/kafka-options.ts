@@ -22,9 +22,13 @@ export function javaKafkaOptions(kafka: Pick<Config['kafka'], 'tls' | 'sasl'>): 
   }
   if (kafka.sasl) {
     out['sasl.mechanism'] = kafka.sasl.mechanism;
-    const module = kafka.sasl.mechanism === 'PLAIN' ? 'org.apache.kafka.common.security.plain.PlainLoginModule' : 'org.apache.kafka.common.security.scram.ScramLoginModule';
+    const module =
+      kafka.sasl.mechanism === 'PLAIN'
+        ? 'org.apache.kafka.common.security.plain.PlainLoginModule'
+        : 'org.apache.kafka.common.security.scram.ScramLoginModule';
     const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-    out['sasl.jaas.config'] = `${module} required username=${quote(kafka.sasl.username)} password=${quote(kafka.sasl.password)};`;
+    out['sasl.jaas.config'] =
+      `${module} required username=${quote(kafka.sasl.username)} password=${quote(kafka.sasl.password)};`;
   }
   return out;
 }

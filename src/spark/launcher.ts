@@ -45,7 +45,10 @@ export function writeJobFile(job: JobDescription, path: string): string {
 }
 
 /** `java … SynclineJob <job.json>` for local mode (master from the job, default local[2]). */
-export function localCommand(jobFile: string, options: { heap?: string; extraJvmArgs?: string[]; check?: boolean } = {}): Command {
+export function localCommand(
+  jobFile: string,
+  options: { heap?: string; extraJvmArgs?: string[]; check?: boolean } = {},
+): Command {
   ensureJvmModules(['spark-job']);
   return {
     command: javaBinary(),
@@ -77,10 +80,25 @@ export function submitCommand(jobFile: string, master: string, conf: Record<stri
 /** Builds the cluster jar (Maven profile `cluster`) unless it is there already. */
 export function ensureClusterJar(): void {
   if (existsSync(CLUSTER_JAR)) return;
-  const r = spawnSync('mvn', ['-B', '-q', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), '-pl', 'spark-job', '-Pcluster', '-DskipTests', 'package'], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const r = spawnSync(
+    'mvn',
+    [
+      '-B',
+      '-q',
+      '-ntp',
+      '-f',
+      join(JVM_DIR, 'pom.xml'),
+      '-pl',
+      'spark-job',
+      '-Pcluster',
+      '-DskipTests',
+      'package',
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   if (r.status !== 0) {
     const tail = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-20).join('\n');
     throw new Error(`building the cluster jar failed (mvn -Pcluster package in jvm/spark-job):\n${tail}`);
@@ -89,7 +107,8 @@ export function ensureClusterJar(): void {
 
 /** A shell-safe rendering of a command, for --print-submit. */
 export function shellLine(cmd: Command): string {
-  const quote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./[\]-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const quote = (s: string): string =>
+    /^[A-Za-z0-9_@%+=:,./[\]-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
   return [cmd.command, ...cmd.args].map(quote).join(' ');
 }
 
@@ -108,7 +127,9 @@ export function checkJobDescription(jobFile: string): ExpressionProblem[] {
   const r = spawnSync(cmd.command, cmd.args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('['));
   if (line === undefined) {
-    throw new Error(`the Spark job's --check mode failed (exit ${r.status}):\n${(r.stderr ?? '').trim().split('\n').slice(-15).join('\n')}`);
+    throw new Error(
+      `the Spark job's --check mode failed (exit ${r.status}):\n${(r.stderr ?? '').trim().split('\n').slice(-15).join('\n')}`,
+    );
   }
   return JSON.parse(line) as ExpressionProblem[];
 }
@@ -149,10 +170,16 @@ export interface RunningJob {
 export function startJob(
   cmd: Command,
   env: NodeJS.ProcessEnv,
-  handlers: { onProgress?: (p: BatchProgress) => void; onLog?: (line: string, stream: 'stdout' | 'stderr') => void } = {},
+  handlers: {
+    onProgress?: (p: BatchProgress) => void;
+    onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
+  } = {},
 ): RunningJob {
   // Spark otherwise resolves the host name and warns when it maps to loopback.
-  const child = spawn(cmd.command, cmd.args, { env: { SPARK_LOCAL_IP: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd.command, cmd.args, {
+    env: { SPARK_LOCAL_IP: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines = (stream: 'stdout' | 'stderr'): ((chunk: Buffer) => void) => {
     let buffer = '';
     return (chunk) => {

@@ -6,7 +6,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJobFile } from '../../src/spark/launcher.ts';
-import { expectedKv, kvMessage, kvTable, produce, readKvState, runJob, sparkFixture, type JobRun, type KvEvent, type SparkFixture } from './spark-support.ts';
+import {
+  expectedKv,
+  kvMessage,
+  kvTable,
+  produce,
+  readKvState,
+  runJob,
+  sparkFixture,
+  type JobRun,
+  type KvEvent,
+  type SparkFixture,
+} from './spark-support.ts';
 
 let f: SparkFixture;
 let run: JobRun | undefined;
@@ -36,17 +47,27 @@ function workload(keys: number, count: number): KvEvent[] {
 test('the Spark driver killed with SIGKILL mid-stream three times converges to the newest state in both sinks', async () => {
   const keys = Array.from({ length: 60 }, (_, i) => i + 1);
   const events = workload(keys.length, 1500);
-  await produce(f, events.map((e) => kvMessage(f.topics.kv!, e)));
+  await produce(
+    f,
+    events.map((e) => kvMessage(f.topics.kv!, e)),
+  );
   // Small batches so each run covers only part of the backlog before it is killed.
-  const streaming = writeJobFile({ ...f.job, kafka: { ...f.job.kafka, maxOffsetsPerTrigger: 100 } }, `${f.stateDir}/job-stream.json`);
+  const streaming = writeJobFile(
+    { ...f.job, kafka: { ...f.job.kafka, maxOffsetsPerTrigger: 100 } },
+    `${f.stateDir}/job-stream.json`,
+  );
 
   let processedBeforeKills = 0;
   for (let kill = 0; kill < 3; kill++) {
     run = runJob(f, { jobFile: streaming });
     const batches = kill === 0 ? 2 : 1;
     const deadline = Date.now() + 120_000;
-    while (run.progress.length < batches && Date.now() < deadline && run.child.exitCode === null) await sleep(50);
-    assert.ok(run.progress.length >= batches, `run ${kill + 1} made progress before the kill; log:\n${run.logs.slice(-20).join('\n')}`);
+    while (run.progress.length < batches && Date.now() < deadline && run.child.exitCode === null)
+      await sleep(50);
+    assert.ok(
+      run.progress.length >= batches,
+      `run ${kill + 1} made progress before the kill; log:\n${run.logs.slice(-20).join('\n')}`,
+    );
     // Land the kill at a different point of the next batch each time.
     await sleep([0, 150, 400][kill]!);
     run.child.kill('SIGKILL');
@@ -62,7 +83,10 @@ test('the Spark driver killed with SIGKILL mid-stream three times converges to t
   const code = await run.exited;
   assert.equal(code, 0, `the draining run exits cleanly; log:\n${run.logs.slice(-20).join('\n')}`);
   const resumed = run.progress.reduce((a, p) => a + p.numInputRows, 0);
-  assert.ok(resumed < events.length, `the restart resumed from the checkpoint (${resumed} of ${events.length} events re-read)`);
+  assert.ok(
+    resumed < events.length,
+    `the restart resumed from the checkpoint (${resumed} of ${events.length} events re-read)`,
+  );
 
   const state = await readKvState(f, keys);
   const expected = expectedKv(events);

@@ -4,7 +4,18 @@
 // publish the sinks must equal the newest state, and no observation may ever go backwards.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expectedKv, kvMessage, kvTable, produce, readKvState, runJob, sparkFixture, type JobRun, type KvEvent, type SparkFixture } from './spark-support.ts';
+import {
+  expectedKv,
+  kvMessage,
+  kvTable,
+  produce,
+  readKvState,
+  runJob,
+  sparkFixture,
+  type JobRun,
+  type KvEvent,
+  type SparkFixture,
+} from './spark-support.ts';
 
 let f: SparkFixture;
 let run: JobRun;
@@ -65,7 +76,10 @@ test('duplicates interleaved across batch boundaries, including updates after de
   let lastRedis: Map<number, number> = new Map();
   let batchesSeen = 0;
   for (const p of publishes) {
-    await produce(f, p.map((e) => kvMessage(f.topics.kv!, e)));
+    await produce(
+      f,
+      p.map((e) => kvMessage(f.topics.kv!, e)),
+    );
     published.push(...p);
     sent += p.length;
     // Watch the sinks while the batches of this publish run: versions only ever grow.
@@ -73,8 +87,14 @@ test('duplicates interleaved across batch boundaries, including updates after de
       while (run.progress.reduce((a, b) => a + b.numInputRows, 0) < sent) {
         const s = await readKvState(f, keys);
         for (const k of keys) {
-          assert.ok(s.mongoVersion.get(k)! >= (last.get(k) ?? 0), `MongoDB key ${k} went back from version ${last.get(k)} to ${s.mongoVersion.get(k)}`);
-          assert.ok(s.redisVersion.get(k)! >= (lastRedis.get(k) ?? 0), `Redis key ${k} went back from version ${lastRedis.get(k)} to ${s.redisVersion.get(k)}`);
+          assert.ok(
+            s.mongoVersion.get(k)! >= (last.get(k) ?? 0),
+            `MongoDB key ${k} went back from version ${last.get(k)} to ${s.mongoVersion.get(k)}`,
+          );
+          assert.ok(
+            s.redisVersion.get(k)! >= (lastRedis.get(k) ?? 0),
+            `Redis key ${k} went back from version ${lastRedis.get(k)} to ${s.redisVersion.get(k)}`,
+          );
         }
         last = s.mongoVersion;
         lastRedis = s.redisVersion;
@@ -94,13 +114,25 @@ test('duplicates interleaved across batch boundaries, including updates after de
     lastRedis = s.redisVersion;
     batchesSeen = run.progress.length;
   }
-  assert.ok(batchesSeen > publishes.length, `publishes were split across micro-batches (${batchesSeen} batches for ${publishes.length} publishes)`);
-  const stale = run.progress.reduce((a, p) => a + Number(p.tables['shop.kv']?.['mongo.stale'] ?? 0) + Number(p.tables['shop.kv']?.['mongo.tombstoned'] ?? 0), 0);
+  assert.ok(
+    batchesSeen > publishes.length,
+    `publishes were split across micro-batches (${batchesSeen} batches for ${publishes.length} publishes)`,
+  );
+  const stale = run.progress.reduce(
+    (a, p) =>
+      a +
+      Number(p.tables['shop.kv']?.['mongo.stale'] ?? 0) +
+      Number(p.tables['shop.kv']?.['mongo.tombstoned'] ?? 0),
+    0,
+  );
   assert.ok(stale > 0, 'replayed events were recognised as stale by the guarded writes');
 });
 
 /** A copy of the job description with a small maxOffsetsPerTrigger. */
 async function withMaxOffsets(f: SparkFixture, n: number): Promise<string> {
   const { writeJobFile } = await import('../../src/spark/launcher.ts');
-  return writeJobFile({ ...f.job, kafka: { ...f.job.kafka, maxOffsetsPerTrigger: n } }, `${f.stateDir}/job-small-batches.json`);
+  return writeJobFile(
+    { ...f.job, kafka: { ...f.job.kafka, maxOffsetsPerTrigger: n } },
+    `${f.stateDir}/job-small-batches.json`,
+  );
 }

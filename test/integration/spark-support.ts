@@ -7,8 +7,19 @@ import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@p
 import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
 import type { TableSchema } from '../../src/model/types.ts';
-import { buildJobDescription, type JobDescription, type JobInputs, type JobTableInput } from '../../src/spark/job-description.ts';
-import { localCommand, startJob, writeJobFile, type BatchProgress, type RunningJob } from '../../src/spark/launcher.ts';
+import {
+  buildJobDescription,
+  type JobDescription,
+  type JobInputs,
+  type JobTableInput,
+} from '../../src/spark/job-description.ts';
+import {
+  localCommand,
+  startJob,
+  writeJobFile,
+  type BatchProgress,
+  type RunningJob,
+} from '../../src/spark/launcher.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -16,7 +27,9 @@ export const GOLDEN_DIR = path.join(ROOT, 'contract/golden');
 
 /** The golden tables as the catalog describes them (generated once from MariaDB). */
 export function goldenTables(): TableSchema[] {
-  return JSON.parse(readFileSync(path.join(ROOT, 'jvm/spark-job/src/test/resources/golden-tables.json'), 'utf8')) as TableSchema[];
+  return JSON.parse(
+    readFileSync(path.join(ROOT, 'jvm/spark-job/src/test/resources/golden-tables.json'), 'utf8'),
+  ) as TableSchema[];
 }
 
 export interface GoldenEvent {
@@ -122,7 +135,10 @@ export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<S
   return { stack, name, topics, dlqTopic, mongoDb: name, redisPrefix, stateDir, job, jobFile, env };
 }
 
-export async function produce(f: SparkFixture, messages: { topic: string; key: string; value: string }[]): Promise<void> {
+export async function produce(
+  f: SparkFixture,
+  messages: { topic: string; key: string; value: string }[],
+): Promise<void> {
   const producer = new Producer({
     clientId: 'spark-test-producer',
     bootstrapBrokers: f.stack.kafkaBrokers,
@@ -131,7 +147,8 @@ export async function produce(f: SparkFixture, messages: { topic: string; key: s
     idempotent: true,
   });
   try {
-    for (let i = 0; i < messages.length; i += 500) await producer.send({ messages: messages.slice(i, i + 500) });
+    for (let i = 0; i < messages.length; i += 500)
+      await producer.send({ messages: messages.slice(i, i + 500) });
   } finally {
     await producer.close();
   }
@@ -169,7 +186,12 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
       new Promise<void>((resolve, reject) => {
         if (total() >= rows) return resolve();
         const timer = setTimeout(
-          () => reject(new Error(`the job processed ${total()} of ${rows} rows in ${timeoutMs} ms; last log lines:\n${logs.slice(-20).join('\n')}`)),
+          () =>
+            reject(
+              new Error(
+                `the job processed ${total()} of ${rows} rows in ${timeoutMs} ms; last log lines:\n${logs.slice(-20).join('\n')}`,
+              ),
+            ),
           timeoutMs,
         );
         const w = {
@@ -184,7 +206,11 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
         void running.exited.then((code) => {
           if (total() < rows) {
             clearTimeout(timer);
-            reject(new Error(`the job exited (${code}) after ${total()} of ${rows} rows; last log lines:\n${logs.slice(-30).join('\n')}`));
+            reject(
+              new Error(
+                `the job exited (${code}) after ${total()} of ${rows} rows; last log lines:\n${logs.slice(-30).join('\n')}`,
+              ),
+            );
           }
         });
       }),
@@ -203,7 +229,10 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
 type Redis = ReturnType<typeof redisClient>;
 const redisClient = (url: string) => createClient({ url });
 
-export async function withSinks<T>(f: SparkFixture, fn: (mongo: MongoClient, redis: Redis) => Promise<T>): Promise<T> {
+export async function withSinks<T>(
+  f: SparkFixture,
+  fn: (mongo: MongoClient, redis: Redis) => Promise<T>,
+): Promise<T> {
   const mongo = new MongoClient(f.stack.mongoUrl, { directConnection: true });
   const redis = redisClient(f.stack.redisUrl);
   await mongo.connect();
@@ -222,7 +251,14 @@ export function uniqueTestName(prefix: string): string {
 
 /** A small key/value table for the replay and crash tests. */
 export function kvTable(): TableSchema {
-  const col = (name: string, position: number, dataType: string, columnType: string, kind: TableSchema['columns'][number]['kind'], nullable: boolean) => ({
+  const col = (
+    name: string,
+    position: number,
+    dataType: string,
+    columnType: string,
+    kind: TableSchema['columns'][number]['kind'],
+    nullable: boolean,
+  ) => ({
     name,
     position,
     dataType,
@@ -236,7 +272,11 @@ export function kvTable(): TableSchema {
   return {
     database: 'shop',
     name: 'kv',
-    columns: [col('k', 1, 'int', 'int(11)', 'int', false), col('v', 2, 'bigint', 'bigint(20)', 'bigint', false), col('note', 3, 'varchar', 'varchar(40)', 'string', true)],
+    columns: [
+      col('k', 1, 'int', 'int(11)', 'int', false),
+      col('v', 2, 'bigint', 'bigint(20)', 'bigint', false),
+      col('note', 3, 'varchar', 'varchar(40)', 'string', true),
+    ],
     primaryKey: ['k'],
   };
 }
@@ -257,7 +297,14 @@ export function kvMessage(topic: string, e: KvEvent): { topic: string; key: stri
       op: e.op,
       before: e.op === 'c' ? null : row,
       after: e.op === 'd' ? null : row,
-      source: { name: 'syncline', db: 'shop', table: 'kv', capture: 'trigger', seq: String(e.seq), ts_ms: 1_700_000_000_000 + e.seq },
+      source: {
+        name: 'syncline',
+        db: 'shop',
+        table: 'kv',
+        capture: 'trigger',
+        seq: String(e.seq),
+        ts_ms: 1_700_000_000_000 + e.seq,
+      },
       ts_ms: 0,
     }),
   };
@@ -289,7 +336,12 @@ export async function readKvState(f: SparkFixture, keys: number[]): Promise<KvSi
     const db = mongo.db(f.mongoDb);
     const docs = await db.collection('kv').find({}).toArray();
     const tombs = await db.collection('_syncline_tombstones').find({ c: 'kv' }).toArray();
-    const state: KvSinkState = { mongo: new Map(), redis: new Map(), mongoVersion: new Map(), redisVersion: new Map() };
+    const state: KvSinkState = {
+      mongo: new Map(),
+      redis: new Map(),
+      mongoVersion: new Map(),
+      redisVersion: new Map(),
+    };
     const byKey = new Map(docs.map((d) => [Number(d._id), d]));
     const tombByKey = new Map(tombs.map((t) => [Number(t.k), Number(t.v)]));
     for (const k of keys) {

@@ -6,13 +6,22 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { TableSchema } from '../../src/model/types.ts';
-import { buildJobDescription, JobDescriptionError, outputFields, type JobInputs } from '../../src/spark/job-description.ts';
+import {
+  buildJobDescription,
+  JobDescriptionError,
+  outputFields,
+  type JobInputs,
+} from '../../src/spark/job-description.ts';
 import { JAVA_MODULE_FLAGS, parseProgressLine, shellLine, submitCommand } from '../../src/spark/launcher.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const schema = JSON.parse(readFileSync(path.join(ROOT, 'contract/job-description.schema.json'), 'utf8')) as object;
+const schema = JSON.parse(
+  readFileSync(path.join(ROOT, 'contract/job-description.schema.json'), 'utf8'),
+) as object;
 const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-const tables = JSON.parse(readFileSync(path.join(ROOT, 'jvm/spark-job/src/test/resources/golden-tables.json'), 'utf8')) as TableSchema[];
+const tables = JSON.parse(
+  readFileSync(path.join(ROOT, 'jvm/spark-job/src/test/resources/golden-tables.json'), 'utf8'),
+) as TableSchema[];
 
 function inputs(extra: Partial<JobInputs> = {}): JobInputs {
   return {
@@ -31,21 +40,35 @@ test('a job description built from the golden tables matches the JSON Schema and
   assert.equal(job.kafka.bootstrapServers, '127.0.0.1:19092,127.0.0.1:19093');
   assert.equal(job.kafka.startingOffsets, 'earliest');
   assert.equal(job.triggerIntervalMs, 1000);
-  assert.deepEqual(job.sinks.mongodb, { uriEnv: 'SYNCLINE_MONGODB_URI', database: 'shop', tombstoneCollection: '_syncline_tombstones', tombstoneTtlSeconds: 604800 });
+  assert.deepEqual(job.sinks.mongodb, {
+    uriEnv: 'SYNCLINE_MONGODB_URI',
+    database: 'shop',
+    tombstoneCollection: '_syncline_tombstones',
+    tombstoneTtlSeconds: 604800,
+  });
   assert.deepEqual(job.sinks.redis, { urlEnv: 'SYNCLINE_REDIS_URL', tombstoneTtlSeconds: 604800 });
   const lines = job.tables.find((t) => t.table === 'order_lines')!;
   assert.deepEqual(lines.keyColumns, ['order_id', 'line_no']);
-  assert.deepEqual(lines.columns[0], { name: 'order_id', mysqlType: 'bigint(20) unsigned', kind: 'bigint_unsigned', nullable: false });
+  assert.deepEqual(lines.columns[0], {
+    name: 'order_id',
+    mysqlType: 'bigint(20) unsigned',
+    kind: 'bigint_unsigned',
+    nullable: false,
+  });
   assert.deepEqual(lines.mongodb, { collection: 'order_lines' });
   assert.deepEqual(lines.redis, { keyTemplate: '{table}:{key}', format: 'hash' });
-  assert.doesNotMatch(JSON.stringify(job), /mongodb:\/\/|redis:\/\//, 'connection URLs (and their secrets) never enter the file');
+  assert.doesNotMatch(
+    JSON.stringify(job),
+    /mongodb:\/\/|redis:\/\//,
+    'connection URLs (and their secrets) never enter the file',
+  );
 });
 
 test('the schema rejects unknown keys and kinds', () => {
-  const job = buildJobDescription(inputs()) as unknown as Record<string, any>;
+  const job = buildJobDescription(inputs());
   assert.equal(validate({ ...job, trigger: 1 }), false);
-  const badKind = structuredClone(job);
-  badKind.tables[0].columns[0].kind = 'integer';
+  const badKind = structuredClone(job) as unknown as { tables: { columns: { kind: string }[] }[] };
+  badKind.tables[0]!.columns[0]!.kind = 'integer';
   assert.equal(validate(badKind), false);
 });
 
@@ -64,7 +87,9 @@ test('transforms naming unknown columns, reserved output fields and key template
     (err: unknown) => {
       assert.ok(err instanceof JobDescriptionError);
       assert.deepEqual(err.problems, [
-        'table shop.all_types: transform.exclude names unknown column nope (columns: ' + allTypes!.columns.map((c) => c.name).join(', ') + ')',
+        'table shop.all_types: transform.exclude names unknown column nope (columns: ' +
+          allTypes!.columns.map((c) => c.name).join(', ') +
+          ')',
         "table shop.all_types: output field _sync is reserved for syncline's metadata; rename it",
         'table shop.order_lines: redis key template line:{order_id}:{sku} has unknown placeholder {sku} (use {table}, {db}, {key} or a key column)',
         'table shop.order_lines: redis key template line:{order_id}:{sku} must contain {key} or every key column, or rows would share one key',
@@ -76,36 +101,71 @@ test('transforms naming unknown columns, reserved output fields and key template
 
 test('sinks can be switched off per table and globally, and two tables may not share a topic', () => {
   const job = buildJobDescription(
-    inputs({ sinks: { mongodb: { database: 'shop' }, redis: null }, tables: [{ schema: tables[0]!, topic: 't', mongodb: null }, { schema: tables[1]!, topic: 'u' }] }),
+    inputs({
+      sinks: { mongodb: { database: 'shop' }, redis: null },
+      tables: [
+        { schema: tables[0]!, topic: 't', mongodb: null },
+        { schema: tables[1]!, topic: 'u' },
+      ],
+    }),
   );
   assert.equal(job.sinks.redis, null);
   assert.equal(job.tables[0]!.mongodb, null);
   assert.equal(job.tables[0]!.redis, null);
-  assert.throws(() => buildJobDescription(inputs({ tables: [{ schema: tables[0]!, topic: 't' }, { schema: tables[1]!, topic: 't' }] })), /topic t is used by another table/);
+  assert.throws(
+    () =>
+      buildJobDescription(
+        inputs({
+          tables: [
+            { schema: tables[0]!, topic: 't' },
+            { schema: tables[1]!, topic: 't' },
+          ],
+        }),
+      ),
+    /topic t is used by another table/,
+  );
 });
 
 test('output fields follow include, exclude and rename, then computed fields', () => {
-  assert.deepEqual(outputFields(['a', 'b', 'c'], { exclude: ['b'], rename: { c: 'see' }, fields: { d: '1', a: '2' } }), ['a', 'see', 'd']);
+  assert.deepEqual(
+    outputFields(['a', 'b', 'c'], { exclude: ['b'], rename: { c: 'see' }, fields: { d: '1', a: '2' } }),
+    ['a', 'see', 'd'],
+  );
   assert.deepEqual(outputFields(['a', 'b', 'c'], { include: ['c'] }), ['c']);
 });
 
 test('the launcher adds the module flags spark-submit would, quotes the submit line, and parses progress lines', () => {
   assert.ok(JAVA_MODULE_FLAGS.includes('--add-opens=java.base/sun.nio.ch=ALL-UNNAMED'));
   assert.ok(JAVA_MODULE_FLAGS.includes('-Dio.netty.tryReflectionSetAccessible=true'));
-  const line = shellLine(submitCommand('/tmp/my job.json', 'spark://h:7077', { 'spark.executor.memory': '2g' }));
-  assert.match(line, /^spark-submit --master spark:\/\/h:7077 --deploy-mode client --class dev\.syncline\.spark\.SynclineJob .*--conf spark\.executor\.memory=2g .*spark-job-cluster\.jar '\/tmp\/my job\.json'$/);
-  assert.deepEqual(parseProgressLine('SYNCLINE_PROGRESS {"batchId":3,"numInputRows":7}'), { batchId: 3, numInputRows: 7 });
+  const line = shellLine(
+    submitCommand('/tmp/my job.json', 'spark://h:7077', { 'spark.executor.memory': '2g' }),
+  );
+  assert.match(
+    line,
+    /^spark-submit --master spark:\/\/h:7077 --deploy-mode client --class dev\.syncline\.spark\.SynclineJob .*--conf spark\.executor\.memory=2g .*spark-job-cluster\.jar '\/tmp\/my job\.json'$/,
+  );
+  assert.deepEqual(parseProgressLine('SYNCLINE_PROGRESS {"batchId":3,"numInputRows":7}'), {
+    batchId: 3,
+    numInputRows: 7,
+  });
   assert.equal(parseProgressLine('some log line'), null);
 });
 
 test('Kafka TLS and SASL settings become Java client options (for the env variable, never the job file)', async () => {
   const { javaKafkaOptions } = await import('../../src/spark/kafka-options.ts');
   assert.deepEqual(javaKafkaOptions({ tls: undefined, sasl: undefined }), {});
-  assert.deepEqual(javaKafkaOptions({ tls: { rejectUnauthorized: true, ca: 'PEM' }, sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p"w' } }), {
-    'security.protocol': 'SASL_SSL',
-    'ssl.truststore.type': 'PEM',
-    'ssl.truststore.certificates': 'PEM',
-    'sasl.mechanism': 'SCRAM-SHA-512',
-    'sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p\\"w";',
-  });
+  assert.deepEqual(
+    javaKafkaOptions({
+      tls: { rejectUnauthorized: true, ca: 'PEM' },
+      sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p"w' },
+    }),
+    {
+      'security.protocol': 'SASL_SSL',
+      'ssl.truststore.type': 'PEM',
+      'ssl.truststore.certificates': 'PEM',
+      'sasl.mechanism': 'SCRAM-SHA-512',
+      'sasl.jaas.config':
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p\\"w";',
+    },
+  );
 });
