@@ -121,7 +121,14 @@ export function registerSparkCommands(program: Command): void {
       const forward = (signal: NodeJS.Signals) => () => running.child.kill(signal);
       process.once('SIGINT', forward('SIGTERM'));
       process.once('SIGTERM', forward('SIGTERM'));
-      const code = await running.exited;
+      const code = await running.exited.catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' && !local) {
+          throw new Error(
+            `spark-submit was not found on PATH: install Spark (its bin/ folder on PATH), or print the command with --print-submit and run it where Spark is`,
+          );
+        }
+        throw err;
+      });
       process.exitCode = code ?? 1;
     });
 }
