@@ -69,7 +69,7 @@ test('duplicates interleaved across batch boundaries, including updates after de
     'the history has updates that a replay delivers after their delete',
   );
 
-  run = runJob(f, { jobFile: await withMaxOffsets(f, 20) });
+  run = runJob(f, { jobFile: await withMaxOffsets(f, 30) });
   const published: KvEvent[] = [];
   let sent = 0;
   let last: Map<number, number> = new Map();
