@@ -22,7 +22,8 @@ let run: JobRun;
 
 before(async () => {
   f = await sparkFixture('spark_replay', {
-    tables: [kvTable()],
+    // A composite key: MongoDB _ids are documents, the case the stand-in's upserts break (0005).
+    tables: [kvTable({ composite: true })],
     // Small batches so one publish spans several micro-batches.
     inputs: { triggerIntervalMs: 200 },
   });
@@ -78,7 +79,7 @@ test('duplicates interleaved across batch boundaries, including updates after de
   for (const p of publishes) {
     await produce(
       f,
-      p.map((e) => kvMessage(f.topics.kv!, e)),
+      p.map((e) => kvMessage(f.topics.kv!, e, true)),
     );
     published.push(...p);
     sent += p.length;

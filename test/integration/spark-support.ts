@@ -249,8 +249,12 @@ export function uniqueTestName(prefix: string): string {
   return uniqueName(prefix);
 }
 
-/** A small key/value table for the replay and crash tests. */
-export function kvTable(): TableSchema {
+/**
+ * A small key/value table for the replay and crash tests. `composite` adds a second key column
+ * (`shard`, always 1), so MongoDB _ids are documents: the case the stand-in mishandles in upserts
+ * (docs/decisions/0005).
+ */
+export function kvTable(options: { composite?: boolean } = {}): TableSchema {
   const col = (
     name: string,
     position: number,
@@ -276,8 +280,11 @@ export function kvTable(): TableSchema {
       col('k', 1, 'int', 'int(11)', 'int', false),
       col('v', 2, 'bigint', 'bigint(20)', 'bigint', false),
       col('note', 3, 'varchar', 'varchar(40)', 'string', true),
+      ...(options.composite
+        ? [col('shard', 4, 'bigint', 'bigint(20) unsigned', 'bigint_unsigned', false)]
+        : []),
     ],
-    primaryKey: ['k'],
+    primaryKey: options.composite ? ['k', 'shard'] : ['k'],
   };
 }
 
@@ -288,11 +295,15 @@ export interface KvEvent {
   v: number;
 }
 
-export function kvMessage(topic: string, e: KvEvent): { topic: string; key: string; value: string } {
-  const row = { k: e.k, v: String(e.v), note: `n${e.v}` };
+export function kvMessage(
+  topic: string,
+  e: KvEvent,
+  composite = false,
+): { topic: string; key: string; value: string } {
+  const row = { k: e.k, v: String(e.v), note: `n${e.v}`, ...(composite ? { shard: '1' } : {}) };
   return {
     topic,
-    key: JSON.stringify({ k: e.k }),
+    key: JSON.stringify(composite ? { k: e.k, shard: '1' } : { k: e.k }),
     value: JSON.stringify({
       op: e.op,
       before: e.op === 'c' ? null : row,
@@ -342,14 +353,17 @@ export async function readKvState(f: SparkFixture, keys: number[]): Promise<KvSi
       mongoVersion: new Map(),
       redisVersion: new Map(),
     };
-    const byKey = new Map(docs.map((d) => [Number(d._id), d]));
-    const tombByKey = new Map(tombs.map((t) => [Number(t.k), Number(t.v)]));
+    const keyOf = (id: unknown): number =>
+      Number(typeof id === 'object' && id !== null ? (id as { k: unknown }).k : id);
+    const byKey = new Map(docs.map((d) => [keyOf(d._id), d]));
+    const tombByKey = new Map(tombs.map((t) => [keyOf(t.k), Number(t.v)]));
+    const suffix = f.job.tables[0]!.keyColumns.length > 1 ? ':1' : '';
     for (const k of keys) {
       const d = byKey.get(k);
       state.mongo.set(k, d ? { v: Number(d.v), seq: Number(d._sync.v) } : null);
       state.mongoVersion.set(k, d ? Number(d._sync.v) : (tombByKey.get(k) ?? 0));
-      const h = await redis.hGetAll(`${f.redisPrefix}:kv:${k}`);
-      const tomb = await redis.get(`syncline:tomb:{${f.redisPrefix}:kv:${k}}`);
+      const h = await redis.hGetAll(`${f.redisPrefix}:kv:${k}${suffix}`);
+      const tomb = await redis.get(`syncline:tomb:{${f.redisPrefix}:kv:${k}${suffix}}`);
       const present = Object.keys(h).length > 0;
       state.redis.set(k, present ? { v: Number(h.v), seq: Number(h._sync_v) } : null);
       state.redisVersion.set(k, present ? Number(h._sync_v) : tomb ? Number(tomb) : 0);
