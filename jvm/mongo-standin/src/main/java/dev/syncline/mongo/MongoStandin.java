@@ -2,11 +2,11 @@ package dev.syncline.mongo;
 
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.ServerVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 import java.io.File;
-import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -21,22 +21,11 @@ import java.util.concurrent.CountDownLatch;
 public final class MongoStandin {
 
   /**
-   * The library's built-in versions all announce wire version 8 or lower, older than the Node
-   * driver 7 accepts (it needs 9, MongoDB 4.4). Announcing 4.4 is the smallest step that lets
-   * current drivers connect; they then use only 4.4-level protocol features.
+   * The newest version the library models (MongoDB 5.0 data model, wire version 8). Claiming a
+   * higher wire version would make clients send commands the stand-in does not implement; the
+   * Node side therefore pins the mongodb driver 6 (docs/decisions/0003).
    */
-  static final MongoVersion ANNOUNCED_VERSION =
-      new MongoVersion() {
-        @Override
-        public List<Integer> getVersionArray() {
-          return List.of(4, 4, 0);
-        }
-
-        @Override
-        public int getWireVersion() {
-          return 9;
-        }
-      };
+  static final MongoVersion ANNOUNCED_VERSION = ServerVersion.MONGO_5_0;
 
   private MongoStandin() {}
 
