@@ -8,6 +8,7 @@ import { capturedTables } from '../capture/trigger/install.ts';
 import { dlqTopicName, topicName } from '../model/event.ts';
 import type { TableSchema } from '../model/types.ts';
 import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
+import { javaKafkaOptions } from '../spark/kafka-options.ts';
 
 export interface ResolvedPipeline {
   tables: TableSchema[];
@@ -97,8 +98,14 @@ export async function resolvePipeline(
       };
     }),
   });
+  // TLS/SASL settings reach the job through the environment, never the job file (secrets).
+  const kafkaOptions = javaKafkaOptions(config.kafka);
+  if (Object.keys(kafkaOptions).length > 0) job.kafka.optionsEnv = DEFAULT_ENV.kafkaOptions;
   const sparkEnv: NodeJS.ProcessEnv = {
     ...process.env,
+    ...(Object.keys(kafkaOptions).length > 0
+      ? { [DEFAULT_ENV.kafkaOptions]: JSON.stringify(kafkaOptions) }
+      : {}),
     [DEFAULT_ENV.mongodbUri]: withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
     [DEFAULT_ENV.redisUrl]: withPassword(config.sinks.redis.url, config.sinks.redis.password),
   };
