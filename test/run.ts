@@ -37,7 +37,8 @@ function parseArgs(argv: string[]): { suites: Suite[]; filters: string[] } {
       suites = list as Suite[];
     } else filters.push(arg);
   }
-  if (suites === null) suites = filters.length > 0 ? DEFAULT_SUITES.filter((s) => s !== 'jvm') : DEFAULT_SUITES;
+  if (suites === null)
+    suites = filters.length > 0 ? DEFAULT_SUITES.filter((s) => s !== 'jvm') : DEFAULT_SUITES;
   return { suites, filters };
 }
 
@@ -49,7 +50,9 @@ function testFiles(dir: string): string[] {
     return [];
   }
   return entries
-    .flatMap((e) => (e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : []))
+    .flatMap((e) =>
+      e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [],
+    )
     .sort();
 }
 
@@ -60,7 +63,12 @@ interface Totals {
 }
 
 /** Runs a command, echoing its output, and hands every line to `onLine`. */
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): Promise<number> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onLine: (line: string) => void,
+): Promise<number> {
   return new Promise((resolvePromise) => {
     const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [child.stdout, child.stderr]) {
@@ -98,7 +106,9 @@ async function main(): Promise<void> {
     console.log(`test/run: bringing the local stack up in ${relative(PROJECT_ROOT, stateDir) || '.'}`);
     const up = await stackUp(resolveStackOptions({ stateDir }), (line) => console.log(`stack: ${line}`));
     started = up.started;
-    console.log(`test/run: stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (started: ${started.join(', ') || 'none, reused'})`);
+    console.log(
+      `test/run: stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (started: ${started.join(', ') || 'none, reused'})`,
+    );
   }
 
   try {
@@ -107,7 +117,9 @@ async function main(): Promise<void> {
       // the total is the last such line.
       let last: Totals | null = null;
       const code = await run('mvn', ['-B', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), 'test'], env, (line) => {
-        const m = /Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)(?!.*Time elapsed)/.exec(line);
+        const m = /Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)(?!.*Time elapsed)/.exec(
+          line,
+        );
         if (m) {
           last = { passed: +m[1]! - +m[2]! - +m[3]! - +m[4]!, failed: +m[2]! + +m[3]!, skipped: +m[4]! };
         }

@@ -18,9 +18,22 @@ function formatBytes(bytes: number): string {
 
 function table(rows: ServiceStatus[]): string {
   const header = ['SERVICE', 'STATE', 'PID', 'URL', 'DATA'];
-  const lines = rows.map((r) => [r.name, r.state, r.pid === null ? '-' : String(r.pid), r.url, formatBytes(r.dataBytes)]);
+  const lines = rows.map((r) => [
+    r.name,
+    r.state,
+    r.pid === null ? '-' : String(r.pid),
+    r.url,
+    formatBytes(r.dataBytes),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return [header, ...lines]
+    .map((cols) =>
+      cols
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function withPortOptions(cmd: Command): Command {
@@ -46,7 +59,9 @@ function fail(err: unknown, json: boolean): never {
 }
 
 export function registerStackCommands(program: Command): void {
-  const stack = program.command('stack').description('the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes');
+  const stack = program
+    .command('stack')
+    .description('the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes');
 
   withPortOptions(
     stack
@@ -60,14 +75,19 @@ export function registerStackCommands(program: Command): void {
     try {
       const opts = resolveStackOptions(flags);
       const t0 = Date.now();
-      const result = await stackUp(opts, json ? () => {} : (line) => process.stderr.write(`stack: ${line}\n`));
+      const result = await stackUp(
+        opts,
+        json ? () => {} : (line) => process.stderr.write(`stack: ${line}\n`),
+      );
       const seconds = (Date.now() - t0) / 1000;
       if (json) {
         process.stdout.write(`${JSON.stringify({ ok: true, seconds, ...result }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`${table(result.services)}\n\n`);
-      process.stdout.write(`Ready in ${seconds.toFixed(1)} s. Connection URLs (also in ${stackUrlsFile(opts.stateDir)}):\n`);
+      process.stdout.write(
+        `Ready in ${seconds.toFixed(1)} s. Connection URLs (also in ${stackUrlsFile(opts.stateDir)}):\n`,
+      );
       process.stdout.write(`  MySQL    ${result.urls.mysql}\n  Kafka    ${result.urls.kafka}\n`);
       process.stdout.write(`  MongoDB  ${result.urls.mongodb}\n  Redis    ${result.urls.redis}\n`);
     } catch (err) {
@@ -76,22 +96,35 @@ export function registerStackCommands(program: Command): void {
   });
 
   withPortOptions(
-    stack.command('down').description('stop the processes this stack started (data is kept)').option('--json', 'print the result as JSON'),
+    stack
+      .command('down')
+      .description('stop the processes this stack started (data is kept)')
+      .option('--json', 'print the result as JSON'),
   ).action(async (_opts, cmd: Command) => {
     const flags = flagsOf(cmd);
     const json = Boolean((flags as { json?: boolean }).json);
     try {
-      const result = await stackDown(resolveStackOptions(flags), json ? () => {} : (l) => process.stderr.write(`stack: ${l}\n`));
+      const result = await stackDown(
+        resolveStackOptions(flags),
+        json ? () => {} : (l) => process.stderr.write(`stack: ${l}\n`),
+      );
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-      else if (result.stopped.length === 0) process.stdout.write('Nothing to stop: no service of this stack is running.\n');
-      else process.stdout.write(`Stopped ${result.stopped.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}.\n`);
+      else if (result.stopped.length === 0)
+        process.stdout.write('Nothing to stop: no service of this stack is running.\n');
+      else
+        process.stdout.write(
+          `Stopped ${result.stopped.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}.\n`,
+        );
     } catch (err) {
       fail(err, json);
     }
   });
 
   withPortOptions(
-    stack.command('status').description("each service's URL, pid, state and data size").option('--json', 'print the result as JSON'),
+    stack
+      .command('status')
+      .description("each service's URL, pid, state and data size")
+      .option('--json', 'print the result as JSON'),
   ).action(async (_opts, cmd: Command) => {
     const flags = flagsOf(cmd);
     const json = Boolean((flags as { json?: boolean }).json);

@@ -23,7 +23,10 @@ function isBuilt(module: JvmModule): boolean {
   const { classpathFile, jar, pom } = moduleFiles(module);
   if (!existsSync(classpathFile) || !existsSync(jar)) return false;
   // A pom edited after the build means the dependency list may have changed.
-  return statSync(classpathFile).mtimeMs >= statSync(pom).mtimeMs && statSync(classpathFile).mtimeMs >= statSync(join(JVM_DIR, 'pom.xml')).mtimeMs;
+  return (
+    statSync(classpathFile).mtimeMs >= statSync(pom).mtimeMs &&
+    statSync(classpathFile).mtimeMs >= statSync(join(JVM_DIR, 'pom.xml')).mtimeMs
+  );
 }
 
 /**
@@ -36,7 +39,18 @@ export function ensureJvmModules(modules: JvmModule[], log: (line: string) => vo
   log(`building JVM module(s) ${todo.join(', ')} with Maven (first run downloads dependencies)`);
   const result = spawnSync(
     'mvn',
-    ['-B', '-q', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), '-pl', todo.join(','), '-am', '-DskipTests', 'package'],
+    [
+      '-B',
+      '-q',
+      '-ntp',
+      '-f',
+      join(JVM_DIR, 'pom.xml'),
+      '-pl',
+      todo.join(','),
+      '-am',
+      '-DskipTests',
+      'package',
+    ],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   if (result.error) {

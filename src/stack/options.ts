@@ -77,7 +77,13 @@ export function resolveStackOptions(flags: StackFlags, env: NodeJS.ProcessEnv = 
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     throw new Error(`--start-timeout: "${flags.startTimeout}" is not a positive number of seconds`);
   }
-  return { stateDir, host: '127.0.0.1', ports, services: parseOnly(flags.only), startTimeoutMs: timeoutSeconds * 1000 };
+  return {
+    stateDir,
+    host: '127.0.0.1',
+    ports,
+    services: parseOnly(flags.only),
+    startTimeoutMs: timeoutSeconds * 1000,
+  };
 }
 
 function parseOnly(only: string | undefined): ServiceName[] {
@@ -85,7 +91,9 @@ function parseOnly(only: string | undefined): ServiceName[] {
   const names = only.split(',').map((n) => n.trim().toLowerCase());
   const unknown = names.filter((n) => !(SERVICE_NAMES as readonly string[]).includes(n));
   if (unknown.length > 0) {
-    throw new Error(`--only: unknown service ${unknown.map((u) => `"${u}"`).join(', ')}; choose from ${SERVICE_NAMES.join(', ')}`);
+    throw new Error(
+      `--only: unknown service ${unknown.map((u) => `"${u}"`).join(', ')}; choose from ${SERVICE_NAMES.join(', ')}`,
+    );
   }
   return names as ServiceName[];
 }

@@ -43,12 +43,17 @@ export function ensureBinaries(need: { binaries: string[]; packages: string[]; s
       `${need.service}: ${missing.join(', ')} not found. To fix: ${installHint}; or point syncline at an existing ${need.service} by URL.`,
     );
   }
-  process.stderr.write(`stack: ${need.service}: installing ${need.packages.join(' ')} with apt-get (one time)\n`);
+  process.stderr.write(
+    `stack: ${need.service}: installing ${need.packages.join(' ')} with apt-get (one time)\n`,
+  );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
     const update = spawnSync('apt-get', ['update', '-q'], { env, encoding: 'utf8' });
     if (update.status !== 0) {
-      throw new StackError('STACK_INSTALL_FAILED', `apt-get update failed: ${update.stderr.trim().slice(-500)}`);
+      throw new StackError(
+        'STACK_INSTALL_FAILED',
+        `apt-get update failed: ${update.stderr.trim().slice(-500)}`,
+      );
     }
     aptUpdated = true;
   }

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import {
+  openSync,
+  closeSync,
+  readFileSync,
+  writeFileSync,
+  rmSync,
+  existsSync,
+  statSync,
+  readdirSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -136,7 +145,9 @@ export async function waitFor(
     }
     await sleep(opts.intervalMs ?? 250);
   }
-  throw new Error(`no healthy answer within ${Math.round(opts.timeoutMs / 1000)} s (last check: ${errorText(last)})`);
+  throw new Error(
+    `no healthy answer within ${Math.round(opts.timeoutMs / 1000)} s (last check: ${errorText(last)})`,
+  );
 }
 
 export function errorText(err: unknown): string {
@@ -149,7 +160,11 @@ export function errorText(err: unknown): string {
 export function tail(file: string, lines = 25): string {
   if (!existsSync(file)) return '(no log file)';
   const text = readFileSync(file, 'utf8');
-  return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+  return text
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n')
+    .trimEnd();
 }
 
 /** Total size in bytes of the files under dir (0 when missing). */

@@ -25,7 +25,12 @@ import type { LocalService, ServiceName, ServiceStatus, StackOptions, StackUrls 
 type Service = LocalService & { home(): string; pidFile(): string };
 
 function allServices(opts: StackOptions): Service[] {
-  return [new MariaDbService(opts), new KafkaService(opts), new MongoStandinService(opts), new RedisService(opts)];
+  return [
+    new MariaDbService(opts),
+    new KafkaService(opts),
+    new MongoStandinService(opts),
+    new RedisService(opts),
+  ];
 }
 
 /** The services selected by `--only` (all four by default). */
@@ -118,7 +123,11 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
   // Installing packages and building jars are not safe to run in parallel: do them in order.
   const toStart = services.filter((s) => plan.get(s.name) === 'start');
   const jvmModules = toStart.flatMap((s) =>
-    s.name === 'kafka' ? (['kafka-runtime'] as const) : s.name === 'mongodb' ? (['mongo-standin'] as const) : [],
+    s.name === 'kafka'
+      ? (['kafka-runtime'] as const)
+      : s.name === 'mongodb'
+        ? (['mongo-standin'] as const)
+        : [],
   );
   if (jvmModules.length > 0) ensureJvmModules([...jvmModules], log);
   for (const service of toStart) await service.prepare();
@@ -169,7 +178,10 @@ export interface DownResult {
 }
 
 /** Stops only the processes this stack started (pid file + matching command line). */
-export async function stackDown(opts: StackOptions, log: (line: string) => void = () => {}): Promise<DownResult> {
+export async function stackDown(
+  opts: StackOptions,
+  log: (line: string) => void = () => {},
+): Promise<DownResult> {
   const services = stackServices(opts);
   const stopped: DownResult['stopped'] = [];
   await Promise.all(

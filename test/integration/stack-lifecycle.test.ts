@@ -53,12 +53,18 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
   before(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'syncline-stack-'));
     portArgs = [
-      '--state-dir', stateDir,
-      '--mysql-port', String(await freePort()),
-      '--kafka-port', String(await freePort()),
-      '--kafka-controller-port', String(await freePort()),
-      '--mongodb-port', String(await freePort()),
-      '--redis-port', String(await freePort()),
+      '--state-dir',
+      stateDir,
+      '--mysql-port',
+      String(await freePort()),
+      '--kafka-port',
+      String(await freePort()),
+      '--kafka-controller-port',
+      String(await freePort()),
+      '--mongodb-port',
+      String(await freePort()),
+      '--redis-port',
+      String(await freePort()),
     ];
   });
 
@@ -68,7 +74,9 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
   });
 
   test('up brings all four services to healthy, and a second up leaves them alone', () => {
-    const first = json<{ seconds: number; services: ServiceRow[]; started: string[] }>(syncline(['stack', 'up', '--json', ...portArgs]));
+    const first = json<{ seconds: number; services: ServiceRow[]; started: string[] }>(
+      syncline(['stack', 'up', '--json', ...portArgs]),
+    );
     // Reported, not asserted: the machines are shared and noisy (the target is 90 s warm).
     console.log(`# stack up (all four services, fresh data dirs): ${first.seconds.toFixed(1)} s`);
     assert.deepEqual(first.started.sort(), ['kafka', 'mariadb', 'mongodb', 'redis']);
@@ -77,7 +85,9 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
       assert.ok(s.pid !== null && isAlive(s.pid), `${s.name} pid ${s.pid} should be alive`);
     }
 
-    const second = json<{ services: ServiceRow[]; started: string[] }>(syncline(['stack', 'up', '--json', ...portArgs]));
+    const second = json<{ services: ServiceRow[]; started: string[] }>(
+      syncline(['stack', 'up', '--json', ...portArgs]),
+    );
     assert.deepEqual(second.started, [], 'a running stack is left alone');
     assert.deepEqual(
       second.services.map((s) => s.pid),
@@ -87,7 +97,10 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
 
   test('status reports each service with URL, pid, state and data size', () => {
     const status = json<{ services: ServiceRow[] }>(syncline(['stack', 'status', '--json', ...portArgs]));
-    assert.deepEqual(status.services.map((s) => s.name), ['mariadb', 'kafka', 'mongodb', 'redis']);
+    assert.deepEqual(
+      status.services.map((s) => s.name),
+      ['mariadb', 'kafka', 'mongodb', 'redis'],
+    );
     for (const s of status.services) {
       assert.equal(s.state, 'running');
       assert.ok(s.dataBytes > 0, `${s.name} has data on disk`);
@@ -98,10 +111,14 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
   });
 
   test('a killed service is restarted by the next up, and the others keep their pids', () => {
-    const before = json<{ services: ServiceRow[] }>(syncline(['stack', 'status', '--json', ...portArgs])).services;
+    const before = json<{ services: ServiceRow[] }>(
+      syncline(['stack', 'status', '--json', ...portArgs]),
+    ).services;
     const redis = before.find((s) => s.name === 'redis')!;
     process.kill(redis.pid!, 'SIGKILL');
-    const up = json<{ services: ServiceRow[]; started: string[] }>(syncline(['stack', 'up', '--json', ...portArgs]));
+    const up = json<{ services: ServiceRow[]; started: string[] }>(
+      syncline(['stack', 'up', '--json', ...portArgs]),
+    );
     assert.deepEqual(up.started, ['redis']);
     const after = up.services;
     assert.notEqual(after.find((s) => s.name === 'redis')!.pid, redis.pid);
@@ -111,26 +128,40 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
   });
 
   test('a document written to the MongoDB stand-in survives stack down and up', async () => {
-    const status = json<{ services: ServiceRow[] }>(syncline(['stack', 'status', '--json', ...portArgs])).services;
+    const status = json<{ services: ServiceRow[] }>(
+      syncline(['stack', 'status', '--json', ...portArgs]),
+    ).services;
     const url = status.find((s) => s.name === 'mongodb')!.url;
     let client = new MongoClient(url, { directConnection: true });
     await client.connect();
-    await client.db('persist').collection('docs').insertOne({ _id: 'kept' as never, n: 1, note: 'survives a restart' });
+    await client
+      .db('persist')
+      .collection('docs')
+      .insertOne({ _id: 'kept' as never, n: 1, note: 'survives a restart' });
     await client.close();
 
-    const down = json<{ stopped: { name: string; pid: number }[] }>(syncline(['stack', 'down', '--json', ...portArgs]));
+    const down = json<{ stopped: { name: string; pid: number }[] }>(
+      syncline(['stack', 'down', '--json', ...portArgs]),
+    );
     assert.deepEqual(down.stopped.map((s) => s.name).sort(), ['kafka', 'mariadb', 'mongodb', 'redis']);
-    for (const s of down.stopped) assert.equal(isAlive(s.pid), false, `${s.name} pid ${s.pid} is gone after down`);
+    for (const s of down.stopped)
+      assert.equal(isAlive(s.pid), false, `${s.name} pid ${s.pid} is gone after down`);
 
     json(syncline(['stack', 'up', '--json', ...portArgs]));
     client = new MongoClient(url, { directConnection: true });
     await client.connect();
     try {
-      assert.deepEqual(await client.db('persist').collection('docs').findOne({ _id: 'kept' as never }), {
-        _id: 'kept',
-        n: 1,
-        note: 'survives a restart',
-      });
+      assert.deepEqual(
+        await client
+          .db('persist')
+          .collection('docs')
+          .findOne({ _id: 'kept' as never }),
+        {
+          _id: 'kept',
+          n: 1,
+          note: 'survives a restart',
+        },
+      );
     } finally {
       await client.close();
     }
@@ -138,7 +169,9 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
 
   test('down stops every process it started and nothing else', () => {
     const stranger: Server = createServer();
-    const status = json<{ services: ServiceRow[] }>(syncline(['stack', 'status', '--json', ...portArgs])).services;
+    const status = json<{ services: ServiceRow[] }>(
+      syncline(['stack', 'status', '--json', ...portArgs]),
+    ).services;
     const pids = status.map((s) => s.pid!);
     const down = json<{ stopped: { pid: number }[] }>(syncline(['stack', 'down', '--json', ...portArgs]));
     assert.deepEqual(down.stopped.map((s) => s.pid).sort(), [...pids].sort());
@@ -158,7 +191,16 @@ describe('a port taken by something else', () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const port = (squatter.address() as { port: number }).port;
     try {
-      const out = syncline(['stack', 'up', '--state-dir', stateDir, '--only', 'redis', '--redis-port', String(port)]);
+      const out = syncline([
+        'stack',
+        'up',
+        '--state-dir',
+        stateDir,
+        '--only',
+        'redis',
+        '--redis-port',
+        String(port),
+      ]);
       assert.equal(out.code, 1);
       assert.match(out.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
       assert.match(out.stderr, /--redis-port <port>/);

@@ -30,7 +30,9 @@ describe('MariaDB of the local stack', () => {
       const [vars] = await conn.query(
         "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image')",
       );
-      const byName = Object.fromEntries((vars as { Variable_name: string; Value: string }[]).map((v) => [v.Variable_name, v.Value]));
+      const byName = Object.fromEntries(
+        (vars as { Variable_name: string; Value: string }[]).map((v) => [v.Variable_name, v.Value]),
+      );
       assert.deepEqual(byName, { log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL' });
     } finally {
       await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
@@ -59,7 +61,12 @@ describe('Kafka of the local stack', () => {
       await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
       const key = JSON.stringify({ id: 42 });
       const value = JSON.stringify({ op: 'c', after: { id: 42, name: 'x' } });
-      const sent = await producer.send({ messages: [{ topic, key, value }, { topic, key, value: `${value} again` }] });
+      const sent = await producer.send({
+        messages: [
+          { topic, key, value },
+          { topic, key, value: `${value} again` },
+        ],
+      });
       assert.ok((sent.offsets?.length ?? 0) > 0, 'the broker acknowledged the batch');
 
       const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
@@ -93,7 +100,9 @@ describe('MongoDB stand-in of the local stack', () => {
     const dbName = uniqueName('stack_mongo');
     try {
       await client.connect();
-      const coll = client.db(dbName).collection<{ _id: number; name: string; _sync: { v: number } }>('customers');
+      const coll = client
+        .db(dbName)
+        .collection<{ _id: number; name: string; _sync: { v: number } }>('customers');
       await coll.insertOne({ _id: 1, name: 'Ada', _sync: { v: 10 } });
       await coll.updateOne({ _id: 2 }, { $set: { name: 'Grace', _sync: { v: 5 } } }, { upsert: true });
       assert.deepEqual(await coll.find({}).sort({ _id: 1 }).toArray(), [
@@ -102,17 +111,28 @@ describe('MongoDB stand-in of the local stack', () => {
       ]);
 
       // Newer version: the guard matches and the document is replaced.
-      const newer = await coll.replaceOne({ _id: 1, '_sync.v': { $lt: 11 } }, { name: 'Ada L.', _sync: { v: 11 } }, { upsert: true });
+      const newer = await coll.replaceOne(
+        { _id: 1, '_sync.v': { $lt: 11 } },
+        { name: 'Ada L.', _sync: { v: 11 } },
+        { upsert: true },
+      );
       assert.equal(newer.modifiedCount, 1);
 
       // Older version: the guard does not match, the upsert tries to insert _id 1 again → 11000.
       await assert.rejects(
-        coll.replaceOne({ _id: 1, '_sync.v': { $lt: 3 } }, { name: 'stale', _sync: { v: 3 } }, { upsert: true }),
+        coll.replaceOne(
+          { _id: 1, '_sync.v': { $lt: 3 } },
+          { name: 'stale', _sync: { v: 3 } },
+          { upsert: true },
+        ),
         (err: unknown) => err instanceof MongoServerError && err.code === 11000,
       );
       assert.deepEqual(await coll.findOne({ _id: 1 }), { _id: 1, name: 'Ada L.', _sync: { v: 11 } });
     } finally {
-      await client.db(dbName).dropDatabase().catch(() => {});
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => {});
       await client.close();
     }
   });

@@ -49,6 +49,9 @@ let counter = 0;
  */
 export function uniqueName(prefix: string): string {
   counter += 1;
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
+  const clean = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 30);
   return `${clean}_${process.pid.toString(36)}${counter.toString(36)}_${randomBytes(3).toString('hex')}`;
 }

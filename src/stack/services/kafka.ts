@@ -24,7 +24,13 @@ export class KafkaService extends ServiceBase implements LocalService {
   }
 
   extraPorts() {
-    return [{ port: this.opts.ports.kafkaController, option: '--kafka-controller-port', env: PORT_ENV.kafkaController }];
+    return [
+      {
+        port: this.opts.ports.kafkaController,
+        option: '--kafka-controller-port',
+        env: PORT_ENV.kafkaController,
+      },
+    ];
   }
 
   private propertiesFile(): string {

@@ -49,7 +49,10 @@ export class RedisService extends ServiceBase implements LocalService {
   }
 
   async health(): Promise<void> {
-    const client = createClient({ url: this.url(), socket: { connectTimeout: 1000, reconnectStrategy: false } });
+    const client = createClient({
+      url: this.url(),
+      socket: { connectTimeout: 1000, reconnectStrategy: false },
+    });
     client.on('error', () => {});
     try {
       await client.connect();
