@@ -4,6 +4,7 @@ import { registerCaptureCommands } from '../capture/cli.ts';
 import { redact } from '../config/redact.ts';
 import { registerMainCommands, registerPipelineCommands } from './pipeline.ts';
 import { registerSparkCommands } from '../spark/cli.ts';
+import { registerDlqCommands } from '../kafka/dlq.ts';
 
 // Each pipeline area registers its own commands; this file only wires them together.
 const program = new Command();
@@ -19,6 +20,7 @@ registerCaptureCommands(program);
 registerPipelineCommands(program);
 registerMainCommands(program);
 registerSparkCommands(program);
+registerDlqCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
