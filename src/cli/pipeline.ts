@@ -225,6 +225,7 @@ export function registerMainCommands(program: Command): void {
   const demo = program.commands.find((c) => c.name() === 'demo');
   if (demo) {
     demo
+      .option('--database <name>', 'the demo database on the local stack (recreated)', 'shop')
       .option('--rows <n>', 'rows to seed over the four demo tables', '100000')
       .option('--seconds <n>', 'how long the live workload runs', '60')
       .option('--rate <n>', 'live transactions per second (each changes 1-6 rows)', '600')
