@@ -56,7 +56,15 @@ async function resetDemo(config: Config): Promise<void> {
         t.startsWith(`${config.kafka.topicPrefix}.${config.source.database}.`) ||
         t === `${config.kafka.topicPrefix}.dlq`,
     );
-    if (topics.length > 0) await admin.deleteTopics({ topics });
+    if (topics.length > 0) {
+      await admin.deleteTopics({ topics });
+      // Deletion is asynchronous: a topic recreated before it is gone keeps its old messages.
+      for (let i = 0; i < 60; i++) {
+        const left = (await admin.listTopics()).filter((t) => topics.includes(t));
+        if (left.length === 0) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   } finally {
     await admin.close();
   }

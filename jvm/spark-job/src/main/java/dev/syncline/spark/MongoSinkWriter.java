@@ -133,9 +133,19 @@ final class MongoSinkWriter {
         tombIds.add(tombstoneId(d.id()));
       }
       Map<String, Object> tombVersions = storedVersions(tombstones, "v", tombIds);
+      // The stand-in scans the whole collection for {_id, _sync.v <= v} (as for replaces, 0014):
+      // there the version read here is the guard and the delete filters on _id alone.
+      Map<String, Object> stored = standIn ? storedVersions(data, "_sync.v", deleteIds(deletes)) : Map.of();
       for (int i = 0; i < deletes.size(); i++) {
         Delete d = deletes.get(i);
-        ops.add(new DeleteOneModel<>(Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
+        if (standIn) {
+          Object current = stored.get(idKey(d.id()));
+          if (current != null && Versions.compare(current, d.version()) <= 0) {
+            ops.add(new DeleteOneModel<>(Filters.eq("_id", d.id())));
+          }
+        } else {
+          ops.add(new DeleteOneModel<>(Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
+        }
         Object tombId = tombIds.get(i);
         Document tomb = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
             .append("v", d.version()).append("expireAt", expireAt);
@@ -148,9 +158,19 @@ final class MongoSinkWriter {
       }
       // Tombstones first: should the deletes fail half way, the retry finds them in place.
       bulkIgnoringDuplicates(tombstones, tombs);
-      BulkWriteResult r = data.bulkWrite(ops, new BulkWriteOptions().ordered(false));
-      stats.add("mongo.deleted", r.getDeletedCount());
+      if (!ops.isEmpty()) {
+        BulkWriteResult r = data.bulkWrite(ops, new BulkWriteOptions().ordered(false));
+        stats.add("mongo.deleted", r.getDeletedCount());
+      }
     }
+  }
+
+  private static List<Object> deleteIds(List<Delete> deletes) {
+    List<Object> ids = new ArrayList<>();
+    for (Delete d : deletes) {
+      ids.add(d.id());
+    }
+    return ids;
   }
 
   private static List<Object> idsOf(List<Upsert> upserts) {
