@@ -14,6 +14,7 @@ import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
 import { capturedTables, triggerStatus } from '../capture/trigger/install.ts';
 import { connect } from '../mysql/connect.ts';
+import { urlWithPassword } from '../config/urls.ts';
 
 export function registerPipelineCommands(program: Command): void {
   program
@@ -92,13 +93,6 @@ function rootArgs(config: Config): string[] {
   return ['--state-dir', config.stateDir, ...(config.file ? ['--config', config.file] : [])];
 }
 
-function withPassword(url: string, password: string | undefined): string {
-  if (!password) return url;
-  const u = new URL(url);
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
-
 export function registerMainCommands(program: Command): void {
   program
     .command('run')
@@ -155,11 +149,14 @@ export function registerMainCommands(program: Command): void {
           password: config.source.password,
           database: config.source.database,
         });
-        const mongo = new MongoClient(withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
-          useBigInt64: true,
-        });
+        const mongo = new MongoClient(
+          urlWithPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
+          {
+            useBigInt64: true,
+          },
+        );
         const redis = createClient({
-          url: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+          url: urlWithPassword(config.sinks.redis.url, config.sinks.redis.password),
         }) as RedisClientType;
         redis.on('error', () => {});
         try {

@@ -14,6 +14,7 @@ import { listTables, readCatalog } from '../mysql/catalog.ts';
 import { connect } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
 import { withTimeout } from '../stack/process.ts';
+import { urlWithPassword } from '../config/urls.ts';
 
 export type CheckState = 'ok' | 'warn' | 'fail';
 
@@ -26,13 +27,6 @@ export interface Check {
 }
 
 const message = (err: unknown) => redact(err instanceof Error ? err.message : String(err));
-
-function withPassword(url: string, password: string | undefined): string {
-  if (!password) return url;
-  const u = new URL(url);
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
 
 async function sourceChecks(config: Config, out: Check[]): Promise<void> {
   let conn: Connection;
@@ -206,7 +200,7 @@ async function kafkaCheck(config: Config, out: Check[]): Promise<void> {
 }
 
 async function mongoCheck(config: Config, out: Check[]): Promise<void> {
-  const client = new MongoClient(withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
+  const client = new MongoClient(urlWithPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
     serverSelectionTimeoutMS: 4000,
     directConnection: true,
   });
@@ -234,7 +228,7 @@ async function mongoCheck(config: Config, out: Check[]): Promise<void> {
 
 async function redisCheck(config: Config, out: Check[]): Promise<void> {
   const client = createClient({
-    url: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+    url: urlWithPassword(config.sinks.redis.url, config.sinks.redis.password),
     socket: { connectTimeout: 4000, reconnectStrategy: false },
   });
   client.on('error', () => {});

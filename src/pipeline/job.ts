@@ -9,6 +9,7 @@ import { dlqTopicName, topicName } from '../model/event.ts';
 import type { TableSchema } from '../model/types.ts';
 import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
 import { javaKafkaOptions } from '../spark/kafka-options.ts';
+import { urlWithPassword } from '../config/urls.ts';
 
 export interface ResolvedPipeline {
   tables: TableSchema[];
@@ -26,13 +27,6 @@ export function parseInterval(text: string): number {
   if (unit.startsWith('ms') || unit.startsWith('milli')) return n;
   if (unit.startsWith('m')) return n * 60_000;
   return n * 1000;
-}
-
-function withPassword(url: string, password: string | undefined): string {
-  if (!password) return url;
-  const u = new URL(url);
-  u.password = encodeURIComponent(password);
-  return u.toString();
 }
 
 export function pipelineName(config: Config): string {
@@ -106,8 +100,8 @@ export async function resolvePipeline(
     ...(Object.keys(kafkaOptions).length > 0
       ? { [DEFAULT_ENV.kafkaOptions]: JSON.stringify(kafkaOptions) }
       : {}),
-    [DEFAULT_ENV.mongodbUri]: withPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
-    [DEFAULT_ENV.redisUrl]: withPassword(config.sinks.redis.url, config.sinks.redis.password),
+    [DEFAULT_ENV.mongodbUri]: urlWithPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
+    [DEFAULT_ENV.redisUrl]: urlWithPassword(config.sinks.redis.url, config.sinks.redis.password),
   };
   return { tables, job, sparkEnv };
 }

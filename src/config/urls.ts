@@ -1,0 +1,10 @@
+// Secrets live apart from URLs in the configuration (decision 0022); a client that takes one
+// connection string gets them joined only at the moment it connects, never for printing.
+
+/** The URL with the resolved password filled in (unchanged when there is none). */
+export function urlWithPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
