@@ -44,8 +44,11 @@ export class KafkaService extends ServiceBase implements LocalService {
   private clusterId(): string {
     const file = join(this.home(), 'cluster-id');
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-    // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-    const id = randomBytes(16).toString('base64url');
+    // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. One that starts
+    // with '-' reads as an option to the storage tool (seen: "--cluster-id expected one
+    // argument"); Kafka's own generator avoids those too.
+    let id = randomBytes(16).toString('base64url');
+    while (id.startsWith('-')) id = randomBytes(16).toString('base64url');
     writeFileSync(file, `${id}\n`);
     return id;
   }
