@@ -195,6 +195,12 @@ describe('the pipeline end to end', () => {
       assert.equal(t.kafkaLag, '0', `${t.table} fully processed by Spark`);
       assert.ok(BigInt(t.kafkaEndOffset) > 0n, `${t.table} has events in Kafka`);
     }
+    // Counts match: Kafka holds exactly what the relay reports it published (no fault, no retry).
+    const relay = JSON.parse(
+      readFileSync(join(fx.stateDir, `capture-${encodeURIComponent(fx.database)}.json`), 'utf8'),
+    ) as { published: number };
+    const inKafka = status.tables.reduce((a, t) => a + BigInt(t.kafkaEndOffset), 0n);
+    assert.equal(inKafka, BigInt(relay.published));
   });
 
   test('verify reports exactly the keys corrupted in the sinks and exits non-zero', async () => {
