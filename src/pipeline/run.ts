@@ -270,6 +270,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     if (options.snapshot !== false) await snapshotWithRetries(config, pipeline, options.signal, log);
 
     // Schema changes while running: new tables (with `tables: "*"`) and changed columns.
+    let ddlBusy = false;
     ddlTimer = setInterval(() => {
       if (ddlBusy || options.signal?.aborted) return;
       ddlBusy = true;
@@ -277,7 +278,6 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
         .catch((err: Error) => log(`run: schema check failed (${redact(err.message)}); trying again`))
         .finally(() => (ddlBusy = false));
     }, options.schemaCheckMs ?? 5000);
-    let ddlBusy = false;
     const sup = supervisor;
     const followSchemaChanges = async (): Promise<void> => {
       await withSource(config, (c) => followOn(c));
