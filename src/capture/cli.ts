@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
+import { formatTable } from '../cli/table.ts';
 import { checkTableSettings, loadConfig, type Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { renderConfigSchema, SCHEMA_FILE } from '../config/json-schema.ts';
@@ -39,18 +40,6 @@ export function configFromCommand(cmd: Command): Config {
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows]
-    .map((cols) =>
-      cols
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 async function withSource<T>(
@@ -150,7 +139,7 @@ export function registerCaptureCommands(program: Command): void {
         return installTriggers(conn, tables, { force: Boolean(opts.force) });
       });
       print(
-        table(
+        formatTable(
           ['TABLE', 'TRIGGERS'],
           results.map((r) => [r.table, r.action]),
         ),
@@ -186,7 +175,7 @@ export function registerCaptureCommands(program: Command): void {
       if (opts.json) print(JSON.stringify(statuses, null, 2));
       else
         print(
-          table(
+          formatTable(
             ['TABLE', 'INSTALLED', 'DRIFT'],
             statuses.map((s) => [
               s.table,

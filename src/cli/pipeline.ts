@@ -13,7 +13,7 @@ import { formatStatus, pipelineStatus, waitForZeroLag } from '../observe/status.
 import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
 import { capturedTables, triggerStatus } from '../capture/trigger/install.ts';
-import { connect } from '../mysql/connect.ts';
+import { connectSource } from '../mysql/connect.ts';
 import { urlWithPassword } from '../config/urls.ts';
 
 export function registerPipelineCommands(program: Command): void {
@@ -36,11 +36,7 @@ export function registerPipelineCommands(program: Command): void {
         const chunkSize = Number(opts.chunkSize);
         if (!Number.isInteger(chunkSize) || chunkSize < 1)
           throw new Error(`--chunk-size must be a positive integer, got ${opts.chunkSize}`);
-        const conn = await connect({
-          url: config.source.url,
-          password: config.source.password,
-          database: config.source.database,
-        });
+        const conn = await connectSource(config);
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
         process.once('SIGTERM', () => abort.abort());
@@ -144,11 +140,7 @@ export function registerMainCommands(program: Command): void {
         const sample = opts.sample !== undefined ? Number(opts.sample) : undefined;
         if (sample !== undefined && (!Number.isInteger(sample) || sample < 1))
           throw new Error(`--sample must be a positive integer, got ${opts.sample}`);
-        const conn = await connect({
-          url: config.source.url,
-          password: config.source.password,
-          database: config.source.database,
-        });
+        const conn = await connectSource(config);
         const mongo = new MongoClient(
           urlWithPassword(config.sinks.mongodb.url, config.sinks.mongodb.password),
           {
@@ -195,11 +187,7 @@ export function registerMainCommands(program: Command): void {
     .option('--watch [seconds]', 'refresh every few seconds (default 2) until Ctrl-C')
     .action(async (opts: { json?: boolean; watch?: string | boolean }, cmd: Command) => {
       const config = configFromCommand(cmd);
-      const conn = await connect({
-        url: config.source.url,
-        password: config.source.password,
-        database: config.source.database,
-      });
+      const conn = await connectSource(config);
       try {
         const pipeline = await resolvePipeline(config, conn);
         const every =

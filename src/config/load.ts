@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig, type TableSettings } from './schema.ts';
 import { redact, registerSecret } from './redact.ts';
+import { readStackUrls } from '../stack/urls.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -196,23 +197,6 @@ function registerUrlPassword(url: string | undefined): void {
   }
 }
 
-interface StackUrls {
-  mysql?: string;
-  kafka?: string;
-  mongodb?: string;
-  redis?: string;
-}
-
-function readStack(stateDir: string): StackUrls | null {
-  const file = path.join(stateDir, 'stack.json');
-  if (!existsSync(file)) return null;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as StackUrls;
-  } catch {
-    return null;
-  }
-}
-
 /** Parse and resolve a config object (as read from YAML). Throws ConfigError listing every problem. */
 export function resolveConfig(input: unknown, options: LoadOptions & { file?: string | null } = {}): Config {
   const env = options.env ?? process.env;
@@ -268,7 +252,7 @@ export function resolveConfig(input: unknown, options: LoadOptions & { file?: st
 
   // Fill in the local stack's URLs for whatever the file leaves out.
   const needsStack = !raw.source.url || !raw.kafka.brokers || !raw.sinks.mongodb.url || !raw.sinks.redis.url;
-  const stack = needsStack ? readStack(stateDir) : null;
+  const stack = needsStack ? readStackUrls(stateDir) : null;
   const pick = (value: string | undefined, fromStack: string | undefined, at: string): string => {
     if (value) return value;
     if (fromStack) return fromStack;

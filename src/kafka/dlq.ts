@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { configFromCommand } from '../capture/cli.ts';
 import { dlqTopicName } from '../model/event.ts';
 import { createAdmin, createProducer, readTopics, type KafkaSettings } from './client.ts';
+import { formatTable } from '../cli/table.ts';
 
 export interface DeadLetter {
   /** Where the dead letter itself sits on the DLQ topic: the identity redrive records. */
@@ -179,18 +180,6 @@ function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 function letterJson(l: DeadLetter): Record<string, unknown> {
   return {
     time: new Date(l.timeMs).toISOString(),
@@ -234,7 +223,7 @@ export function registerDlqCommands(program: Command): void {
       }
       if (letters.length === 0) return print('no dead letters');
       print(
-        table(
+        formatTable(
           ['time', 'table', 'key', 'rule', 'message'],
           letters.map((l) => [new Date(l.timeMs).toISOString(), l.table, l.key, l.rule, l.message]),
         ),

@@ -3,6 +3,7 @@
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/promise';
 import { redact } from '../config/redact.ts';
+import type { Config } from '../config/load.ts';
 
 export interface MysqlTarget {
   url: string;
@@ -44,6 +45,15 @@ export async function connect(target: MysqlTarget): Promise<Connection> {
   } catch (err) {
     throw explain(err, target);
   }
+}
+
+/** A connection to the configured source database (url, resolved password, database). */
+export function connectSource(config: Pick<Config, 'source'>): Promise<Connection> {
+  return connect({
+    url: config.source.url,
+    password: config.source.password,
+    database: config.source.database,
+  });
 }
 
 export function createPool(target: MysqlTarget, connectionLimit = 8): Pool {

@@ -1,7 +1,8 @@
 // `syncline status`: per table, how far each stage is behind and how fast it goes, from the
 // changelog, Kafka, the Spark checkpoint and the job's progress log.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Connection } from 'mysql2/promise';
+import { formatTable } from '../cli/table.ts';
 import type { Config } from '../config/load.ts';
 import type { BatchProgress } from '../spark/launcher.ts';
 import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';
@@ -76,13 +77,18 @@ export interface PipelineStatus {
 /** Progress lines of the last `windowMs` from the job's progress log. */
 export function recentProgress(file: string, windowMs: number, now = Date.now()): BatchProgress[] {
   if (!existsSync(file)) return [];
-  // The log only grows; read its tail so status stays cheap on long runs.
+  // The log only grows: read no more than its last 4 MiB so status stays cheap on long runs.
   const size = statSync(file).size;
-  const from = Math.max(0, size - 4 * 1024 * 1024);
-  const fd = readFileSync(file);
-  const text = fd.subarray(from).toString('utf8');
+  const length = Math.min(size, 4 * 1024 * 1024);
+  const buffer = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, buffer, 0, length, size - length);
+  } finally {
+    closeSync(fd);
+  }
   const out: BatchProgress[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of buffer.toString('utf8').split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
       const p = JSON.parse(line) as BatchProgress;
@@ -104,9 +110,10 @@ export async function pipelineStatus(
   const topics = [...job.tables.map((t) => t.topic), job.kafka.dlqTopic];
   const ends = await endOffsets(config.kafka, topics);
   const processed = sparkCommittedOffsets(job.checkpointLocation);
-  const window = recentProgress(progressFile(config), 60_000);
+  const now = Date.now();
+  const allProgress = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER, now);
+  const window = allProgress.filter((p) => now - Date.parse(p.timestamp) <= 60_000);
   const last = window[window.length - 1] ?? null;
-  const allProgress = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER);
   const tables = job.tables.map((t): TableStatus => {
     const lag = topicLag(t.topic, ends, processed);
     const label = `${t.db}.${t.table}`;
@@ -208,13 +215,7 @@ export function formatStatus(status: PipelineStatus): string {
     ms(t.latencyMs.mongodb),
     ms(t.latencyMs.redis),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const lines = [header, ...rows].map((r) =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
+  const lines = [formatTable(header, rows)];
   lines.push(
     `spark: ${status.spark.batches} batches in the last minute, ${status.spark.rowsPerSecond.toFixed(1)} rows/s, last batch ${status.spark.lastBatchAt ?? 'never'}${status.spark.lastBatchMs !== null ? ` (${status.spark.lastBatchMs} ms)` : ''}`,
   );

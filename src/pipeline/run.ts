@@ -11,7 +11,7 @@ import { runSnapshots, tablesNeedingSnapshot } from '../capture/snapshot/run-sna
 import { capturedTables, installTriggers, triggerStatus } from '../capture/trigger/install.ts';
 import { resetSnapshot } from '../capture/snapshot/snapshot.ts';
 import { createAdmin, ensureTopics } from '../kafka/client.ts';
-import { connect } from '../mysql/connect.ts';
+import { connectSource } from '../mysql/connect.ts';
 import {
   checkJobDescription,
   localCommand,
@@ -84,11 +84,7 @@ async function snapshotWithRetries(
   for (let attempt = 1; !signal?.aborted; attempt += 1) {
     let conn: Connection | null = null;
     try {
-      conn = await connect({
-        url: config.source.url,
-        password: config.source.password,
-        database: config.source.database,
-      });
+      conn = await connectSource(config);
       const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
       if (todo.length === 0) return;
       log(`run: snapshot of ${todo.map((t) => t.name).join(', ')}`);
@@ -129,11 +125,7 @@ async function createTopics(config: Config, pipeline: ResolvedPipeline): Promise
  * leave `run` holding a dead connection.
  */
 async function withSource<T>(config: Config, fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = await connect({
-    url: config.source.url,
-    password: config.source.password,
-    database: config.source.database,
-  });
+  const conn = await connectSource(config);
   try {
     return await fn(conn);
   } finally {
@@ -147,11 +139,7 @@ async function resetSnapshotOf(config: Config, table: string): Promise<void> {
 
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const conn = await connect({
-    url: config.source.url,
-    password: config.source.password,
-    database: config.source.database,
-  });
+  const conn = await connectSource(config);
   let supervisor: Supervisor | null = null;
   let metricsServer: Server | null = null;
   let ddlTimer: NodeJS.Timeout | undefined;

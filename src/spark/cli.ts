@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { configFromCommand } from '../capture/cli.ts';
-import { connect } from '../mysql/connect.ts';
+import { connectSource } from '../mysql/connect.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
 import type { JobDescription } from './job-description.ts';
 import {
@@ -40,11 +40,7 @@ async function jobAndEnv(
     return { job, env: { ...process.env }, stateDir: resolve(globals.stateDir ?? '.syncline') };
   }
   const config = configFromCommand(cmd);
-  const conn = await connect({
-    url: config.source.url,
-    password: config.source.password,
-    database: config.source.database,
-  });
+  const conn = await connectSource(config);
   try {
     const resolved = await resolvePipeline(config, conn, flags.once ? { availableNow: true } : {});
     return { job: resolved.job, env: resolved.sparkEnv, stateDir: config.stateDir };

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { formatTable } from '../cli/table.ts';
 import { StackError } from './errors.ts';
 import { resolveStackOptions, type StackFlags } from './options.ts';
 import { stackDown, stackStatus, stackUp, stackUrlsFile } from './stack.ts';
@@ -17,23 +18,10 @@ function formatBytes(bytes: number): string {
 }
 
 function table(rows: ServiceStatus[]): string {
-  const header = ['SERVICE', 'STATE', 'PID', 'URL', 'DATA'];
-  const lines = rows.map((r) => [
-    r.name,
-    r.state,
-    r.pid === null ? '-' : String(r.pid),
-    r.url,
-    formatBytes(r.dataBytes),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines]
-    .map((cols) =>
-      cols
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTable(
+    ['SERVICE', 'STATE', 'PID', 'URL', 'DATA'],
+    rows.map((r) => [r.name, r.state, r.pid === null ? '-' : String(r.pid), r.url, formatBytes(r.dataBytes)]),
+  );
 }
 
 function withPortOptions(cmd: Command): Command {

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { StackError } from './errors.ts';
 import { ensureJvmModules } from './jvm.ts';
 import { optionsFile } from './options.ts';
+import { stackUrlsFile } from './urls.ts';
 import {
   dirSize,
   errorText,
@@ -38,16 +38,7 @@ export function stackServices(opts: StackOptions): Service[] {
   return allServices(opts).filter((s) => opts.services.includes(s.name));
 }
 
-/** Where the rest of the CLI (and the tests) read the URLs of the local stack. */
-export function stackUrlsFile(stateDir: string): string {
-  return join(stateDir, 'stack.json');
-}
-
-export function readStackUrls(stateDir: string): StackUrls | null {
-  const file = stackUrlsFile(stateDir);
-  if (!existsSync(file)) return null;
-  return JSON.parse(readFileSync(file, 'utf8')) as StackUrls;
-}
+export { readStackUrls, stackUrlsFile } from './urls.ts';
 
 function urlsOf(opts: StackOptions): StackUrls {
   const services = allServices(opts);

@@ -9,6 +9,7 @@ import { keyColumns } from '../model/types.ts';
 import { quoteId } from '../mysql/identifiers.ts';
 import { afterKeyParams, keyPlaceholder, keyPredicate, keyRead } from '../mysql/keyset.ts';
 import type { JobDescription, JobTable } from '../spark/job-description.ts';
+import { formatTable } from '../cli/table.ts';
 import {
   canonicalBson,
   canonicalRedis,
@@ -516,14 +517,7 @@ export function formatReports(reports: TableReport[]): string {
       String(s.filtered),
     ]),
   );
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  for (const row of [header, ...rows])
-    lines.push(
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  lines.push(formatTable(header, rows));
   for (const r of reports) {
     for (const s of r.sinks) {
       for (const e of s.examples)

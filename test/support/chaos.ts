@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
+import { formatTable } from '../../src/cli/table.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { connect } from '../../src/mysql/connect.ts';
 import { createDemoSchema, seedDemo } from '../../src/mysql/demo/seed.ts';
@@ -241,6 +242,5 @@ export function formatRounds(results: RoundResult[]): string {
     r.differences === 0 ? '0 divergent' : `${r.differences} divergent`,
     String(r.duplicateIds),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+  return formatTable(header, rows);
 }
