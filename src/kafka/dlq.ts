@@ -21,6 +21,13 @@ export interface DeadLetter {
   failures: { rule: string; message: string }[];
   /** The original message value as text (null for a tombstone that failed). */
   event: string | null;
+  /**
+   * True when the job kept only the beginning of the event (it was above 512 KiB; decision 0031):
+   * such a letter shows what arrived but cannot be re-driven.
+   */
+  eventTruncated: boolean;
+  /** Size of the original event in UTF-8 bytes, when the job recorded it. */
+  eventBytes: number | null;
   topic: string;
   partition: number | null;
   offset: number | string | null;
@@ -73,6 +80,8 @@ export async function readDeadLetters(
       message: String(v.message ?? ''),
       failures: Array.isArray(v.failures) ? (v.failures as { rule: string; message: string }[]) : [],
       event: typeof v.event === 'string' ? v.event : null,
+      eventTruncated: v.eventTruncated === true,
+      eventBytes: typeof v.eventBytes === 'number' ? v.eventBytes : null,
       topic: String(v.topic ?? ''),
       partition: typeof v.partition === 'number' ? v.partition : null,
       offset: (v.offset as number | string | undefined) ?? null,
@@ -124,8 +133,18 @@ export interface RedriveResult {
   sent: DeadLetter[];
   /** Matching dead letters skipped: already re-driven, or a duplicate of one sent now. */
   skipped: number;
-  /** Matching dead letters that cannot be re-driven (no original event or topic). */
-  unusable: DeadLetter[];
+  /** Matching dead letters that cannot be re-driven (no whole original event or no topic). */
+  unusable: (DeadLetter & { unusableReason: string })[];
+}
+
+/** Why a dead letter cannot be re-sent, or null when it can. */
+function cannotRedrive(letter: DeadLetter): string | null {
+  if (letter.eventTruncated)
+    // Re-sending the kept beginning would publish a different, broken event.
+    return `the original event was ${letter.eventBytes ?? 'over 524288'} bytes and the dead letter holds only its beginning (truncated); re-publish the row from MySQL instead, e.g. \`syncline snapshot --table <table> --restart\` or an UPDATE that touches the row`;
+  if (letter.event === null) return 'the dead letter has no original event';
+  if (!letter.topic) return 'the dead letter does not name the topic the event came from';
+  return null;
 }
 
 export async function redriveDeadLetters(
@@ -145,8 +164,9 @@ export async function redriveDeadLetters(
       result.skipped++;
       continue;
     }
-    if (letter.event === null || !letter.topic) {
-      result.unusable.push(letter);
+    const unusableReason = cannotRedrive(letter);
+    if (unusableReason !== null) {
+      result.unusable.push({ ...letter, unusableReason });
       continue;
     }
     const original = `${letter.topic}:${letter.partition}:${letter.offset}`;
@@ -191,6 +211,8 @@ function letterJson(l: DeadLetter): Record<string, unknown> {
     topic: l.topic,
     partition: l.partition,
     offset: l.offset,
+    eventTruncated: l.eventTruncated,
+    eventBytes: l.eventBytes,
     dlq: { partition: l.dlqPartition, offset: String(l.dlqOffset) },
     event: l.event,
   };
@@ -245,7 +267,7 @@ export function registerDlqCommands(program: Command): void {
         stateFile: redriveStateFile(config.stateDir),
       });
       for (const l of result.unusable)
-        print(`cannot re-drive ${l.table} ${l.key} (${l.rule}): the dead letter has no original event`);
+        print(`cannot re-drive ${l.table} ${l.key} (${l.rule}): ${l.unusableReason}`);
       const verb = opts.dryRun ? 'would re-drive' : 're-drove';
       print(`${verb} ${result.sent.length} dead letter(s); ${result.skipped} already re-driven`);
       for (const l of result.sent) print(`  ${l.table} ${l.key} (${l.rule}) → ${l.topic}`);

@@ -2,7 +2,6 @@ package dev.syncline.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.syncline.spark.JobDescription.Table;
@@ -22,7 +21,12 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import com.mongodb.MongoClientSettings;
+import org.bson.BsonBinaryWriter;
 import org.bson.Document;
+import org.bson.codecs.DocumentCodec;
+import org.bson.codecs.EncoderContext;
+import org.bson.io.BasicOutputBuffer;
 
 /**
  * Executor side of one table's batch: sends dead letters to the DLQ topic and writes the newest
@@ -33,6 +37,10 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
   private static final int CHUNK = 500;
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Map<String, KafkaProducer<String, String>> PRODUCERS = new HashMap<>();
+  /** MongoDB's maxBsonObjectSize. */
+  static final int MONGO_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+  private static final int MEASURE_FROM_CHARS = 1024 * 1024;
+  private static final DocumentCodec BSON_CODEC = new DocumentCodec(MongoClientSettings.getDefaultCodecRegistry());
 
   /** Connection settings resolved on the driver (from the environment variables it was given). */
   static final class Settings implements Serializable {
@@ -112,11 +120,15 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         Object id = SinkValues.mongoId(table, key);
         Object version = Versions.toBson(seq);
         if (keep) {
-          upserts.add(new MongoSinkWriter.Upsert(id, mongoDocument(id, envelope.get("after"), fields, op, version, ts, now), version));
+          Document doc = mongoDocument(id, envelope.get("after"), fields, op, version, ts, now);
+          if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
+            upserts.add(new MongoSinkWriter.Upsert(id, doc, version));
+            mongoTs.add(ts);
+          }
         } else {
           deletes.add(new MongoSinkWriter.Delete(id, version));
+          mongoTs.add(ts);
         }
-        mongoTs.add(ts);
       }
       if (table.redis != null && settings.redisUrl != null) {
         redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts));
@@ -228,26 +240,54 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
   }
 
   private Future<?> deadLetter(Row r, long now, Stats stats) throws Exception {
-    List<Row> failures = r.getList(r.fieldIndex(TablePlan.FAIL));
-    ObjectNode m = JsonNodeFactory.instance.objectNode();
-    m.put("table", table.label());
-    String key = r.getAs(TablePlan.KEY);
-    m.put("key", key);
-    Row first = failures.get(0);
-    m.put("rule", first.getString(0));
-    m.put("message", first.getString(1));
-    ArrayNode all = m.putArray("failures");
-    for (Row f : failures) {
-      all.addObject().put("rule", f.getString(0)).put("message", f.getString(1));
-      stats.addRule(f.getString(0));
+    List<DeadLetters.Failure> failures = new ArrayList<>();
+    for (Row f : r.<Row>getList(r.fieldIndex(TablePlan.FAIL))) {
+      failures.add(new DeadLetters.Failure(f.getString(0), f.getString(1)));
     }
-    m.put("event", (String) r.getAs(TablePlan.VALUE));
-    m.put("topic", (String) r.getAs(TablePlan.TOPIC));
-    m.put("partition", (Integer) r.getAs(TablePlan.PARTITION));
-    m.put("offset", (Long) r.getAs(TablePlan.OFFSET));
-    m.put("ts_ms", now);
+    return sendDeadLetter(
+        r.getAs(TablePlan.KEY), failures, r.getAs(TablePlan.VALUE), r.getAs(TablePlan.TOPIC),
+        r.getAs(TablePlan.PARTITION), r.getAs(TablePlan.OFFSET), now, stats);
+  }
+
+  private Future<?> sendDeadLetter(
+      String key, List<DeadLetters.Failure> failures, String event, String topic, Integer partition, Long offset, long now, Stats stats) {
+    for (DeadLetters.Failure f : failures) {
+      stats.addRule(f.rule());
+    }
     stats.add("dlq", 1);
-    return producer().send(new ProducerRecord<>(settings.dlqTopic, key, m.toString()));
+    ObjectNode m = DeadLetters.letter(table.label(), key, failures, event, topic, partition, offset, now);
+    return producer().send(new ProducerRecord<>(settings.dlqTopic, DeadLetters.key(key), m.toString()));
+  }
+
+  /**
+   * MongoDB refuses a document above 16 MiB (the driver checks maxBsonObjectSize before sending),
+   * and a refused write would fail the batch on every retry. Such a row goes to the DLQ instead;
+   * Redis, which has no such limit at these sizes, still gets it. Only large events are measured:
+   * below {@link #MEASURE_FROM_CHARS} of event text no document comes near the limit.
+   */
+  private boolean fitsMongo(Document doc, String key, String event, long now, Stats stats, List<Future<?>> sent) {
+    if (event == null || event.length() < MEASURE_FROM_CHARS) {
+      return true;
+    }
+    BasicOutputBuffer buf = new BasicOutputBuffer();
+    BSON_CODEC.encode(new BsonBinaryWriter(buf), doc, EncoderContext.builder().isEncodingCollectibleDocument(true).build());
+    int size = buf.getSize();
+    if (size <= MONGO_MAX_DOCUMENT_BYTES) {
+      return true;
+    }
+    stats.add("mongo.tooLarge", 1);
+    sent.add(
+        sendDeadLetter(
+            key,
+            List.of(
+                new DeadLetters.Failure(
+                    "mongodb:document_size",
+                    "the MongoDB document of this row is " + size + " bytes, above MongoDB's limit of "
+                        + MONGO_MAX_DOCUMENT_BYTES + " bytes (16 MiB): it was written to Redis but not to"
+                        + " MongoDB, which keeps its previous version; make the row smaller or leave the"
+                        + " large column out (transform.exclude)")),
+            event, table.topic, null, null, now, stats));
+    return false;
   }
 
   private KafkaProducer<String, String> producer() {
