@@ -1,4 +1,5 @@
 // The change event (contract/README.md) and the naming rules shared by every producer.
+import { createHash } from 'node:crypto';
 
 export type Op = 'c' | 'u' | 'd' | 'r';
 export type CaptureMode = 'trigger' | 'binlog' | 'snapshot';
@@ -36,12 +37,35 @@ function escapeTopicPart(name: string): string {
   return out;
 }
 
-/** `<prefix>.<database>.<table>` with unusual characters escaped. */
+// Kafka's limit on topic names. A 64-character CJK table name escapes to 576 characters, so long
+// names are shortened: an escaped prefix of the part, then `-h` and 16 hex digits of the name's
+// SHA-256. `-h` never occurs in an unshortened part (an escape is `-` + two hex digits), so a
+// shortened name cannot collide with an unshortened one, and names that fit are unchanged.
+const MAX_TOPIC = 249;
+const HASH_MARK = 18; // '-h' + 16 hex digits
+
+function shortenPart(name: string, escaped: string, max: number): string {
+  if (escaped.length <= max) return escaped;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 16);
+  // Never cut an escape in half: a dangling `-` or `-x` would read as part of the hash mark.
+  const head = escaped.slice(0, Math.max(0, max - HASH_MARK)).replace(/-[0-9a-f]?$/, '');
+  return `${head}-h${hash}`;
+}
+
+/** `<prefix>.<database>.<table>` with unusual characters escaped, shortened to Kafka's limit. */
 export function topicName(prefix: string, database: string, table: string): string {
-  const topic = `${prefix}.${escapeTopicPart(database)}.${escapeTopicPart(table)}`;
-  if (topic.length > 249)
-    throw new Error(`Kafka topic name for ${database}.${table} would exceed 249 characters`);
-  return topic;
+  const db = escapeTopicPart(database);
+  const tbl = escapeTopicPart(table);
+  const budget = MAX_TOPIC - prefix.length - 2;
+  if (db.length + tbl.length <= budget) return `${prefix}.${db}.${tbl}`;
+  if (budget < 2 * (HASH_MARK + 2))
+    throw new Error(
+      `kafka.topicPrefix "${prefix}" is too long to leave room for database and table names in Kafka topic names (249 characters at most); choose a prefix of at most ${MAX_TOPIC - 2 - 2 * (HASH_MARK + 2)} characters`,
+    );
+  const half = Math.floor(budget / 2);
+  const dbMax = db.length <= half ? db.length : Math.max(half, budget - tbl.length);
+  const tblMax = budget - Math.min(db.length, dbMax);
+  return `${prefix}.${shortenPart(database, db, dbMax)}.${shortenPart(table, tbl, tblMax)}`;
 }
 
 export function dlqTopicName(prefix: string): string {
