@@ -20,6 +20,7 @@ import {
   triggerStatus,
 } from './trigger/install.ts';
 import { Relay } from './trigger/relay.ts';
+import { applyDdl } from './trigger/apply-ddl.ts';
 import { captureMetrics } from './metrics.ts';
 
 interface GlobalFlags {
@@ -185,6 +186,31 @@ export function registerCaptureCommands(program: Command): void {
           ),
         );
       if (statuses.some((s) => !s.installed || s.drift)) process.exitCode = 2;
+    });
+
+  program
+    .command('ddl')
+    .description(
+      'apply one ALTER TABLE to a captured table and swap its triggers under a table lock, so no concurrent write fails',
+    )
+    .argument('<statement>', 'the ALTER TABLE statement, quoted as one argument')
+    .option('--database <name>', 'source database (overrides source.database)')
+    .option('--lock-wait <seconds>', 'give up if the table lock cannot be taken within this time', '5')
+    .action(async (statement: string, opts: { lockWait: string }, cmd: Command) => {
+      const config = configFromCommand(cmd);
+      const lockWaitSeconds = Number(opts.lockWait);
+      const result = await withSource(config, (conn) =>
+        applyDdl(conn, config.source, statement, { lockWaitSeconds }),
+      );
+      const heldMs = result.lockWaitMs + result.lockedMs;
+      print(
+        `applied to ${result.database}.${result.table}: writers to it waited at most ${heldMs} ms (lock taken in ${result.lockWaitMs} ms, held ${result.lockedMs} ms) and none failed`,
+      );
+      if (result.triggers === 'regenerated')
+        print(
+          `capture triggers regenerated for the columns ${result.columns.join(', ')}; \`syncline run\` restarts the Spark job and reloads ${result.table} within its next schema check (without run: \`syncline triggers install\`, then restart the Spark job)`,
+        );
+      else print(`${result.table} had no capture triggers, so only the ALTER was applied`);
     });
 
   // capture
