@@ -204,7 +204,7 @@ export function registerCaptureCommands(program: Command): void {
       );
       const heldMs = result.lockWaitMs + result.lockedMs;
       print(
-        `applied to ${result.database}.${result.table}: writers to it waited at most ${heldMs} ms (lock taken in ${result.lockWaitMs} ms, held ${result.lockedMs} ms) and none failed`,
+        `applied to ${result.database}.${result.table}: writers to it waited at most ${heldMs} ms instead of failing (lock taken in ${result.lockWaitMs} ms, held ${result.lockedMs} ms)`,
       );
       if (result.triggers === 'regenerated')
         print(
