@@ -4,6 +4,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/promise';
 import { redact } from '../config/redact.ts';
 import type { Config } from '../config/load.ts';
+import { ServiceError, describeNetworkError } from '../errors/registry.ts';
 
 export interface MysqlTarget {
   url: string;
@@ -31,9 +32,29 @@ function baseOptions(target: MysqlTarget): ConnectionOptions {
   return options;
 }
 
+function hostPort(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '3306'}`;
+  } catch {
+    return redact(url);
+  }
+}
+
 function explain(err: unknown, target: MysqlTarget): Error {
-  const message = err instanceof Error ? err.message : String(err);
-  return new Error(`cannot connect to MySQL at ${redact(target.url)}: ${redact(message)}`, { cause: err });
+  const message = redact(err instanceof Error ? err.message : String(err));
+  const code = (err as { code?: unknown }).code;
+  const at = hostPort(target.url);
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
+    return new ServiceError('SYNCLINE_MYSQL_AUTH', `login refused by ${at}: ${message}`, { cause: err });
+  if (code === 'ER_BAD_DB_ERROR')
+    return new ServiceError('SYNCLINE_MYSQL_DATABASE', `${message} (server ${at})`, { cause: err });
+  const network = describeNetworkError(err);
+  if (network)
+    return new ServiceError('SYNCLINE_MYSQL_UNREACHABLE', `cannot connect to ${at}: ${network}`, {
+      cause: err,
+    });
+  return new Error(`cannot connect to MySQL at ${redact(target.url)}: ${message}`, { cause: err });
 }
 
 export async function connect(target: MysqlTarget): Promise<Connection> {

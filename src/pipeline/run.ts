@@ -12,6 +12,7 @@ import { capturedTables, installTriggers, triggerStatus } from '../capture/trigg
 import { resetSnapshot } from '../capture/snapshot/snapshot.ts';
 import { createAdmin, ensureTopics } from '../kafka/client.ts';
 import { connectSource } from '../mysql/connect.ts';
+import { quoteId } from '../mysql/identifiers.ts';
 import {
   checkJobDescription,
   localCommand,
@@ -21,6 +22,7 @@ import {
 } from '../spark/launcher.ts';
 import { resolvePipeline, pipelineName, type ResolvedPipeline } from './job.ts';
 import { Supervisor } from './supervisor.ts';
+import { checkMongoNames, waitForServices, withBackoff } from './preflight.ts';
 import type { Server } from 'node:http';
 import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
 import { pipelineStatus } from '../observe/status.ts';
@@ -33,6 +35,11 @@ export interface RunOptions {
   metricsPort?: number;
   /** How often to look for schema changes (new tables, changed columns); default 5 s. */
   schemaCheckMs?: number;
+  /**
+   * How long to wait at start for MySQL, Kafka, MongoDB and Redis to answer (default: env
+   * SYNCLINE_WAIT_FOR_SERVICES_SECONDS, else 120 s).
+   */
+  serviceWaitMs?: number;
   /** Skip the Spark expression check (it starts a JVM for a few seconds). */
   skipCheck?: boolean;
   signal?: AbortSignal;
@@ -57,7 +64,11 @@ export async function checkSource(conn: Connection, config: Config): Promise<voi
   const version = String((rows as { v: string }[])[0]?.v ?? '');
   const [grants] = await conn.query('SHOW GRANTS');
   const text = (grants as Record<string, string>[]).map((g) => Object.values(g)[0]).join('\n');
-  const hasAll = /GRANT ALL PRIVILEGES ON \*\.\*/i.test(text);
+  // ALL PRIVILEGES on the captured database is enough, not only on *.* (SHOW GRANTS quotes the
+  // name exactly as quoteId does).
+  const hasAll =
+    /GRANT ALL PRIVILEGES ON \*\.\*/i.test(text) ||
+    text.toUpperCase().includes(`GRANT ALL PRIVILEGES ON ${quoteId(config.source.database).toUpperCase()}.*`);
   if (!hasAll && !/TRIGGER/i.test(text)) {
     throw new RunError(
       `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER ON \`${config.source.database}\`.* TO the syncline user (see docs/capture.md, "Privileges").`,
@@ -137,9 +148,23 @@ async function resetSnapshotOf(config: Config, table: string): Promise<void> {
   await withSource(config, (conn) => resetSnapshot(conn, table));
 }
 
+function serviceWaitMs(options: RunOptions): number {
+  if (options.serviceWaitMs !== undefined) return options.serviceWaitMs;
+  const env = process.env.SYNCLINE_WAIT_FOR_SERVICES_SECONDS;
+  const seconds = env === undefined || env === '' ? 120 : Number(env);
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw new RunError(`SYNCLINE_WAIT_FOR_SERVICES_SECONDS must be a number of seconds ≥ 0, got "${env}"`);
+  return seconds * 1000;
+}
+
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const conn = await connectSource(config);
+  const waitMs = serviceWaitMs(options);
+  const wait = { waitMs, deadline: Date.now() + waitMs, log, signal: options.signal };
+  // Waiting helps when a service is still starting; a wrong password fails at once.
+  const conn = await withBackoff('MySQL', () => connectSource(config), wait).catch((err: unknown) => {
+    throw err instanceof Error ? new RunError(redact(err.message)) : err;
+  });
   let supervisor: Supervisor | null = null;
   let metricsServer: Server | null = null;
   let ddlTimer: NodeJS.Timeout | undefined;
@@ -149,6 +174,10 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
   try {
     await checkSource(conn, config);
     const pipeline = await resolvePipeline(config, conn);
+    // Nothing is installed until every sink name is legal and every service answers: a run that
+    // cannot deliver must not leave triggers filling a changelog that nobody drains.
+    checkMongoNames(config, pipeline.job);
+    await waitForServices(config, wait);
     const installed = await installTriggers(conn, pipeline.tables);
     const changed = installed.filter((r) => r.action !== 'unchanged');
     log(

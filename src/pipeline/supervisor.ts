@@ -36,6 +36,7 @@ export class Supervisor {
   readonly #children = new Map<string, Running>();
   #stopping = false;
   #gaveUp: ((err: Error) => void) | null = null;
+  #failure: Error | null = null;
   /** Rejects when a child failed too often; resolves when stop() finished. */
   readonly done: Promise<void>;
   #resolveDone!: () => void;
@@ -102,7 +103,10 @@ export class Supervisor {
           `${running.spec.name} ${how} and failed ${running.failures} times in a row; giving up. See its log above and fix the cause, then run again (progress is kept).`,
         );
         this.#opts.log(`run: ${err.message}`);
-        void this.stop().then(() => this.#gaveUp?.(err));
+        // stop() settles `done`; with the failure recorded first it rejects instead of resolving,
+        // so `run` exits non-zero rather than as if it had been stopped on purpose.
+        this.#failure = err;
+        void this.stop();
         return;
       }
       const delay = Math.min(this.#opts.backoffMs * 2 ** (running.failures - 1), this.#opts.maxBackoffMs);
@@ -147,6 +151,7 @@ export class Supervisor {
         clearTimeout(timer);
       }),
     );
-    this.#resolveDone();
+    if (this.#failure) this.#gaveUp?.(this.#failure);
+    else this.#resolveDone();
   }
 }

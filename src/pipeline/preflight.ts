@@ -1,0 +1,182 @@
+// Before `run` changes anything (triggers, changelog, topics) every service it needs must answer
+// and every sink name must be legal. A service that is down at start is waited for with backoff,
+// since it may be starting too; a wrong password or an illegal name fails at once, because
+// waiting cannot fix it. Either way the failure names the service and the setting.
+import { Admin } from '@platformatic/kafka';
+import { MongoClient } from 'mongodb';
+import { createClient } from 'redis';
+import type { Config } from '../config/load.ts';
+import { redact } from '../config/redact.ts';
+import { urlWithPassword } from '../config/urls.ts';
+import { ServiceError, describeNetworkError } from '../errors/registry.ts';
+import { connectionOptions } from '../kafka/client.ts';
+import type { JobDescription } from '../spark/job-description.ts';
+import { withTimeout } from '../stack/process.ts';
+
+const message = (err: unknown): string => redact(err instanceof Error ? err.message : String(err));
+
+export async function probeKafka(config: Config): Promise<void> {
+  const admin = new Admin({
+    ...connectionOptions(config.kafka, '-preflight'),
+    retries: 0,
+    connectTimeout: 3000,
+  });
+  try {
+    await withTimeout(admin.metadata({ topics: [] }), 8000, 'Kafka metadata request');
+  } catch (err) {
+    throw new ServiceError(
+      'SYNCLINE_KAFKA_UNREACHABLE',
+      `no broker of ${config.kafka.brokers.join(',')} answered: ${describeNetworkError(err) ?? message(err)}`,
+      { cause: err },
+    );
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}`;
+  } catch {
+    return redact(url);
+  }
+}
+
+export async function probeMongo(config: Config): Promise<void> {
+  const { url, password, database } = config.sinks.mongodb;
+  const client = new MongoClient(urlWithPassword(url, password), { serverSelectionTimeoutMS: 4000 });
+  try {
+    await client.connect();
+    await client.db(database).command({ ping: 1 });
+  } catch (err) {
+    const text = message(err);
+    if (/auth|credential|password/i.test(text) || (err as { code?: unknown }).code === 18)
+      throw new ServiceError('SYNCLINE_MONGODB_AUTH', `login refused by ${hostOf(url)}: ${text}`, {
+        cause: err,
+      });
+    throw new ServiceError(
+      'SYNCLINE_MONGODB_UNREACHABLE',
+      `cannot connect to ${hostOf(url)}: ${describeNetworkError(err) ?? text}`,
+      { cause: err },
+    );
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+export async function probeRedis(config: Config): Promise<void> {
+  const { url, password } = config.sinks.redis;
+  const client = createClient({
+    url: urlWithPassword(url, password),
+    socket: { connectTimeout: 4000, reconnectStrategy: false },
+  });
+  client.on('error', () => {});
+  try {
+    await withTimeout(client.connect(), 6000, 'Redis connect');
+    await client.ping();
+  } catch (err) {
+    const text = message(err);
+    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(text))
+      throw new ServiceError('SYNCLINE_REDIS_AUTH', `login refused by ${hostOf(url)}: ${text}`, {
+        cause: err,
+      });
+    throw new ServiceError(
+      'SYNCLINE_REDIS_UNREACHABLE',
+      `cannot connect to ${hostOf(url)}: ${describeNetworkError(err) ?? text}`,
+      { cause: err },
+    );
+  } finally {
+    client.destroy();
+  }
+}
+
+// MongoDB's naming rules (https://www.mongodb.com/docs/manual/reference/limits/#naming-restrictions):
+// a database name has none of /\. "$ or NUL and fewer than 64 bytes; a collection name has no $ or
+// NUL, is not empty and does not start with "system."; database + "." + collection ≤ 255 bytes.
+export function mongoDatabaseProblem(name: string): string | null {
+  if (name.length === 0) return 'is empty';
+  const bad = [...new Set([...name].filter((ch) => '/\\. "$\u0000'.includes(ch)))];
+  if (bad.length > 0)
+    return `contains ${bad.map((ch) => (ch === '\u0000' ? 'NUL' : JSON.stringify(ch))).join(', ')}, which MongoDB forbids in database names`;
+  if (Buffer.byteLength(name, 'utf8') >= 64)
+    return `is ${Buffer.byteLength(name, 'utf8')} bytes long; MongoDB database names must be shorter than 64 bytes`;
+  return null;
+}
+
+export function mongoCollectionProblem(database: string, name: string): string | null {
+  if (name.length === 0) return 'is empty';
+  if (name.includes('$')) return 'contains "$", which MongoDB forbids in collection names';
+  if (name.includes('\u0000')) return 'contains NUL, which MongoDB forbids in collection names';
+  if (name.startsWith('system.')) return 'starts with "system.", which MongoDB reserves';
+  if (Buffer.byteLength(`${database}.${name}`, 'utf8') > 255)
+    return 'makes the namespace <database>.<collection> longer than MongoDB’s 255 bytes';
+  return null;
+}
+
+/** Every MongoDB name the job would write to, checked before anything starts. */
+export function checkMongoNames(config: Config, job: JobDescription): void {
+  const problems: string[] = [];
+  const database = config.sinks.mongodb.database;
+  const dbProblem = mongoDatabaseProblem(database);
+  const explicitDb = config.sinks.mongodb.database !== config.source.database;
+  if (dbProblem)
+    problems.push(
+      `the MongoDB database name ${JSON.stringify(database)} (${explicitDb ? 'sinks.mongodb.database' : 'from source.database'}) ${dbProblem}; set sinks.mongodb.database to a legal name`,
+    );
+  for (const t of job.tables) {
+    if (!t.mongodb) continue;
+    const collection = t.mongodb.collection;
+    const problem = mongoCollectionProblem(database, collection);
+    if (problem)
+      problems.push(
+        `table ${JSON.stringify(t.table)}: the collection name ${JSON.stringify(collection)} ${problem}; set tables.${JSON.stringify(t.table)}.mongodb.collection to a legal name (or tables.<table>.mongodb.enabled: false)`,
+      );
+  }
+  if (problems.length > 0)
+    throw new ServiceError('SYNCLINE_MONGODB_NAME', `illegal sink names:\n  ${problems.join('\n  ')}\n`, {
+      setting: 'sinks.mongodb.database / tables.<table>.mongodb.collection',
+    });
+}
+
+export interface WaitOptions {
+  /** When to stop waiting (epoch ms). */
+  deadline: number;
+  waitMs: number;
+  log: (line: string) => void;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Call `fn` until it succeeds or the deadline passes, with backoff (0.5 s doubling to 10 s),
+ * logging every wait. Permanent problems (wrong password, illegal name) end the wait at once.
+ */
+export async function withBackoff<T>(name: string, fn: () => Promise<T>, o: WaitOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await fn();
+      if (attempt > 1) o.log(`run: ${name} answers now; continuing`);
+      return result;
+    } catch (err) {
+      if (!(err instanceof ServiceError) || err.permanent || o.signal?.aborted) throw err;
+      const delay = Math.min(500 * 2 ** (attempt - 1), 10_000);
+      if (Date.now() + delay > o.deadline)
+        throw new ServiceError(
+          err.code,
+          `${err.detail}; gave up after waiting ${Math.round(o.waitMs / 1000)} s (SYNCLINE_WAIT_FOR_SERVICES_SECONDS)`,
+          { cause: err },
+        );
+      o.log(
+        `run: waiting for ${name}: ${err.message} Retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt}).`,
+      );
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Kafka, MongoDB and Redis must all answer before `run` touches the source. */
+export async function waitForServices(config: Config, o: WaitOptions): Promise<void> {
+  await withBackoff('Kafka', () => probeKafka(config), o);
+  await withBackoff('MongoDB', () => probeMongo(config), o);
+  await withBackoff('Redis', () => probeRedis(config), o);
+}
