@@ -6,6 +6,7 @@ export interface CaptureMetrics {
   registry: Registry;
   events: Counter<'table' | 'op'>;
   batches: Counter;
+  deadLetters: Counter<'table' | 'reason'>;
   backlog: Gauge;
   lagSeconds: Gauge;
   active: Gauge;
@@ -25,6 +26,12 @@ export function createCaptureMetrics(): CaptureMetrics {
     batches: new Counter({
       name: 'syncline_capture_batches_total',
       help: 'Relay batches published',
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'syncline_capture_dead_letters_total',
+      help: 'Change events the relay could not publish (too large) and sent to the DLQ topic instead, per table and reason',
+      labelNames: ['table', 'reason'],
       registers: [registry],
     }),
     backlog: new Gauge({

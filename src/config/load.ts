@@ -32,7 +32,13 @@ export interface Config {
     database: string;
     tables: string[] | '*';
     capture: 'trigger' | 'binlog';
-    relay: { batchSize: number; maxRequestBytes: number; pollIntervalMs: number; lockWaitSeconds: number };
+    relay: {
+      batchSize: number;
+      maxRequestBytes: number;
+      maxEventBytes: number;
+      pollIntervalMs: number;
+      lockWaitSeconds: number;
+    };
   };
   kafka: {
     brokers: string[];

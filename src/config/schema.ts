@@ -46,6 +46,11 @@ const source = z
           .describe(
             "Upper bound of one produce request; keep it below the brokers' message.max.bytes (1 MB by default).",
           ),
+        maxEventBytes: positiveInt
+          .default(8 * 1024 * 1024)
+          .describe(
+            "Largest change event (key + value, bytes) the relay publishes; a larger one, or one the broker refuses as too large, goes to <topicPrefix>.dlq as a dead letter naming the row. Keep it at or below the topics' max.message.bytes (1 MB on a default Kafka; 16 MiB on the local stack).",
+          ),
         pollIntervalMs: positiveInt.default(100).describe('Wait between polls when the changelog is empty.'),
         lockWaitSeconds: positiveInt
           .default(2)

@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import type { Admin } from '@platformatic/kafka';
 import type { Config } from '../../config/load.ts';
 import { redact } from '../../config/redact.ts';
-import { compactJson, topicName } from '../../model/event.ts';
+import { compactJson, dlqTopicName, topicName } from '../../model/event.ts';
 import { connect } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { createAdmin, createProducer, ensureTopics, type StringProducer } from '../../kafka/client.ts';
@@ -21,6 +21,32 @@ export interface RelayOptions {
   metrics?: CaptureMetrics;
   /** Write `<stateDir>/capture-status.json` for `syncline status` (default true). */
   statusFile?: boolean;
+}
+
+/** A dead letter's key keeps at most this much of the row's key. */
+const DLQ_KEY_CHARS = 16 * 1024;
+
+/** One record on its way to Kafka: a change event, or the dead letter standing in for one. */
+interface Outgoing {
+  row: ChangelogRow;
+  message: { topic: string; key: string; value: string };
+  bytes: number;
+  /** Set when this is a dead letter: the changelog id of the event it stands in for. */
+  deadLetterOf?: string;
+}
+
+/** The broker's MESSAGE_TOO_LARGE (error code 10), wherever the client nests it. */
+function isMessageTooLarge(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): boolean => {
+    if (!e || typeof e !== 'object' || seen.has(e)) return false;
+    seen.add(e);
+    const o = e as { apiId?: unknown; apiCode?: unknown; errors?: unknown; cause?: unknown };
+    if (o.apiId === 'MESSAGE_TOO_LARGE' || o.apiCode === 10) return true;
+    if (Array.isArray(o.errors) && o.errors.some(visit)) return true;
+    return visit(o.cause);
+  };
+  return visit(err);
 }
 
 interface ChangelogRow extends RowDataPacket {
@@ -83,6 +109,7 @@ export class Relay {
   #admin: Admin | null = null;
   #knownTopics = new Set<string>();
   #published = 0;
+  #deadLettered = 0;
   #lastBacklogCheck = 0;
   #lastStatusWrite = 0;
   #active = false;
@@ -102,6 +129,11 @@ export class Relay {
 
   get stopping(): boolean {
     return this.#stop.signal.aborted;
+  }
+
+  /** Change events this instance sent to the DLQ topic instead of their table topic (too large). */
+  get deadLettered(): number {
+    return this.#deadLettered;
   }
 
   /** Events published (acknowledged by Kafka) by this instance. */
@@ -241,34 +273,153 @@ export class Relay {
     }
     this.#producer ??= createProducer(kafka);
     const now = Date.now();
-    const messages = rows.map((row) => ({
-      topic: topics.get(row.tbl)!,
-      key: compactJson(row.pk),
-      value: buildEventValue(row, source.name, source.database, now),
-    }));
+    const maxEvent = source.relay.maxEventBytes;
+    const items: Outgoing[] = [];
+    for (const row of rows) {
+      const message = {
+        topic: topics.get(row.tbl)!,
+        key: compactJson(row.pk),
+        value: buildEventValue(row, source.name, source.database, now),
+      };
+      const bytes = Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
+      // Checked before sending: a broker that refuses the record would refuse it on every retry.
+      items.push(
+        bytes > maxEvent
+          ? await this.#deadLetter(
+              row,
+              message,
+              bytes,
+              `above source.relay.maxEventBytes (${maxEvent} bytes)`,
+            )
+          : { row, message, bytes },
+      );
+    }
     try {
       // Brokers refuse a record batch above message.max.bytes (1 MB by default): send in slices
       // below that, one after the other, so per-partition order is kept.
       const limit = source.relay.maxRequestBytes;
-      let slice: typeof messages = [];
+      let slice: Outgoing[] = [];
       let bytes = 0;
-      for (const message of messages) {
-        const size = Buffer.byteLength(message.key) + Buffer.byteLength(message.value) + 64;
+      for (const item of items) {
+        const size = item.bytes + 64;
         if (slice.length > 0 && bytes + size > limit) {
-          await this.#producer.send({ messages: slice });
+          await this.#send(slice);
           slice = [];
           bytes = 0;
         }
-        slice.push(message);
+        slice.push(item);
         bytes += size;
       }
-      if (slice.length > 0) await this.#producer.send({ messages: slice });
+      if (slice.length > 0) await this.#send(slice);
     } catch (err) {
       // A half-sent batch is re-sent from the changelog; drop the producer so its sequence
       // numbers start fresh instead of being rejected as out of order.
       await this.#closeKafka();
       throw err;
     }
+  }
+
+  /**
+   * Sends one slice. When the broker answers MESSAGE_TOO_LARGE (its topic's max.message.bytes is
+   * below what this relay allows), retrying would fail forever on the same changelog rows: the
+   * slice is sent again one event at a time and the event the broker refuses alone is replaced by
+   * a dead letter. Events of the slice the broker had taken may be published twice, which the
+   * version-guarded sinks absorb.
+   */
+  async #send(slice: Outgoing[]): Promise<void> {
+    try {
+      await this.#producer!.send({ messages: slice.map((i) => i.message) });
+    } catch (err) {
+      if (!isMessageTooLarge(err)) throw err;
+      await this.#closeKafka();
+      this.#producer = createProducer(this.#config.kafka);
+      if (slice.length > 1) {
+        for (const item of slice) await this.#send([item]);
+        return;
+      }
+      const item = slice[0]!;
+      if (item.deadLetterOf !== undefined)
+        throw new Error(
+          `the broker refused even the ${item.bytes}-byte dead letter for changelog row ${item.row.id} (${item.row.tbl}) as too large; check max.message.bytes of ${item.message.topic}`,
+          { cause: err },
+        );
+      await this.#send([
+        await this.#deadLetter(
+          item.row,
+          item.message,
+          item.bytes,
+          `refused by the broker as too large (MESSAGE_TOO_LARGE: above max.message.bytes of topic ${item.message.topic})`,
+        ),
+      ]);
+    }
+  }
+
+  /**
+   * The stand-in for an event that cannot be published: a small dead letter on the DLQ topic that
+   * names the row, so the change is never dropped silently. The changelog row is deleted only
+   * after Kafka acknowledged it, like any event.
+   */
+  async #deadLetter(
+    row: ChangelogRow,
+    event: Outgoing['message'],
+    bytes: number,
+    why: string,
+  ): Promise<Outgoing> {
+    const { kafka, source } = this.#config;
+    const dlqTopic = dlqTopicName(kafka.topicPrefix);
+    if (!this.#knownTopics.has(dlqTopic)) {
+      this.#admin ??= createAdmin(kafka);
+      await ensureTopics(this.#admin, [dlqTopic], {
+        partitions: kafka.partitions,
+        replicationFactor: kafka.replicationFactor,
+      });
+      this.#knownTopics.add(dlqTopic);
+    }
+    const table = `${source.database}.${row.tbl}`;
+    const key = event.key.length > DLQ_KEY_CHARS ? event.key.slice(0, DLQ_KEY_CHARS) : event.key;
+    const message = `change event of ${bytes} bytes (changelog seq ${row.id}, op ${row.op}) ${why}: not published to ${event.topic}. To deliver it, raise source.relay.maxEventBytes and the topic's max.message.bytes (and the DLQ producer's max.request.size in the Spark job if needed), or make the row smaller, then publish the row again (an UPDATE that touches it, or \`syncline snapshot --table ${row.tbl} --restart\`)`;
+    const rule = 'relay:event_size';
+    this.#metrics.deadLetters.inc({ table: row.tbl, reason: rule });
+    this.#deadLettered++;
+    this.#log.warn(
+      {
+        table,
+        key,
+        seq: row.id,
+        op: row.op,
+        bytes,
+        limit: source.relay.maxEventBytes,
+        topic: event.topic,
+        dlqTopic,
+      },
+      `change event too large; dead-lettered to ${dlqTopic}`,
+    );
+    const value = JSON.stringify({
+      table,
+      key,
+      ...(key.length < event.key.length ? { keyTruncated: true } : {}),
+      rule,
+      message,
+      failures: [{ rule, message }],
+      event: null,
+      eventTruncated: true,
+      eventBytes: bytes,
+      limitBytes: source.relay.maxEventBytes,
+      topic: event.topic,
+      partition: null,
+      offset: null,
+      seq: row.id,
+      op: row.op,
+      stage: 'relay',
+      ts_ms: Date.now(),
+    });
+    const letter = { topic: dlqTopic, key, value };
+    return {
+      row,
+      message: letter,
+      bytes: Buffer.byteLength(key) + Buffer.byteLength(value),
+      deadLetterOf: row.id,
+    };
   }
 
   async #delete(ids: string[]): Promise<void> {
@@ -336,6 +487,7 @@ export class Relay {
           active: this.#active,
           stopped: this.stopping,
           published: this.#published,
+          deadLettered: this.#deadLettered,
           updatedAt: new Date(now).toISOString(),
         }),
       );
