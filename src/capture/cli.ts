@@ -198,7 +198,11 @@ export function registerCaptureCommands(program: Command): void {
     .option('--lock-wait <seconds>', 'give up if the table lock cannot be taken within this time', '5')
     .action(async (statement: string, opts: { lockWait: string }, cmd: Command) => {
       const config = configFromCommand(cmd);
-      const lockWaitSeconds = Number(opts.lockWait);
+      const lockWaitSeconds = /^\d+$/.test(opts.lockWait) ? Number(opts.lockWait) : NaN;
+      if (!(lockWaitSeconds >= 1))
+        throw new Error(
+          `--lock-wait must be a whole number of seconds, at least 1 (got ${JSON.stringify(opts.lockWait)})`,
+        );
       const result = await withSource(config, (conn) =>
         applyDdl(conn, config.source, statement, { lockWaitSeconds }),
       );

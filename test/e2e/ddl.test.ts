@@ -192,7 +192,7 @@ tables:
   }
 });
 
-test('syncline ddl: a held lock, a failing ALTER and an uncaptured table leave the table and its triggers as they were, and say so', async () => {
+test('syncline ddl: a held lock, a failing ALTER, an uncaptured table or a shape without a primary key never leave triggers that fail writes, and the error says what state it left', async () => {
   const stack = await getStack();
   const database = uniqueName('e2e_ddl_fail');
   const table = 'we"ird; `tab` le';
@@ -278,6 +278,24 @@ test('syncline ddl: a held lock, a failing ALTER and an uncaptured table leave t
     // Left drifted on purpose: `run` sees the new shape and restarts the Spark job with it.
     const [status] = await triggerStatus(conn, await capturedTables(conn, database, [table]));
     assert.equal(status!.drift, true);
+
+    // A new shape syncline cannot capture (no primary key): the old triggers stay while every
+    // column they name exists, and are dropped once one is gone, so writes keep succeeding.
+    await assert.rejects(
+      applyDdl(conn, source, `ALTER TABLE ${quoteId(table)} DROP PRIMARY KEY`, { lockWaitSeconds: 5 }),
+      (err: Error) =>
+        err instanceof DdlError && /no primary key any more.*The previous triggers stay/.test(err.message),
+    );
+    assert.equal(await writeAndCount(3), 3);
+    await assert.rejects(
+      applyDdl(conn, source, `ALTER TABLE ${quoteId(table)} DROP COLUMN b2`, { lockWaitSeconds: 5 }),
+      (err: Error) =>
+        err instanceof DdlError &&
+        /column\(s\) that no longer exist \(b2\).*dropped them: changes to .* are NOT captured/.test(
+          err.message,
+        ),
+    );
+    assert.equal(await writeAndCount(4), 3);
   } finally {
     await holder.end();
     await conn.end();

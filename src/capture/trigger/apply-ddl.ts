@@ -273,7 +273,7 @@ export async function applyDdl(
   statement: string,
   options: ApplyDdlOptions,
 ): Promise<ApplyDdlResult> {
-  if (!Number.isFinite(options.lockWaitSeconds) || options.lockWaitSeconds < 1)
+  if (!Number.isInteger(options.lockWaitSeconds) || options.lockWaitSeconds < 1)
     refuse(`--lock-wait must be a whole number of seconds, at least 1 (got ${options.lockWaitSeconds})`);
   const [modeRows] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS m');
   const sqlMode = String(modeRows[0]?.m ?? '');
@@ -306,7 +306,7 @@ export async function applyDdl(
   const hasTriggers = status!.present.length > 0;
   const mariadb = await isMariaDb(conn);
   await conn.query(`USE ${quoteId(database)}`);
-  await conn.query('SET SESSION lock_wait_timeout = ?', [Math.floor(options.lockWaitSeconds)]);
+  await conn.query('SET SESSION lock_wait_timeout = ?', [options.lockWaitSeconds]);
 
   const asked = performance.now();
   try {
