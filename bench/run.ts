@@ -26,10 +26,40 @@ const N = {
   captureRows: quick ? 20_000 : 80_000,
   drainEvents: quick ? 60_000 : 200_000,
   sparkEvents: quick ? 20_000 : 100_000,
-  demoRows: quick ? 20_000 : 1_000_000,
-  demoSeconds: quick ? 30 : 180,
-  demoRate: quick ? 200 : 1000,
+  e2eRows: quick ? 50_000 : 1_000_000,
+  e2eLoads: '1000,5000',
+  e2eSeconds: quick ? 30 : 180,
+  e2eFlatSeconds: quick ? 30 : 120,
 };
+
+interface Latency {
+  samples: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+/** What bench/e2e.ts prints. */
+interface E2e {
+  seededRows: number;
+  initialLoad: { seconds: number; rowsPerSecondEndToEnd: number; snapshotRowsPerSecond: number | null };
+  verify: { rows: number; seconds: number; rowsPerSecond: number; differences: number };
+  offeredLoads: {
+    offeredRowChangesPerSecond: number;
+    measuredWritesPerSecond: number;
+    sparkEventsPerSecond: number;
+    seconds: number;
+    keptUp: boolean;
+    maxLagEvents: number;
+    latencyMs: { mongodb: Latency; redis: Latency };
+  }[];
+  flatOut: {
+    seconds: number;
+    rowChangesPerSecond: { writes: number; relay: number; spark: number };
+    sustainedEndToEndPerSecond: number;
+    bottleneck: string;
+    cpuCoresUsed: Record<string, number>;
+  };
+}
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const rate = (n: number, ms: number) => Math.round((n * 1000) / ms);
@@ -42,23 +72,6 @@ function version(cmd: string, args: string[]): string {
       .find((l) => l.trim())
       ?.trim() ?? 'unknown'
   );
-}
-
-/** CPU seconds used so far by each process whose command line matches, from /proc. */
-function cpuSeconds(match: RegExp): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (!match.test(cmd)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return ticks / 100;
 }
 
 async function rawMariadb(url: string): Promise<number> {
@@ -258,77 +271,44 @@ async function main(): Promise<void> {
   const spark: Record<string, number> = lastJson<Record<string, number>>(sp.stdout) ?? {};
   if (!spark.steadyEventsPerSecond) log(`Spark benchmark failed: ${sp.stderr.slice(-500)}`);
 
-  log(`end to end (demo: ${N.demoRows} rows, ${N.demoRate} tx/s for ${N.demoSeconds} s)`);
-  const cpu0 = {
-    mariadb: cpuSeconds(/mariadbd/),
-    kafka: cpuSeconds(/kafka\.Kafka/),
-    mongo: cpuSeconds(/MongoStandin/),
-    redis: cpuSeconds(/redis-server/),
-  };
-  const t0 = performance.now();
-  const demo = tsx('src/cli/main.ts', [
-    'demo',
-    '--database',
-    'bench_e2e',
+  log(
+    `end to end (${N.e2eRows} rows; offered ${N.e2eLoads} row changes/s for ${N.e2eSeconds} s each; flat out ${N.e2eFlatSeconds} s)`,
+  );
+  const e2eRun = tsx('bench/e2e.ts', [
     '--rows',
-    String(N.demoRows),
+    String(N.e2eRows),
+    '--loads',
+    N.e2eLoads,
     '--seconds',
-    String(N.demoSeconds),
-    '--rate',
-    String(N.demoRate),
+    String(N.e2eSeconds),
+    '--flat-seconds',
+    String(N.e2eFlatSeconds),
   ]);
-  const demoSeconds = (performance.now() - t0) / 1000;
-  const cpu = {
-    mariadb: cpuSeconds(/mariadbd/) - cpu0.mariadb,
-    kafka: cpuSeconds(/kafka\.Kafka/) - cpu0.kafka,
-    mongo: cpuSeconds(/MongoStandin/) - cpu0.mongo,
-    redis: cpuSeconds(/redis-server/) - cpu0.redis,
-  };
-  const out = demo.stdout;
-  const num = (re: RegExp) => Number((re.exec(out)?.[1] ?? 'NaN').replace(/,/g, ''));
-  const e2e = {
-    initialLoadRowsPerSecond: num(/\(([\d,]+) rows\/s end to end\)/),
-    liveRowChanges: num(/→ ([\d,]+) row changes captured/),
-    verifyRows: num(/checked ([\d,]+) rows in/),
-    verifySeconds: num(/rows in ([\d.]+) s\n/),
-    inSync: /RESULT: MySQL, MongoDB and Redis are in sync/.test(out),
-    latencies: [
-      ...out.matchAll(
-        / {4}(\w+): commit→MongoDB p50 ≤(\d+) ms p99 ≤(\d+) ms; commit→Redis p50 ≤(\d+) ms p99 ≤(\d+) ms/g,
-      ),
-    ].map((m) => ({
-      table: m[1],
-      mongoP50: Number(m[2]),
-      mongoP99: Number(m[3]),
-      redisP50: Number(m[4]),
-      redisP99: Number(m[5]),
-    })),
-    wallSeconds: demoSeconds,
-    cpuSecondsOfServices: cpu,
-  };
-  const verifyRowsPerSecond = e2e.verifySeconds > 0 ? Math.round(e2e.verifyRows / e2e.verifySeconds) : null;
+  const e2e = lastJson<E2e>(e2eRun.stdout);
+  if (!e2e) log(`end-to-end benchmark failed: ${e2eRun.stderr.slice(-1500)}`);
+  const verifyRowsPerSecond = e2e?.verify?.rowsPerSecond ?? null;
 
   const sparkRate = Number(spark.steadyEventsPerSecond ?? NaN);
-  const drain = Number((capture as Record<string, number>).drainEventsPerSecond ?? NaN);
-  const stages: [string, number][] = [
-    ['relay drain (events/s)', drain],
-    ['Spark job into both sinks (events/s)', sparkRate],
-    ['initial load end to end (rows/s)', e2e.initialLoadRowsPerSecond],
-  ];
-  const bottleneck =
-    stages.filter(([, v]) => Number.isFinite(v)).sort((a, b) => a[1] - b[1])[0]?.[0] ?? 'unknown';
+  const drain = Number(capture.drainEventsPerSecond ?? NaN);
+  const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 3): number | null =>
+    a && b && Number.isFinite(a) && Number.isFinite(b) ? +(a / b).toFixed(digits) : null;
+  const slowestSinkRaw = Math.min(raw.mongoBulkInsertDocsPerSecond, raw.redisPipelinedHsetPerSecond);
   const ratios = {
-    triggerWriteOverhead:
-      capture.rowsPerSecondWithTriggers && capture.rowsPerSecondWithoutTriggers
-        ? +(Number(capture.rowsPerSecondWithTriggers) / Number(capture.rowsPerSecondWithoutTriggers)).toFixed(
-            2,
-          )
-        : null,
-    relayDrainVsKafkaRaw: +(drain / raw.kafkaProduceMessagesPerSecond).toFixed(3),
-    sparkVsSlowestSinkRaw: +(
-      sparkRate / Math.min(raw.mongoBulkInsertDocsPerSecond, raw.redisPipelinedHsetPerSecond)
-    ).toFixed(3),
+    triggerWriteOverhead: ratio(capture.rowsPerSecondWithTriggers, capture.rowsPerSecondWithoutTriggers, 2),
+    relayDrainVsKafkaRaw: ratio(drain, raw.kafkaProduceMessagesPerSecond),
+    sparkVsSlowestSinkRaw: ratio(sparkRate, slowestSinkRaw),
+    snapshotVsMariadbRaw: ratio(
+      e2e?.initialLoad.snapshotRowsPerSecond,
+      raw.mariadbBatchedInsertRowsPerSecond,
+    ),
+    initialLoadVsSpark: ratio(e2e?.initialLoad.rowsPerSecondEndToEnd, sparkRate),
+    verifyVsMongoRaw: ratio(verifyRowsPerSecond, raw.mongoBulkInsertDocsPerSecond),
+    flatOutVsWritesWithoutTriggers: ratio(
+      e2e?.flatOut.sustainedEndToEndPerSecond,
+      capture.rowsPerSecondWithoutTriggers,
+    ),
   };
+  const bottleneck = e2e?.flatOut.bottleneck ?? 'unknown (the end-to-end run failed)';
   const result = {
     at: started.toISOString(),
     quick,
@@ -337,34 +317,47 @@ async function main(): Promise<void> {
     raw,
     capture,
     spark,
-    e2e: { ...e2e, verifyRowsPerSecond },
+    e2e,
     ratios,
     bottleneck,
+    wallSeconds: Math.round((Date.now() - started.getTime()) / 1000),
   };
+  const fmt = (n: number | null | undefined, unit = ''): string =>
+    n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n.toLocaleString('en-US')}${unit}`;
+  const lat = (l: Latency | undefined): string =>
+    l && l.samples > 0 ? `≤${fmt(l.p50)} / ≤${fmt(l.p95)} / ≤${fmt(l.p99)} ms` : '-';
   const md = [
     `# syncline benchmark ${started.toISOString()}${quick ? ' (quick)' : ''}`,
     '',
-    `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB; ${machine.node}; ${machine.java}; ${machine.mariadb}; ${machine.redis}.`,
+    `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB; ${machine.node}; ${machine.java}; ${machine.mariadb}; ${machine.redis}. Wall time ${result.wallSeconds} s.`,
     '',
     '| figure | value | ratio |',
     '| --- | --- | --- |',
-    `| MariaDB batched inserts, no triggers (raw) | ${raw.mariadbBatchedInsertRowsPerSecond.toLocaleString('en-US')} rows/s | |`,
-    `| Kafka produce, ${ENVELOPE.length}-byte envelopes (raw) | ${raw.kafkaProduceMessagesPerSecond.toLocaleString('en-US')} msg/s | |`,
-    `| MongoDB stand-in bulk inserts (raw) | ${raw.mongoBulkInsertDocsPerSecond.toLocaleString('en-US')} docs/s | |`,
-    `| Redis pipelined HSET (raw) | ${raw.redisPipelinedHsetPerSecond.toLocaleString('en-US')} ops/s | |`,
-    `| writes without / with triggers (4 connections) | ${capture.rowsPerSecondWithoutTriggers} / ${capture.rowsPerSecondWithTriggers} rows/s | with ÷ without = ${ratios.triggerWriteOverhead} |`,
-    `| relay drain into Kafka | ${drain.toLocaleString('en-US')} events/s | ÷ Kafka raw = ${ratios.relayDrainVsKafkaRaw} |`,
-    `| Spark job into MongoDB + Redis | ${sparkRate.toLocaleString('en-US')} events/s (batch p50 ${spark.batchMsP50} ms, p99 ${spark.batchMsP99} ms) | ÷ slowest sink raw = ${ratios.sparkVsSlowestSinkRaw} |`,
-    `| initial load end to end (snapshot → Kafka → Spark → sinks) | ${e2e.initialLoadRowsPerSecond.toLocaleString('en-US')} rows/s | |`,
-    `| verify | ${verifyRowsPerSecond?.toLocaleString('en-US') ?? '-'} rows/s | |`,
-    `| live: ${N.demoRate} tx/s offered for ${N.demoSeconds} s | ${e2e.liveRowChanges.toLocaleString('en-US')} row changes, ${e2e.inSync ? 'in sync' : 'NOT in sync'} | |`,
-    ...e2e.latencies.map(
+    `| MariaDB batched inserts, no triggers (raw) | ${fmt(raw.mariadbBatchedInsertRowsPerSecond)} rows/s | |`,
+    `| Kafka produce, ${ENVELOPE.length}-byte envelopes (raw) | ${fmt(raw.kafkaProduceMessagesPerSecond)} msg/s | |`,
+    `| MongoDB stand-in bulk inserts (raw) | ${fmt(raw.mongoBulkInsertDocsPerSecond)} docs/s | |`,
+    `| Redis pipelined HSET (raw) | ${fmt(raw.redisPipelinedHsetPerSecond)} ops/s | |`,
+    `| single-row inserts without / with triggers (4 connections) | ${fmt(capture.rowsPerSecondWithoutTriggers)} / ${fmt(capture.rowsPerSecondWithTriggers)} rows/s | with ÷ without = ${fmt(ratios.triggerWriteOverhead)} |`,
+    `| relay drain into Kafka | ${fmt(drain)} events/s | ÷ Kafka raw = ${fmt(ratios.relayDrainVsKafkaRaw)} |`,
+    `| Spark job into MongoDB + Redis (pre-filled topic) | ${fmt(sparkRate)} events/s (batch p50 ${fmt(spark.batchMsP50)} ms, p99 ${fmt(spark.batchMsP99)} ms) | ÷ slowest sink raw = ${fmt(ratios.sparkVsSlowestSinkRaw)} |`,
+    `| snapshot into the change stream (${fmt(e2e?.seededRows)} rows) | ${fmt(e2e?.initialLoad.snapshotRowsPerSecond)} rows/s | ÷ MariaDB raw = ${fmt(ratios.snapshotVsMariadbRaw)} |`,
+    `| initial load end to end (snapshot → Kafka → Spark → both sinks) | ${fmt(e2e?.initialLoad.rowsPerSecondEndToEnd)} rows/s (${fmt(e2e?.initialLoad.seconds)} s) | ÷ Spark job = ${fmt(ratios.initialLoadVsSpark)} |`,
+    `| verify (${fmt(e2e?.verify.rows)} rows × 2 sinks, ${fmt(e2e?.verify.differences)} differences) | ${fmt(verifyRowsPerSecond)} rows/s | ÷ MongoDB raw = ${fmt(ratios.verifyVsMongoRaw)} |`,
+    ...(e2e?.offeredLoads ?? []).map(
       (l) =>
-        `| commit → MongoDB / Redis, ${l.table} (p50 / p99, bucket bounds) | ≤${l.mongoP50} / ≤${l.mongoP99} ms; ≤${l.redisP50} / ≤${l.redisP99} ms | |`,
+        `| offered ${fmt(l.offeredRowChangesPerSecond)} row changes/s (measured ${fmt(l.measuredWritesPerSecond)}/s, ${l.seconds} s, ${l.keptUp ? 'kept up' : 'fell behind'}; max lag ${fmt(l.maxLagEvents)}): commit → MongoDB, commit → Redis p50 / p95 / p99 | ${lat(l.latencyMs.mongodb)}; ${lat(l.latencyMs.redis)} | |`,
     ),
+    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): writes / relay / Spark | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | sustained ÷ writes without triggers = ${fmt(ratios.flatOutVsWritesWithoutTriggers)} |`,
     '',
-    `Bottleneck (lowest rate of the pipeline's stages): **${bottleneck}**.`,
-    `CPU seconds of the services during the end-to-end run: MariaDB ${cpu.mariadb.toFixed(0)}, Kafka ${cpu.kafka.toFixed(0)}, MongoDB stand-in ${cpu.mongo.toFixed(0)}, Redis ${cpu.redis.toFixed(0)} (of ${(demoSeconds * machine.cores).toFixed(0)} available).`,
+    `Bottleneck (the first stage that falls behind the one feeding it, writers flat out): **${bottleneck}**.`,
+    `CPU cores used per process, writers flat out: ${
+      e2e
+        ? Object.entries(e2e.flatOut.cpuCoresUsed)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        : '-'
+    } (of ${machine.cores}).`,
+    "Latencies are bucket upper bounds of the job's per-event histograms (source commit time → sink acknowledgement), over the steady part of each phase.",
   ].join('\n');
   mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');

@@ -57,7 +57,7 @@ export function localCommand(
       ...JAVA_MODULE_FLAGS,
       ...(options.extraJvmArgs ?? []),
       '-cp',
-      jvmClasspath('spark-job'),
+      jvmClasspath('spark-job', { pinned: true }),
       MAIN_CLASS,
       ...(options.check ? ['--check'] : []),
       jobFile,

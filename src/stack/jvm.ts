@@ -1,5 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  type Dirent,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StackError } from './errors.ts';
@@ -22,11 +33,29 @@ function moduleFiles(module: JvmModule): { classpathFile: string; jar: string; p
 function isBuilt(module: JvmModule): boolean {
   const { classpathFile, jar, pom } = moduleFiles(module);
   if (!existsSync(classpathFile) || !existsSync(jar)) return false;
-  // A pom edited after the build means the dependency list may have changed.
+  // A pom edited after the build means the dependency list may have changed; a source edited
+  // after it means the jar is stale (a checkout of another commit, a developer's change).
+  const built = Math.min(statSync(classpathFile).mtimeMs, statSync(jar).mtimeMs);
   return (
-    statSync(classpathFile).mtimeMs >= statSync(pom).mtimeMs &&
-    statSync(classpathFile).mtimeMs >= statSync(join(JVM_DIR, 'pom.xml')).mtimeMs
+    built >= statSync(pom).mtimeMs &&
+    built >= statSync(join(JVM_DIR, 'pom.xml')).mtimeMs &&
+    built >= newestMtime(join(dirname(pom), 'src', 'main'))
   );
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
 }
 
 /**
@@ -65,11 +94,31 @@ export function ensureJvmModules(modules: JvmModule[], log: (line: string) => vo
   }
 }
 
-/** `java -cp` argument for a built module: its dependencies plus its own jar. */
-export function jvmClasspath(module: JvmModule): string {
+/**
+ * `java -cp` argument for a built module: its dependencies plus its own jar. With `pinned`, the
+ * jar is a copy named by its content, so a rebuild (`npm run build:jvm`, a developer's `mvn
+ * package`) while the JVM runs cannot swap classes under it: a long-running JVM that meets a
+ * rewritten jar fails every later class load.
+ */
+export function jvmClasspath(module: JvmModule, options: { pinned?: boolean } = {}): string {
   const { classpathFile, jar } = moduleFiles(module);
   const deps = readFileSync(classpathFile, 'utf8').trim();
-  return deps ? `${deps}:${jar}` : jar;
+  const own = options.pinned ? pinnedCopy(jar, module) : jar;
+  return deps ? `${deps}:${own}` : own;
+}
+
+function pinnedCopy(jar: string, module: JvmModule): string {
+  const bytes = readFileSync(jar);
+  const dir = join(tmpdir(), 'syncline-jvm');
+  const copy = join(dir, `${module}-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.jar`);
+  if (!existsSync(copy)) {
+    mkdirSync(dir, { recursive: true });
+    // Written under a temporary name first: a JVM must never open a half-written copy.
+    const tmp = `${copy}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, copy);
+  }
+  return copy;
 }
 
 export function javaBinary(): string {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MongoClient, type Binary } from 'mongodb';
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { readDeadLetters } from '../../src/kafka/dlq.ts';
@@ -93,11 +93,9 @@ async function stopRun(): Promise<void> {
   await exited;
 }
 
-async function withSinks<T>(
-  fn: (mongo: MongoClient, redis: ReturnType<typeof createClient>) => Promise<T>,
-): Promise<T> {
+async function withSinks<T>(fn: (mongo: MongoClient, redis: RedisClientType) => Promise<T>): Promise<T> {
   const mongo = new MongoClient(stack.mongoUrl, { directConnection: true });
-  const redis = createClient({ url: stack.redisUrl });
+  const redis = createClient({ url: stack.redisUrl }) as RedisClientType;
   await mongo.connect();
   await redis.connect();
   try {

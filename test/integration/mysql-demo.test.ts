@@ -103,9 +103,63 @@ test('the workload runs mixed inserts, updates and deletes from several connecti
     });
     console.log(`demo workload: ${JSON.stringify(stats)}`);
     assert.ok(stats.inserts > 0 && stats.updates > 0 && stats.deletes > 0, JSON.stringify(stats));
+    assert.ok(stats.pkChanges > 0 && stats.rollbacks > 0, JSON.stringify(stats));
     const rate = (stats.transactions * 1000) / stats.elapsedMs;
     assert.ok(rate > 100 && rate < 260, `rate ${rate.toFixed(0)}/s for a target of 200/s`);
     assert.equal(stats.errors, 0);
+    const [moved] = await conn.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${quoteId(db)}.order_items WHERE line_no > 100`,
+    );
+    assert.ok(Number(moved[0]!.n) > 0, 'some order lines moved to another primary key');
+    const [rolledBack] = await conn.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${quoteId(db)}.orders WHERE notes = 'rolled back'`,
+    );
+    assert.equal(Number(rolledBack[0]!.n), 0, 'nothing of a rolled-back transaction is visible');
+  } finally {
+    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(db)}`);
+    await conn.end();
+  }
+});
+
+test('the workload carries on after its connections are killed, as an application pool does across a MariaDB restart', async () => {
+  const stack = await getStack();
+  const conn = await connect({ url: stack.mysqlUrl });
+  const db = uniqueName('demo_k');
+  try {
+    await createDemoSchema(conn, db, { reset: true });
+    await seedDemo(conn, db, 2000, 1);
+    const work = runWorkload({
+      target: { url: stack.mysqlUrl },
+      database: db,
+      ratePerSecond: 100,
+      connections: 4,
+      durationMs: 4000,
+      seed: 5,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const [victims] = await conn.query<RowDataPacket[]>(
+      'SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+      [db],
+    );
+    assert.ok(victims.length > 0, 'the workload has connections to kill');
+    for (const v of victims) await conn.query(`KILL CONNECTION ${Number(v.ID)}`).catch(() => undefined);
+    const [, after] = await Promise.all([
+      work,
+      (async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        const [rows] = await conn.query<RowDataPacket[]>(
+          'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+          [db],
+        );
+        return Number(rows[0]!.n);
+      })(),
+    ]);
+    const stats = await work;
+    console.log(`workload across killed connections: ${JSON.stringify(stats)}`);
+    assert.ok(after > 0, 'the workload opened new connections after the kill');
+    // 4 s at 100/s is 400 transactions; the kill costs at most a few of them.
+    assert.ok(stats.transactions > 300, JSON.stringify(stats));
+    assert.ok(stats.errors <= victims.length * 2, JSON.stringify(stats));
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(db)}`);
     await conn.end();

@@ -27,8 +27,8 @@ export interface WorkloadOptions {
   /** …or when aborted. */
   signal?: AbortSignal;
   seed?: number;
-  /** Relative weights of the operation kinds. */
-  mix?: { insert: number; update: number; delete: number };
+  /** Relative weights of the operation kinds (pkChange and rollback default to 0.5 each). */
+  mix?: { insert: number; update: number; delete: number; pkChange?: number; rollback?: number };
 }
 
 export interface WorkloadStats {
@@ -36,7 +36,11 @@ export interface WorkloadStats {
   inserts: number;
   updates: number;
   deletes: number;
-  /** Transactions that failed (deadlock, lock timeout) and were rolled back. */
+  /** Updates that moved an order line to another primary key (a delete + create downstream). */
+  pkChanges: number;
+  /** Transactions that wrote and then rolled back on purpose: nothing of them may reach a sink. */
+  rollbacks: number;
+  /** Transactions that failed (deadlock, lock timeout, lost connection) and were rolled back. */
   errors: number;
   elapsedMs: number;
 }
@@ -68,12 +72,32 @@ async function inTransaction(conn: PoolConnection, work: () => Promise<void>): P
   }
 }
 
-async function oneTransaction(
-  conn: PoolConnection,
-  rng: Rng,
-  ids: Ids,
-  kind: 'insert' | 'update' | 'delete',
-): Promise<void> {
+type Kind = 'insert' | 'update' | 'delete' | 'pkChange' | 'rollback';
+
+/** Customer ids of rolled-back inserts: far above the live ones, so no order ever refers to one. */
+const ROLLED_BACK_IDS = 1n << 40n;
+
+async function oneTransaction(conn: PoolConnection, rng: Rng, ids: Ids, kind: Kind): Promise<void> {
+  if (kind === 'pkChange') {
+    await conn.query('UPDATE order_items SET line_no = line_no + 100 WHERE order_id = ? AND line_no = 1', [
+      String(randomBelow(rng, ids.order)),
+    ]);
+    return;
+  }
+  if (kind === 'rollback') {
+    await conn.query('START TRANSACTION');
+    try {
+      await conn.query(
+        `INSERT INTO customers ${CUSTOMER_COLUMNS} VALUES ${customerValues(rng, ROLLED_BACK_IDS + BigInt(rng.int(1, 1_000_000)))}`,
+      );
+      await conn.query("UPDATE orders SET notes = 'rolled back' WHERE id = ?", [
+        String(randomBelow(rng, ids.order)),
+      ]);
+    } finally {
+      await conn.query('ROLLBACK');
+    }
+    return;
+  }
   if (kind === 'insert') {
     if (rng.chance(0.3)) {
       const id = ++ids.customer;
@@ -130,11 +154,27 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadSta
     inserts: 0,
     updates: 0,
     deletes: 0,
+    pkChanges: 0,
+    rollbacks: 0,
     errors: 0,
     elapsedMs: 0,
   };
-  const mix = options.mix ?? { insert: 5, update: 4, delete: 1 };
-  const totalWeight = mix.insert + mix.update + mix.delete;
+  const mix = { insert: 5, update: 4, delete: 1, pkChange: 0.5, rollback: 0.5, ...options.mix };
+  const kinds: [Kind, number][] = [
+    ['insert', mix.insert],
+    ['update', mix.update],
+    ['delete', mix.delete],
+    ['pkChange', mix.pkChange],
+    ['rollback', mix.rollback],
+  ];
+  const totalWeight = kinds.reduce((a, [, w]) => a + w, 0);
+  const statName = {
+    insert: 'inserts',
+    update: 'updates',
+    delete: 'deletes',
+    pkChange: 'pkChanges',
+    rollback: 'rollbacks',
+  } as const;
   const started = Date.now();
   try {
     const ids: Ids = {
@@ -155,7 +195,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadSta
 
     const worker = async (index: number): Promise<void> => {
       const rng = new Rng((options.seed ?? 1) * 7919 + index);
-      const conn = await pool.getConnection();
+      let conn: PoolConnection | null = null;
       try {
         while (!done()) {
           const n = issued++;
@@ -165,18 +205,27 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadSta
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
             if (done()) break;
           }
-          const roll = rng.next() * totalWeight;
-          const kind = roll < mix.insert ? 'insert' : roll < mix.insert + mix.update ? 'update' : 'delete';
+          let roll = rng.next() * totalWeight;
+          const kind = kinds.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'insert';
           try {
+            conn ??= await pool.getConnection();
             await oneTransaction(conn, rng, ids, kind);
             stats.transactions++;
-            stats[kind === 'insert' ? 'inserts' : kind === 'update' ? 'updates' : 'deletes']++;
-          } catch {
+            stats[statName[kind]]++;
+          } catch (err) {
             stats.errors++;
+            // A lost connection (MariaDB restarted) is replaced, so writers carry on after an
+            // outage the way an application's pool does; the pause keeps a down server from
+            // being hammered.
+            if (conn === null || (err as { fatal?: boolean }).fatal) {
+              conn?.destroy();
+              conn = null;
+              await new Promise((r) => setTimeout(r, 250));
+            }
           }
         }
       } finally {
-        conn.release();
+        conn?.release();
       }
     };
     await Promise.all(Array.from({ length: options.connections }, (_, i) => worker(i)));

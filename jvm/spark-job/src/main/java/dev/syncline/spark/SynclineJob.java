@@ -179,6 +179,14 @@ public final class SynclineJob {
         return 0;
       } catch (StreamingQueryException e) {
         failures++;
+        // A class that failed to load stays failed in this JVM: retrying here would fail every
+        // batch forever. Exiting lets `syncline run` start a fresh JVM (its supervisor backs off).
+        if (linkageError(e) != null) {
+          System.err.println(
+              "syncline spark: batch failed (" + linkageError(e)
+                  + "); the job's classes cannot be loaded in this JVM (was the jar rebuilt while it ran?); exiting so that a fresh JVM starts");
+          return 3;
+        }
         long backoff = Math.min(10_000, 1000L << Math.min(failures, 4));
         System.err.println(
             "syncline spark: batch failed (" + Checker.firstLine(e.cause() == null ? e : e.cause())
@@ -189,6 +197,15 @@ public final class SynclineJob {
         Thread.sleep(backoff);
       }
     }
+  }
+
+  static Throwable linkageError(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof LinkageError) {
+        return t;
+      }
+    }
+    return null;
   }
 
   static StreamingQuery start(SparkSession spark, JobDescription job, PartitionWriter.Settings settings, Map<Long, ObjectNode> batchTables) throws Exception {

@@ -1,0 +1,387 @@
+// End-to-end figures on the local stack, with `syncline run` as a user runs it:
+//   1. initial load of a seeded demo database: snapshot rate into the change stream, and the time
+//      until both sinks hold every row (snapshot → relay → Kafka → Spark → MongoDB + Redis);
+//   2. verify over all of it (rows/s);
+//   3. commit → MongoDB / Redis latency at fixed offered loads (row changes/s), from the job's
+//      per-event histograms (source commit time → sink acknowledgement), steady state only;
+//   4. writers flat out: the rate of each stage (MariaDB writes with triggers, relay into Kafka,
+//      Spark into both sinks), which one saturates first, and CPU share per process.
+//
+//   npx tsx bench/e2e.ts [--rows 1000000] [--loads 1000,5000] [--seconds 180] [--flat-seconds 120]
+//
+// Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { createClient } from 'redis';
+import { CHANGELOG_TABLE } from '../src/capture/trigger/ddl.ts';
+import { loadConfig, type Config } from '../src/config/load.ts';
+import { createAdmin } from '../src/kafka/client.ts';
+import { connect } from '../src/mysql/connect.ts';
+import { DEMO_TABLES } from '../src/mysql/demo/schema.ts';
+import { createDemoSchema, seedDemo } from '../src/mysql/demo/seed.ts';
+import { runWorkload } from '../src/mysql/demo/workload.ts';
+import { quoteId } from '../src/mysql/identifiers.ts';
+import { pipelineStatus, recentProgress, totalLag, waitForZeroLag } from '../src/observe/status.ts';
+import { pipelineName, progressFile, resolvePipeline, type ResolvedPipeline } from '../src/pipeline/job.ts';
+import { PROJECT_ROOT } from '../src/stack/jvm.ts';
+import { resolveStackOptions } from '../src/stack/options.ts';
+import { stackUp } from '../src/stack/stack.ts';
+import { verify } from '../src/verify/verify.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    loads: { type: 'string', default: '1000,5000' },
+    seconds: { type: 'string', default: '180' },
+    'flat-seconds': { type: 'string', default: '120' },
+    'state-dir': { type: 'string', default: '.syncline' },
+  },
+});
+const ROWS = Number(args.rows);
+const LOADS = args.loads.split(',').map(Number).filter(Boolean);
+const SECONDS = Number(args.seconds);
+const FLAT_SECONDS = Number(args['flat-seconds']);
+const log = (line: string) => process.stderr.write(`bench e2e: ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
+
+/** CPU seconds (user + system) of one process and its descendants' reaped time, from /proc. */
+function cpuOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function servicePid(stateDir: string, svc: string): number | undefined {
+  try {
+    return Number(readFileSync(join(stateDir, svc, `${svc}.pid`), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Changelog ids handed out so far: every captured row change (and rolled-back ones) takes one. */
+async function changelogIds(conn: Connection, database: string): Promise<number> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, CHANGELOG_TABLE],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+interface Counters {
+  at: number;
+  written: number;
+  published: bigint;
+  processed: bigint;
+  backlog: number;
+  kafkaLag: bigint;
+}
+
+async function counters(config: Config, conn: Connection, p: ResolvedPipeline): Promise<Counters> {
+  const status = await pipelineStatus(config, conn, p);
+  const lag = totalLag(status);
+  let published = 0n;
+  let processed = 0n;
+  for (const t of status.tables) {
+    published += BigInt(t.kafkaEndOffset);
+    processed += BigInt(t.sparkProcessedOffset);
+  }
+  return {
+    at: Date.now(),
+    written: await changelogIds(conn, config.source.database),
+    published,
+    processed,
+    backlog: lag.backlog,
+    kafkaLag: lag.kafka,
+  };
+}
+
+/** p50/p95/p99 (bucket upper bounds, ms) of commit → sink over the batches in [from, to]. */
+function latency(config: Config, from: number, to: number) {
+  const batches = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER).filter((b) => {
+    const at = Date.parse(b.timestamp);
+    return at >= from && at <= to;
+  });
+  const out: Record<string, { samples: number; p50: number | null; p95: number | null; p99: number | null }> =
+    {};
+  for (const sink of ['mongodb', 'redis']) {
+    const buckets = new Map<number, number>();
+    for (const b of batches)
+      for (const stats of Object.values(b.tables ?? {}) as Record<string, number>[])
+        for (const [name, n] of Object.entries(stats)) {
+          const m = new RegExp(`^latency\\.${sink}\\.le_(\\d+|inf)$`).exec(name);
+          if (m) {
+            const bound = m[1] === 'inf' ? Infinity : Number(m[1]);
+            buckets.set(bound, (buckets.get(bound) ?? 0) + Number(n));
+          }
+        }
+    const bounds = [...buckets.keys()].sort((a, b) => a - b);
+    const samples = bounds.reduce((a, b) => a + buckets.get(b)!, 0);
+    const pct = (q: number): number | null => {
+      let seen = 0;
+      for (const b of bounds) {
+        seen += buckets.get(b)!;
+        if (seen >= q * samples) return b;
+      }
+      return null;
+    };
+    out[sink] = { samples, p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) };
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const stackOpts = resolveStackOptions({ stateDir: args['state-dir'] });
+  const up = await stackUp(stackOpts);
+  const stateDir = stackOpts.stateDir;
+  const database = `bench_e2e_${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'syncline-bench-'));
+  const configFile = join(dir, 'syncline.yaml');
+  // {db} in the Redis keys keeps this run's entries apart from the demo's and from other runs.
+  writeFileSync(
+    configFile,
+    [
+      `source: { database: ${database}, tables: "*" }`,
+      `kafka: { topicPrefix: bench${process.pid} }`,
+      'tables:',
+      ...DEMO_TABLES.map((t) => `  ${t}: { redis: { key: "{db}:{table}:{key}" } }`),
+      '',
+    ].join('\n'),
+  );
+  const config = loadConfig({ configPath: configFile, stateDir });
+  const conn = await connect({ url: up.urls.mysql });
+  const result: Record<string, unknown> = {
+    rows: ROWS,
+    loads: LOADS,
+    seconds: SECONDS,
+    flatSeconds: FLAT_SECONDS,
+  };
+  let run: ChildProcess | null = null;
+  try {
+    await createDemoSchema(conn, database, { reset: true });
+    let t0 = performance.now();
+    const counts = await seedDemo(conn, database, ROWS, 7);
+    const seeded = Object.values(counts).reduce((a, b) => a + Number(b), 0);
+    log(`seeded ${seeded} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    result.seededRows = seeded;
+
+    // 1. Initial load.
+    t0 = performance.now();
+    run = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CLI,
+        '--config',
+        configFile,
+        '--state-dir',
+        stateDir,
+        'run',
+        '--skip-check',
+        '--metrics-port',
+        '0',
+      ],
+      { cwd: PROJECT_ROOT, stdio: ['pipe', 'ignore', 'pipe'] },
+    );
+    let runLog = '';
+    run.stderr!.on('data', (c: Buffer) => (runLog += c.toString()));
+    await conn.query(`USE ${quoteId(database)}`);
+    let pipeline: ResolvedPipeline | null = null;
+    for (let i = 0; i < 600 && !pipeline; i++) {
+      await sleep(500);
+      if (run.exitCode !== null)
+        throw new Error(`syncline run exited (${run.exitCode}):\n${runLog.slice(-2000)}`);
+      if (/relay and Spark job started/.test(runLog)) pipeline = await resolvePipeline(config, conn);
+    }
+    if (!pipeline) throw new Error('syncline run did not start its children within 5 minutes');
+    const p = pipeline;
+    await waitForZeroLag(config, conn, p, 3 * 3600_000, log);
+    const loadSeconds = (performance.now() - t0) / 1000;
+    const snapshots = [...runLog.matchAll(/run: snapshot (\S+): (\d+) rows, (\d+) rows\/s/g)].map((m) => ({
+      table: m[1],
+      rows: Number(m[2]),
+      rowsPerSecond: Number(m[3]),
+    }));
+    const snapRows = snapshots.reduce((a, s) => a + s.rows, 0);
+    const snapSeconds = snapshots.reduce((a, s) => a + s.rows / Math.max(1, s.rowsPerSecond), 0);
+    result.initialLoad = {
+      seconds: +loadSeconds.toFixed(1),
+      rowsPerSecondEndToEnd: Math.round(seeded / loadSeconds),
+      snapshotRowsPerSecond: snapSeconds > 0 ? Math.round(snapRows / snapSeconds) : null,
+      snapshotPerTable: snapshots,
+    };
+    log(`initial load: ${JSON.stringify(result.initialLoad)}`);
+
+    // 2. Verify over everything.
+    const mongo = new MongoClient(config.sinks.mongodb.url, { useBigInt64: true });
+    const redis = createClient({ url: config.sinks.redis.url });
+    await mongo.connect();
+    await redis.connect();
+    t0 = performance.now();
+    const reports = await verify({ mysql: conn, mongo, redis: redis as never }, p.job, p.tables);
+    const verifySeconds = (performance.now() - t0) / 1000;
+    const checked = reports.reduce((a, r) => a + r.rows, 0);
+    const differences = reports
+      .flatMap((r) => r.sinks)
+      .reduce((a, s) => a + s.missing + s.extra + s.different, 0);
+    result.verify = {
+      rows: checked,
+      seconds: +verifySeconds.toFixed(1),
+      rowsPerSecond: Math.round(checked / verifySeconds),
+      differences,
+    };
+    log(`verify: ${JSON.stringify(result.verify)}`);
+
+    // 3. Fixed offered loads. A demo transaction changes ~1.9 rows; the offered rate is measured
+    // from the changelog, not assumed.
+    const pids = JSON.parse(
+      readFileSync(join(stateDir, 'run', `${pipelineName(config)}.json`), 'utf8'),
+    ) as Record<string, number>;
+    const phases: unknown[] = [];
+    for (const load of LOADS) {
+      const abort = new AbortController();
+      const work = runWorkload({
+        target: { url: up.urls.mysql },
+        database,
+        ratePerSecond: Math.round(load / 1.9),
+        connections: 4,
+        durationMs: SECONDS * 1000,
+        signal: abort.signal,
+        seed: load,
+      });
+      const start = await counters(config, conn, p);
+      const warmEnd = start.at + Math.min(30_000, SECONDS * 200);
+      let end = start;
+      let maxLag = 0n;
+      let kept = true;
+      while (Date.now() < start.at + SECONDS * 1000) {
+        await sleep(2000);
+        end = await counters(config, conn, p);
+        const lag = end.kafkaLag + BigInt(end.backlog);
+        if (lag > maxLag) maxLag = lag;
+        // More than 30 s of offered load behind: it does not keep up; stop instead of queueing minutes.
+        if (lag > BigInt(load * 30)) {
+          kept = false;
+          abort.abort();
+          break;
+        }
+      }
+      await work;
+      // Keeping up: at the end of the phase no more than ~5 s of offered load is still in flight.
+      if (end.kafkaLag + BigInt(end.backlog) > BigInt(Math.max(1000, load * 5))) kept = false;
+      const s = (end.at - start.at) / 1000;
+      const phase = {
+        offeredRowChangesPerSecond: load,
+        measuredWritesPerSecond: Math.round((end.written - start.written) / s),
+        sparkEventsPerSecond: Math.round(Number(end.processed - start.processed) / s),
+        seconds: +s.toFixed(0),
+        keptUp: kept,
+        maxLagEvents: Number(maxLag),
+        latencyMs: latency(config, warmEnd, end.at),
+      };
+      log(`offered ${load}/s: ${JSON.stringify(phase)}`);
+      phases.push(phase);
+      if (kept) await waitForZeroLag(config, conn, p, 600_000, log).catch(() => undefined);
+    }
+    result.offeredLoads = phases;
+
+    // 4. Flat out.
+    const svc = {
+      mariadb: servicePid(stateDir, 'mariadb'),
+      kafka: servicePid(stateDir, 'kafka'),
+      mongodb: servicePid(stateDir, 'mongodb'),
+      redis: servicePid(stateDir, 'redis'),
+      relay: pids.relay,
+      spark: pids.spark,
+    };
+    const cpu0 = Object.fromEntries(Object.entries(svc).map(([k, pid]) => [k, cpuOf(pid)]));
+    const self0 = process.cpuUsage();
+    const work = runWorkload({
+      target: { url: up.urls.mysql },
+      database,
+      ratePerSecond: 0,
+      connections: 8,
+      durationMs: FLAT_SECONDS * 1000,
+      seed: 99,
+    });
+    const a = await counters(config, conn, p);
+    await work;
+    const b = await counters(config, conn, p);
+    const s = (b.at - a.at) / 1000;
+    const selfUsage = process.cpuUsage(self0);
+    const cpuShare: Record<string, number> = Object.fromEntries(
+      Object.entries(svc).map(([k, pid]) => [k, +((cpuOf(pid) - cpu0[k]!) / s).toFixed(2)]),
+    );
+    cpuShare.writers = +((selfUsage.user + selfUsage.system) / 1e6 / s).toFixed(2);
+    const rates = {
+      writes: Math.round((b.written - a.written) / s),
+      relay: Math.round(Number(b.published - a.published) / s),
+      spark: Math.round(Number(b.processed - a.processed) / s),
+    };
+    // The first stage that falls behind the one feeding it saturates first.
+    const bottleneck =
+      rates.spark < rates.relay * 0.9
+        ? 'Spark job (Kafka lag grows)'
+        : rates.relay < rates.writes * 0.9
+          ? 'relay (changelog backlog grows)'
+          : 'MariaDB writes with triggers (the downstream stages keep up)';
+    result.flatOut = {
+      seconds: +s.toFixed(0),
+      connections: 8,
+      rowChangesPerSecond: rates,
+      sustainedEndToEndPerSecond: Math.min(rates.writes, rates.relay, rates.spark),
+      backlogGrowth: { changelog: b.backlog - a.backlog, kafka: Number(b.kafkaLag - a.kafkaLag) },
+      bottleneck,
+      cpuCoresUsed: cpuShare,
+    };
+    log(`flat out: ${JSON.stringify(result.flatOut)}`);
+    await mongo.close();
+    await redis.close();
+  } finally {
+    if (run && run.exitCode === null) {
+      const exited = new Promise((r) => run!.once('exit', r));
+      run.kill('SIGTERM');
+      await Promise.race([exited, sleep(60_000)]);
+      if (run.exitCode === null) run.kill('SIGKILL');
+    }
+    await cleanup(config, conn, database).catch((err: Error) => log(`cleanup: ${err.message}`));
+    await conn.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+async function cleanup(config: Config, conn: Connection, database: string): Promise<void> {
+  await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`);
+  const mongo = new MongoClient(config.sinks.mongodb.url);
+  await mongo.connect();
+  await mongo.db(config.sinks.mongodb.database).dropDatabase();
+  await mongo.close();
+  const redis = createClient({ url: config.sinks.redis.url });
+  await redis.connect();
+  for (const pattern of [`${database}:*`, `syncline:tomb:{${database}:*`])
+    for await (const keys of redis.scanIterator({ MATCH: pattern, COUNT: 1000 }))
+      if ((keys as string[]).length) await redis.del(keys as string[]);
+  await redis.close();
+  const admin = createAdmin(config.kafka);
+  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
+  if (topics.length) await admin.deleteTopics({ topics });
+  await admin.close();
+  rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
+  rmSync(progressFile(config), { force: true });
+}
+
+await main();
+process.exit(0);
