@@ -10,6 +10,7 @@ import type { TableSchema } from '../model/types.ts';
 import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
 import { javaKafkaOptions } from '../spark/kafka-options.ts';
 import { urlWithPassword } from '../config/urls.ts';
+import { fileSafeName } from '../model/file-names.ts';
 
 export interface ResolvedPipeline {
   tables: TableSchema[];
@@ -29,8 +30,9 @@ export function parseInterval(text: string): number {
   return n * 1000;
 }
 
+/** The pipeline's name: Spark's query name and the stem of its files in the state folder. */
 export function pipelineName(config: Config): string {
-  return `${config.source.name}-${config.source.database}`;
+  return fileSafeName(`${config.source.name}-${config.source.database}`);
 }
 
 export function progressFile(config: Config): string {

@@ -177,7 +177,11 @@ export function redisKey(
   keyValues: unknown[],
 ): string {
   const parts = keyValues.map((v) =>
-    (redisText(v) ?? 'null').replace(/%/g, '%25').replace(/\{/g, '%7B').replace(/\}/g, '%7D'),
+    (redisText(v) ?? 'null')
+      .replace(/%/g, '%25')
+      .replace(/\{/g, '%7B')
+      .replace(/\}/g, '%7D')
+      .replace(/:/g, '%3A'),
   );
   return template.replace(/\{([^}]+)\}/g, (whole, name: string) => {
     if (name === 'table') return names.table;

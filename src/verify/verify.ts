@@ -510,7 +510,8 @@ async function findRedisExtras(
   const keyCols = keyColumns(schema);
   const names = keyCols.map((k) => k.name);
   const { regex, order, match } = redisKeyPattern(t, names);
-  const decode = (s: string) => s.replace(/%7D/g, '}').replace(/%7B/g, '{').replace(/%25/g, '%');
+  const decode = (s: string) =>
+    s.replace(/%3A/g, ':').replace(/%7D/g, '}').replace(/%7B/g, '{').replace(/%25/g, '%');
   let batch: { key: string; values: unknown[] }[] = [];
   const flush = async () => {
     const found = await existingKeys(

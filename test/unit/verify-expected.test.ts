@@ -69,4 +69,7 @@ test('Redis keys follow the template and escape the characters of hash tags', ()
   );
   assert.equal(redisKey('{db}:{table}:{key}', { table: 't', db: 'd' }, ['k'], ['a{b}%']), 'd:t:a%7Bb%7D%25');
   assert.equal(redisKey('user:{id}', { table: 'users', db: 'x' }, ['id'], [7]), 'user:7');
+  // A ':' inside a value is escaped, so (20, 'b:c') and ('20:b', 'c') are two keys, not one.
+  assert.equal(redisKey('{table}:{key}', { table: 't', db: 'd' }, ['a', 'b'], [20, 'b:c']), 't:20:b%3Ac');
+  assert.equal(redisKey('{table}:{key}', { table: 't', db: 'd' }, ['a', 'b'], ['20:b', 'c']), 't:20%3Ab:c');
 });

@@ -15,6 +15,7 @@ import { quoteId } from '../../mysql/identifiers.ts';
 import { createAdmin, createProducer, ensureTopics, type StringProducer } from '../../kafka/client.ts';
 import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
 import { CHANGELOG_TABLE } from './ddl.ts';
+import { fileSafeName } from '../../model/file-names.ts';
 
 export interface RelayOptions {
   logger?: Logger;
@@ -477,7 +478,7 @@ export class Relay {
     try {
       const dir = this.#config.stateDir;
       mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, `capture-${encodeURIComponent(this.#config.source.database)}.json`);
+      const file = path.join(dir, `capture-${fileSafeName(this.#config.source.database)}.json`);
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(
         tmp,

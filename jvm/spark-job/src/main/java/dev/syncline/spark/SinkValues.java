@@ -365,7 +365,7 @@ final class SinkValues {
     if (v == null) {
       return "null";
     }
-    return v.replace("%", "%25").replace("{", "%7B").replace("}", "%7D");
+    return v.replace("%", "%25").replace("{", "%7B").replace("}", "%7D").replace(":", "%3A");
   }
 
   /**

@@ -92,6 +92,12 @@ class SinkValuesTest {
     String dataKey = SinkValues.redisKey(strings, "{table}:{key}", braces);
     assertEquals("all_types:a%7Bb%7Dc%25", dataKey, "braces in values are encoded so they never form a hash tag");
     assertEquals(RedisSlots.slot(dataKey), RedisSlots.slot(SinkValues.tombstoneKey(dataKey)));
+
+    Table pair = Golden.table("order_lines");
+    assertEquals(
+        "order_lines:20%3Ab:c",
+        SinkValues.redisKey(pair, "{table}:{key}", Golden.JSON.readTree("{\"order_id\":\"20:b\",\"line_no\":\"c\"}")),
+        "a ':' inside a key value is encoded, so two different keys never share a Redis key");
   }
 
   @Test
