@@ -99,26 +99,40 @@ export function registerMainCommands(program: Command): void {
     .option('--no-snapshot', 'do not snapshot tables that were never loaded')
     .option('--skip-check', 'skip the Spark SQL expression check at start')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on 127.0.0.1:<port> (0: off)', '9464')
-    .action(async (opts: { snapshot: boolean; skipCheck?: boolean; metricsPort: string }, cmd: Command) => {
-      const config = configFromCommand(cmd);
-      const abort = new AbortController();
-      const stop = () => abort.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await runPipeline(config, {
-        cli: {
-          execPath: process.execPath,
-          execArgv: process.execArgv,
-          script: process.argv[1]!,
-          rootArgs: rootArgs(config),
-        },
-        snapshot: opts.snapshot,
-        skipCheck: Boolean(opts.skipCheck),
-        metricsPort: Number(opts.metricsPort),
-        signal: abort.signal,
-        onProgress: (p) => process.stderr.write(`spark: ${formatProgress(p)}\n`),
-      });
-    });
+    .option(
+      '--wait-for-services <seconds>',
+      'at start, wait this long for MySQL, Kafka, MongoDB and Redis to answer (default 120, or SYNCLINE_WAIT_FOR_SERVICES_SECONDS)',
+    )
+    .action(
+      async (
+        opts: { snapshot: boolean; skipCheck?: boolean; metricsPort: string; waitForServices?: string },
+        cmd: Command,
+      ) => {
+        const config = configFromCommand(cmd);
+        const waitSeconds = opts.waitForServices === undefined ? undefined : Number(opts.waitForServices);
+        if (waitSeconds !== undefined && (!Number.isFinite(waitSeconds) || waitSeconds < 0)) {
+          throw new Error(`--wait-for-services: "${opts.waitForServices}" is not a number of seconds ≥ 0`);
+        }
+        const abort = new AbortController();
+        const stop = () => abort.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await runPipeline(config, {
+          cli: {
+            execPath: process.execPath,
+            execArgv: process.execArgv,
+            script: process.argv[1]!,
+            rootArgs: rootArgs(config),
+          },
+          snapshot: opts.snapshot,
+          skipCheck: Boolean(opts.skipCheck),
+          metricsPort: Number(opts.metricsPort),
+          ...(waitSeconds !== undefined ? { serviceWaitMs: waitSeconds * 1000 } : {}),
+          signal: abort.signal,
+          onProgress: (p) => process.stderr.write(`spark: ${formatProgress(p)}\n`),
+        });
+      },
+    );
 
   program
     .command('verify')

@@ -163,7 +163,7 @@ export async function withBackoff<T>(name: string, fn: () => Promise<T>, o: Wait
       if (Date.now() + delay > o.deadline)
         throw new ServiceError(
           err.code,
-          `${err.detail}; gave up after waiting ${Math.round(o.waitMs / 1000)} s (SYNCLINE_WAIT_FOR_SERVICES_SECONDS)`,
+          `${err.detail}; gave up after waiting ${Math.round(o.waitMs / 1000)} s (run --wait-for-services <s> or SYNCLINE_WAIT_FOR_SERVICES_SECONDS to wait longer)`,
           { cause: err },
         );
       o.log(
