@@ -36,8 +36,12 @@ class DeadLettersTest {
     String event = "é".repeat(3 * 1024 * 1024); // two UTF-8 bytes each: 6 MiB
     String key = "k".repeat(2 * 1024 * 1024);
     List<DeadLetters.Failure> failures = new ArrayList<>();
-    for (int i = 0; i < 500; i++) {
-      failures.add(new DeadLetters.Failure("column:c" + i, "column c" + i + ": " + event + " is not a valid int value"));
+    // The first failure quotes the whole value; 499 more (each quoting 100 KiB, so the test's own
+    // heap stays small) must not add up past the limit either.
+    String quoted = "x".repeat(100 * 1024);
+    failures.add(new DeadLetters.Failure("column:c0", "column c0: " + event + " is not a valid int value"));
+    for (int i = 1; i < 500; i++) {
+      failures.add(new DeadLetters.Failure("column:c" + i, "column c" + i + ": " + quoted + " is not a valid int value"));
     }
     ObjectNode m = DeadLetters.letter("shop.kv", key, failures, event, "t", 1, 2L, 3L);
     assertTrue(recordBytes(key, m) < MAX_REQUEST, "dead letter is " + recordBytes(key, m) + " bytes");
