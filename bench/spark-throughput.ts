@@ -2,7 +2,8 @@
 // run the job with Trigger.AvailableNow and a fixed maxOffsetsPerTrigger, report events/s and
 // batch duration percentiles from its progress lines.
 //   npx tsx bench/spark-throughput.ts [events=50000] [keys=5000] [maxOffsetsPerTrigger=10000]
-//   SINKS=redis … measures without MongoDB; SPARK_CONF='{"spark.x":"y"}' adds Spark settings.
+//   SINKS=redis … measures without MongoDB; SPARK_CONF='{"spark.x":"y"}' adds Spark settings;
+//   TABLES=4 spreads the events over four tables (topics), as a schema with several tables does.
 import {
   kvMessage,
   kvTable,
@@ -17,8 +18,13 @@ const [events = 50_000, keys = 5_000, perTrigger = 10_000] = process.argv.slice(
 const conf = process.env.SPARK_CONF
   ? (JSON.parse(process.env.SPARK_CONF) as Record<string, string>)
   : undefined;
+const tableCount = Math.max(1, Number(process.env.TABLES ?? 1));
+const tables = Array.from({ length: tableCount }, (_, i) => ({
+  ...kvTable(),
+  name: i === 0 ? 'kv' : `kv${i + 1}`,
+}));
 const f = await sparkFixture('bench_spark', {
-  tables: [kvTable()],
+  tables,
   inputs: {
     triggerIntervalMs: 100,
     ...(conf ? { conf } : {}),
@@ -30,7 +36,7 @@ for (let i = 0; i < events; i++)
   list.push({ k: 1 + (i % keys), op: i < keys ? 'c' : 'u', seq: 1000 + i, v: i });
 await produce(
   f,
-  list.map((e) => kvMessage(f.topics.kv!, e)),
+  list.map((e, i) => kvMessage(f.topics[tables[i % tableCount]!.name]!, e)),
 );
 const job = writeJobFile(
   { ...f.job, availableNow: true, kafka: { ...f.job.kafka, maxOffsetsPerTrigger: perTrigger } },
@@ -52,6 +58,7 @@ console.log(
     {
       events,
       keys,
+      tables: tableCount,
       maxOffsetsPerTrigger: perTrigger,
       batches: run.progress.length,
       firstBatchMs: run.progress[0]?.durationMs,
