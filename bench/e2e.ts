@@ -32,6 +32,7 @@ import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
 import { stackUp } from '../src/stack/stack.ts';
 import { verify } from '../src/verify/verify.ts';
+import { cliArgs } from '../test/support/cli.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,7 +49,6 @@ const SECONDS = Number(args.seconds);
 const FLAT_SECONDS = Number(args['flat-seconds']);
 const log = (line: string) => process.stderr.write(`bench e2e: ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
 
 /** CPU seconds (user + system) of one process and its descendants' reaped time, from /proc. */
 function cpuOf(pid: number | undefined): number {
@@ -180,19 +180,7 @@ async function main(): Promise<void> {
     t0 = performance.now();
     run = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        CLI,
-        '--config',
-        configFile,
-        '--state-dir',
-        stateDir,
-        'run',
-        '--skip-check',
-        '--metrics-port',
-        '0',
-      ],
+      cliArgs(configFile, stateDir, ['run', '--skip-check', '--metrics-port', '0']),
       { cwd: PROJECT_ROOT, stdio: ['pipe', 'ignore', 'pipe'] },
     );
     let runLog = '';

@@ -17,9 +17,9 @@ import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { readDeadLetters } from '../../src/kafka/dlq.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
+import { cliArgs } from '../support/cli.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
-const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
 const MB = 1024 * 1024;
 
 let stack: TestStack;
@@ -62,19 +62,10 @@ tables:
   );
 }
 
-const cliArgs = (args: string[]) => [
-  '--import',
-  'tsx',
-  CLI,
-  '--config',
-  configFile,
-  '--state-dir',
-  stateDir,
-  ...args,
-];
+const args = (a: string[]) => cliArgs(configFile, stateDir, a);
 
 function startRun(): ChildProcess {
-  const child = spawn(process.execPath, cliArgs(['run', '--skip-check', '--metrics-port', '0']), {
+  const child = spawn(process.execPath, args(['run', '--skip-check', '--metrics-port', '0']), {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -211,7 +202,7 @@ test('a 5 MB JSON and a 5 MB LONGBLOB reach MongoDB and Redis exactly; a 16 MiB+
     const arr = await r.hGet(`${database}:arr:1`, 'doc');
     assert.equal(arr?.replace(/\s/g, ''), numbers, 'Redis has no such limit and holds it');
   });
-  const verify = spawnSync(process.execPath, cliArgs(['verify', '--table', 'big', '--json']), {
+  const verify = spawnSync(process.execPath, args(['verify', '--table', 'big', '--json']), {
     cwd: PROJECT_ROOT,
     encoding: 'utf8',
     timeout: 180_000,

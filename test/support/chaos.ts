@@ -17,9 +17,8 @@ import { resolvePipeline, pipelineName } from '../../src/pipeline/job.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { resolveStackOptions } from '../../src/stack/options.ts';
 import { stackDown, stackUp } from '../../src/stack/stack.ts';
+import { cliArgs } from './cli.ts';
 import type { StackUrls } from '../../src/stack/types.ts';
-
-const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
 
 export type Fault =
   'relay' | 'spark' | 'kafka' | 'mongodb' | 'redis' | 'mariadb' | 'sigstop-mongodb' | 'sigstop-redis';
@@ -80,16 +79,7 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
   await seedDemo(conn, database, options.seedRows, 11);
   await conn.end();
 
-  const cliArgs = (a: string[]) => [
-    '--import',
-    'tsx',
-    CLI,
-    '--config',
-    configFile,
-    '--state-dir',
-    stateDir,
-    ...a,
-  ];
+  const args = (a: string[]) => cliArgs(configFile, stateDir, a);
   const config = loadConfig({ configPath: configFile, stateDir });
   let run: ChildProcess | null = null;
   const results: RoundResult[] = [];
@@ -122,7 +112,7 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
   const servicePid = (svc: string): number =>
     Number(readFileSync(join(stateDir, svc, `${svc}.pid`), 'utf8').trim());
   const verify = (): { inSync: boolean; differences: number } => {
-    const r = spawnSync(process.execPath, cliArgs(['verify', '--json']), {
+    const r = spawnSync(process.execPath, args(['verify', '--json']), {
       cwd: PROJECT_ROOT,
       encoding: 'utf8',
       timeout: 300_000,
@@ -161,7 +151,7 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
   };
 
   try {
-    run = spawn(process.execPath, cliArgs(['run', '--skip-check', '--metrics-port', '0']), {
+    run = spawn(process.execPath, args(['run', '--skip-check', '--metrics-port', '0']), {
       cwd: PROJECT_ROOT,
       stdio: ['ignore', 'ignore', 'ignore'],
     });
