@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { RowDataPacket } from 'mysql2/promise';
 import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
 import { connect } from '../../src/mysql/connect.ts';
@@ -33,6 +34,8 @@ interface Fixture {
 function configYaml(stack: TestStack, database: string, prefix: string): string {
   // Keys carry the database name so tests sharing one Redis never meet.
   const tables = TABLES.map((t) => `  ${t}:\n    redis:\n      key: "{db}:{table}:{key}"`).join('\n');
+  // A rule no generated row breaks; the dead-letter test breaks it on purpose.
+  const ordersRule = `    validate:\n      - { name: notes_not_rejected, expr: "notes IS NULL OR notes NOT LIKE 'REJECT%'", message: "notes must not start with REJECT" }`;
   return `source:
   url: ${stack.mysqlUrl}
   database: ${database}
@@ -50,7 +53,7 @@ sinks:
   redis:
     url: ${stack.redisUrl}
 tables:
-${tables}
+${tables.replace('  orders:\n    redis:\n      key: "{db}:{table}:{key}"', (m) => `${m}\n${ordersRule}`)}
 `;
 }
 
@@ -201,6 +204,60 @@ describe('the pipeline end to end', () => {
     ) as { published: number };
     const inKafka = status.tables.reduce((a, t) => a + BigInt(t.kafkaEndOffset), 0n);
     assert.equal(inKafka, BigInt(relay.published));
+  });
+
+  test('a row that breaks a validation rule is dead-lettered, counted by status, listed by dlq list, and a fixed row syncs', async () => {
+    const conn = await connect({ url: fx.stack.mysqlUrl, database: fx.database });
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT MIN(id) AS id FROM orders');
+      const id = String(rows[0]!.id);
+      await conn.query("UPDATE orders SET notes = 'REJECT me' WHERE id = ?", [id]);
+      let status: {
+        tables: { table: string; deadLetters: number }[];
+        deadLetterTopic: { messages: string };
+      } | null = null;
+      for (let i = 0; i < 240; i++) {
+        const out = syncline(fx, ['status', '--json']);
+        if (out.code === 0) {
+          status = JSON.parse(out.stdout) as typeof status;
+          if (status!.tables.find((t) => t.table === 'orders')!.deadLetters >= 1) break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal(
+        status!.tables.find((t) => t.table === 'orders')!.deadLetters,
+        1,
+        'status counts the dead letter',
+      );
+      assert.equal(status!.deadLetterTopic.messages, '1');
+      assert.deepEqual(
+        status!.tables.filter((t) => t.table !== 'orders').map((t) => t.deadLetters),
+        [0, 0, 0],
+      );
+      const listed = syncline(fx, ['dlq', 'list', '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const letters = listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { table: string; key: string; rule: string; message: string });
+      assert.deepEqual(
+        letters.map((l) => [l.table, l.key, l.rule, l.message]),
+        [
+          [
+            `${fx.database}.orders`,
+            JSON.stringify({ id }),
+            'notes_not_rejected',
+            'notes must not start with REJECT',
+          ],
+        ],
+      );
+      // The rejected version never reached the sinks; the fixed one does, and verify agrees.
+      await conn.query('UPDATE orders SET notes = NULL WHERE id = ?', [id]);
+      const v = syncline(fx, ['verify', '--wait', '120', '--table', 'orders', '--json']);
+      assert.equal(v.code, 0, v.stdout.slice(-2000));
+    } finally {
+      await conn.end();
+    }
   });
 
   test('verify reports exactly the keys corrupted in the sinks and exits non-zero', async () => {
