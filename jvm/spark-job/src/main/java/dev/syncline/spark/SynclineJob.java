@@ -177,13 +177,16 @@ public final class SynclineJob {
     spark.streams().addListener(new ProgressListener(job.progressFile, batchTables));
 
     int failures = 0;
+    long lastFailure = 0;
     while (true) {
       StreamingQuery q = start(spark, job, settings, batchTables);
       try {
         q.awaitTermination();
         return 0;
       } catch (StreamingQueryException e) {
-        failures++;
+        long now = System.currentTimeMillis();
+        failures = consecutiveFailures(failures, now - lastFailure);
+        lastFailure = now;
         // A class that failed to load stays failed in this JVM: retrying here would fail every
         // batch forever. Exiting lets `syncline run` start a fresh JVM (its supervisor backs off).
         if (linkageError(e) != null) {
@@ -192,7 +195,7 @@ public final class SynclineJob {
                   + "); the job's classes cannot be loaded in this JVM (was the jar rebuilt while it ran?); exiting so that a fresh JVM starts");
           return 3;
         }
-        long backoff = Math.min(10_000, 1000L << Math.min(failures, 4));
+        long backoff = backoffMs(failures);
         System.err.println(
             "syncline spark: batch failed (" + Checker.firstLine(e.cause() == null ? e : e.cause())
                 + "); restarting from the checkpoint in " + backoff + " ms (failure " + failures + ")");
@@ -202,6 +205,20 @@ public final class SynclineJob {
         Thread.sleep(backoff);
       }
     }
+  }
+
+  /**
+   * Failures count as consecutive while they come less than a minute apart: a job that ran fine
+   * for a while and meets one sink outage starts again at the short backoff, not at the longest
+   * one left over from an outage hours ago.
+   */
+  static int consecutiveFailures(int failuresSoFar, long msSinceLastFailure) {
+    return msSinceLastFailure > 60_000 ? 1 : failuresSoFar + 1;
+  }
+
+  /** 2 s, 4 s, 8 s, then 10 s between restarts of the query from its checkpoint. */
+  static long backoffMs(int failures) {
+    return Math.min(10_000, 1000L << Math.min(failures, 4));
   }
 
   static Throwable linkageError(Throwable e) {
