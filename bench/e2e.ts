@@ -47,6 +47,8 @@ const ROWS = Number(args.rows);
 const LOADS = args.loads.split(',').map(Number).filter(Boolean);
 const SECONDS = Number(args.seconds);
 const FLAT_SECONDS = Number(args['flat-seconds']);
+/** How long a drain may take before the figures are taken as they are. */
+const DRAIN_MS = Math.max(120_000, FLAT_SECONDS * 5000);
 const log = (line: string) => process.stderr.write(`bench e2e: ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -292,7 +294,8 @@ async function main(): Promise<void> {
     }
     result.offeredLoads = phases;
 
-    // 4. Flat out.
+    // 4. Flat out, from an empty pipeline so that no earlier backlog is counted.
+    await waitForZeroLag(config, conn, p, DRAIN_MS, log).catch(() => log('flat out starts with a backlog'));
     const svc = {
       mariadb: servicePid(stateDir, 'mariadb'),
       kafka: servicePid(stateDir, 'kafka'),
@@ -320,10 +323,17 @@ async function main(): Promise<void> {
       Object.entries(svc).map(([k, pid]) => [k, +((cpuOf(pid) - cpu0[k]!) / s).toFixed(2)]),
     );
     cpuShare.writers = +((selfUsage.user + selfUsage.system) / 1e6 / s).toFixed(2);
+    // Spark's rate: everything written, over the time until it was all applied. Offsets are
+    // committed per batch, so a batch still running at the end of the window hides its events.
+    const drained = await waitForZeroLag(config, conn, p, DRAIN_MS).then(
+      () => true,
+      () => false,
+    );
+    const c = await counters(config, conn, p);
     const rates = {
       writes: Math.round((b.written - a.written) / s),
       relay: Math.round(Number(b.published - a.published) / s),
-      spark: Math.round(Number(b.processed - a.processed) / s),
+      spark: Math.round(Number(c.processed - a.processed) / ((c.at - a.at) / 1000)),
     };
     // The first stage that falls behind the one feeding it saturates first.
     const bottleneck =
@@ -337,6 +347,7 @@ async function main(): Promise<void> {
       connections: 8,
       rowChangesPerSecond: rates,
       sustainedEndToEndPerSecond: Math.min(rates.writes, rates.relay, rates.spark),
+      drainedSecondsAfterWriters: drained ? Math.round((c.at - b.at) / 1000) : null,
       backlogGrowth: { changelog: b.backlog - a.backlog, kafka: Number(b.kafkaLag - a.kafkaLag) },
       bottleneck,
       cpuCoresUsed: cpuShare,

@@ -56,6 +56,7 @@ interface E2e {
     seconds: number;
     rowChangesPerSecond: { writes: number; relay: number; spark: number };
     sustainedEndToEndPerSecond: number;
+    drainedSecondsAfterWriters: number | null;
     bottleneck: string;
     cpuCoresUsed: Record<string, number>;
   };
@@ -347,7 +348,7 @@ async function main(): Promise<void> {
       (l) =>
         `| offered ${fmt(l.offeredRowChangesPerSecond)} row changes/s (measured ${fmt(l.measuredWritesPerSecond)}/s, ${l.seconds} s, ${l.keptUp ? 'kept up' : 'fell behind'}; max lag ${fmt(l.maxLagEvents)}): commit → MongoDB, commit → Redis p50 / p95 / p99 | ${lat(l.latencyMs.mongodb)}; ${lat(l.latencyMs.redis)} | |`,
     ),
-    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): writes / relay / Spark | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | sustained ÷ writes without triggers = ${fmt(ratios.flatOutVsWritesWithoutTriggers)} |`,
+    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): writes / relay / Spark (Spark until all applied, ${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | sustained ÷ writes without triggers = ${fmt(ratios.flatOutVsWritesWithoutTriggers)} |`,
     '',
     `Bottleneck (the first stage that falls behind the one feeding it, writers flat out): **${bottleneck}**.`,
     `CPU cores used per process, writers flat out: ${
