@@ -259,6 +259,31 @@ async function verifyTable(
     }
   }
 
+  /** One row against what a sink holds for it (undefined or null: nothing). */
+  const judge = <E>(
+    report: SinkReport,
+    row: SourceRow,
+    entry: E | null | undefined,
+    compare: (entry: E) => string[],
+  ): void => {
+    report.checked += 1;
+    if (!row.keep) {
+      report.filtered += 1;
+      if (entry)
+        note(
+          report,
+          { key: row.keyText, kind: 'extra', fields: ['(filtered row still present)'] },
+          opts.examples,
+        );
+      return;
+    }
+    if (!entry) {
+      if (!filterUnknown) note(report, { key: row.keyText, kind: 'missing' }, opts.examples);
+      return;
+    }
+    const fields = compare(entry);
+    if (fields.length > 0) note(report, { key: row.keyText, kind: 'different', fields }, opts.examples);
+  };
   // Sink entries found for MySQL rows, filtered or not: when a sink holds exactly this many
   // entries for the table, none can be extra and the walk over the sink is skipped.
   let mongoSeen = 0;
@@ -269,26 +294,9 @@ async function verifyTable(
     const ids = chunk.map((r) => mongoId(schema, r.image));
     const byId = await mongoDocsById(mongoColl, ids);
     chunk.forEach((row, i) => {
-      mongoReport.checked += 1;
       const doc = byId.get(canonicalBson(ids[i]));
       if (doc) mongoSeen += 1;
-      if (!row.keep) {
-        mongoReport.filtered += 1;
-        if (doc)
-          note(
-            mongoReport,
-            { key: row.keyText, kind: 'extra', fields: ['(filtered row still present)'] },
-            opts.examples,
-          );
-        return;
-      }
-      if (!doc) {
-        if (!filterUnknown) note(mongoReport, { key: row.keyText, kind: 'missing' }, opts.examples);
-        return;
-      }
-      const fields = compareMongo(t, columns, row, doc);
-      if (fields.length > 0)
-        note(mongoReport, { key: row.keyText, kind: 'different', fields }, opts.examples);
+      judge(mongoReport, row, doc, (d) => compareMongo(t, columns, row, d));
     });
   };
   const checkRedis = async (chunk: SourceRow[]): Promise<void> => {
@@ -308,26 +316,9 @@ async function verifyTable(
     }
     const answers = (await multi.execAsPipeline()) as unknown[];
     chunk.forEach((row, i) => {
-      redisReport.checked += 1;
       const stored = flattenRedis(t.redis!.format, answers[i]);
       if (stored) redisSeen += 1;
-      if (!row.keep) {
-        redisReport.filtered += 1;
-        if (stored)
-          note(
-            redisReport,
-            { key: row.keyText, kind: 'extra', fields: ['(filtered row still present)'] },
-            opts.examples,
-          );
-        return;
-      }
-      if (!stored) {
-        if (!filterUnknown) note(redisReport, { key: row.keyText, kind: 'missing' }, opts.examples);
-        return;
-      }
-      const fields = compareRedis(t, columns, row, stored);
-      if (fields.length > 0)
-        note(redisReport, { key: row.keyText, kind: 'different', fields }, opts.examples);
+      judge(redisReport, row, stored, (e) => compareRedis(t, columns, row, e));
     });
   };
 
