@@ -26,7 +26,13 @@ import { DEMO_TABLES } from '../src/mysql/demo/schema.ts';
 import { createDemoSchema, seedDemo } from '../src/mysql/demo/seed.ts';
 import { runWorkload } from '../src/mysql/demo/workload.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
-import { pipelineStatus, recentProgress, totalLag, waitForZeroLag } from '../src/observe/status.ts';
+import {
+  latencySummary,
+  pipelineStatus,
+  recentProgress,
+  totalLag,
+  waitForZeroLag,
+} from '../src/observe/status.ts';
 import { pipelineName, progressFile, resolvePipeline, type ResolvedPipeline } from '../src/pipeline/job.ts';
 import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
@@ -115,32 +121,8 @@ function latency(config: Config, from: number, to: number) {
     const at = Date.parse(b.timestamp);
     return at >= from && at <= to;
   });
-  const out: Record<string, { samples: number; p50: number | null; p95: number | null; p99: number | null }> =
-    {};
-  for (const sink of ['mongodb', 'redis']) {
-    const buckets = new Map<number, number>();
-    for (const b of batches)
-      for (const stats of Object.values(b.tables ?? {}) as Record<string, number>[])
-        for (const [name, n] of Object.entries(stats)) {
-          const m = new RegExp(`^latency\\.${sink}\\.le_(\\d+|inf)$`).exec(name);
-          if (m) {
-            const bound = m[1] === 'inf' ? Infinity : Number(m[1]);
-            buckets.set(bound, (buckets.get(bound) ?? 0) + Number(n));
-          }
-        }
-    const bounds = [...buckets.keys()].sort((a, b) => a - b);
-    const samples = bounds.reduce((a, b) => a + buckets.get(b)!, 0);
-    const pct = (q: number): number | null => {
-      let seen = 0;
-      for (const b of bounds) {
-        seen += buckets.get(b)!;
-        if (seen >= q * samples) return b;
-      }
-      return null;
-    };
-    out[sink] = { samples, p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) };
-  }
-  return out;
+  const windows = batches.flatMap((b) => Object.values(b.tables ?? {}) as Record<string, unknown>[]);
+  return { mongodb: latencySummary(windows, 'mongodb'), redis: latencySummary(windows, 'redis') };
 }
 
 async function main(): Promise<void> {

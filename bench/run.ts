@@ -11,6 +11,7 @@ import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
 import { createAdmin, ensureTopics } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
+import type { LatencySummary } from '../src/observe/status.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
@@ -32,12 +33,7 @@ const N = {
   e2eFlatSeconds: quick ? 30 : 120,
 };
 
-interface Latency {
-  samples: number;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
+type Latency = LatencySummary;
 /** What bench/e2e.ts prints. */
 interface E2e {
   seededRows: number;

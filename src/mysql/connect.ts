@@ -3,6 +3,7 @@
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/promise';
 import { redact } from '../config/redact.ts';
+import { hostOf } from '../config/urls.ts';
 import type { Config } from '../config/load.ts';
 import { ServiceError, describeNetworkError } from '../errors/registry.ts';
 
@@ -32,19 +33,10 @@ function baseOptions(target: MysqlTarget): ConnectionOptions {
   return options;
 }
 
-function hostPort(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '3306'}`;
-  } catch {
-    return redact(url);
-  }
-}
-
 function explain(err: unknown, target: MysqlTarget): Error {
   const message = redact(err instanceof Error ? err.message : String(err));
   const code = (err as { code?: unknown }).code;
-  const at = hostPort(target.url);
+  const at = hostOf(target.url, '3306');
   if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
     return new ServiceError('SYNCLINE_MYSQL_AUTH', `login refused by ${at}: ${message}`, { cause: err });
   if (code === 'ER_BAD_DB_ERROR')

@@ -2,19 +2,15 @@
 // settings, trigger state, primary keys, and that Kafka, MongoDB, Redis and Java answer — and says
 // what to fix for each problem. Never changes anything.
 import { spawnSync } from 'node:child_process';
-import { Admin } from '@platformatic/kafka';
-import { MongoClient } from 'mongodb';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { createClient } from 'redis';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { triggerStatus } from '../capture/trigger/install.ts';
-import { connectionOptions } from '../kafka/client.ts';
 import { listTables, readCatalog } from '../mysql/catalog.ts';
 import { connect } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
-import { withTimeout } from '../stack/process.ts';
-import { urlWithPassword } from '../config/urls.ts';
+import { ServiceError } from '../errors/registry.ts';
+import { probeKafka, probeMongo, probeRedis } from '../pipeline/preflight.ts';
 
 export type CheckState = 'ok' | 'warn' | 'fail';
 
@@ -172,41 +168,32 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
   }
 }
 
+// The same probes `run` waits on before it starts (src/pipeline/preflight.ts), reported instead.
+const failure = (err: unknown) => (err instanceof ServiceError ? err.detail : message(err));
+
 async function kafkaCheck(config: Config, out: Check[]): Promise<void> {
-  const admin = new Admin({
-    ...connectionOptions(config.kafka, '-doctor'),
-    retries: 0,
-    connectTimeout: 3000,
-  });
   try {
-    const md = await withTimeout(admin.metadata({ topics: [] }), 8000, 'Kafka metadata request');
+    const brokers = await probeKafka(config);
     out.push({
       area: 'kafka',
       name: 'reachable',
       state: 'ok',
-      detail: `${config.kafka.brokers.join(',')} (${md.brokers.size} broker${md.brokers.size === 1 ? '' : 's'})`,
+      detail: `${config.kafka.brokers.join(',')} (${brokers} broker${brokers === 1 ? '' : 's'})`,
     });
   } catch (err) {
     out.push({
       area: 'kafka',
       name: 'reachable',
       state: 'fail',
-      detail: `${config.kafka.brokers.join(',')}: ${message(err)}`,
+      detail: `${config.kafka.brokers.join(',')}: ${failure(err)}`,
       fix: 'check kafka.brokers, and kafka.tls / kafka.sasl for a secured cluster',
     });
-  } finally {
-    await admin.close().catch(() => undefined);
   }
 }
 
 async function mongoCheck(config: Config, out: Check[]): Promise<void> {
-  const client = new MongoClient(urlWithPassword(config.sinks.mongodb.url, config.sinks.mongodb.password), {
-    serverSelectionTimeoutMS: 4000,
-    directConnection: true,
-  });
   try {
-    await client.connect();
-    await client.db(config.sinks.mongodb.database).command({ ping: 1 });
+    await probeMongo(config);
     out.push({
       area: 'mongodb',
       name: 'reachable',
@@ -218,34 +205,24 @@ async function mongoCheck(config: Config, out: Check[]): Promise<void> {
       area: 'mongodb',
       name: 'reachable',
       state: 'fail',
-      detail: message(err),
+      detail: failure(err),
       fix: 'check sinks.mongodb.url and its password reference',
     });
-  } finally {
-    await client.close().catch(() => undefined);
   }
 }
 
 async function redisCheck(config: Config, out: Check[]): Promise<void> {
-  const client = createClient({
-    url: urlWithPassword(config.sinks.redis.url, config.sinks.redis.password),
-    socket: { connectTimeout: 4000, reconnectStrategy: false },
-  });
-  client.on('error', () => {});
   try {
-    await withTimeout(client.connect(), 6000, 'Redis connect');
-    await client.ping();
+    await probeRedis(config);
     out.push({ area: 'redis', name: 'reachable', state: 'ok', detail: redact(config.sinks.redis.url) });
   } catch (err) {
     out.push({
       area: 'redis',
       name: 'reachable',
       state: 'fail',
-      detail: message(err),
+      detail: failure(err),
       fix: 'check sinks.redis.url and its password reference',
     });
-  } finally {
-    client.destroy();
   }
 }
 

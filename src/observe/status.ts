@@ -31,6 +31,7 @@ export interface LatencySummary {
   samples: number;
   /** Upper bound of the bucket holding the percentile; null without samples. */
   p50: number | null;
+  p95: number | null;
   p99: number | null;
 }
 
@@ -63,7 +64,7 @@ export function latencySummary(
     }
     return bounds[bounds.length - 1] ?? null;
   };
-  return { samples, p50: at(0.5), p99: at(0.99) };
+  return { samples, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
 }
 
 export interface PipelineStatus {

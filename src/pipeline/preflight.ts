@@ -7,7 +7,7 @@ import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
-import { urlWithPassword } from '../config/urls.ts';
+import { hostOf, urlWithPassword } from '../config/urls.ts';
 import { ServiceError, describeNetworkError } from '../errors/registry.ts';
 import { connectionOptions } from '../kafka/client.ts';
 import type { JobDescription } from '../spark/job-description.ts';
@@ -15,14 +15,16 @@ import { withTimeout } from '../stack/process.ts';
 
 const message = (err: unknown): string => redact(err instanceof Error ? err.message : String(err));
 
-export async function probeKafka(config: Config): Promise<void> {
+/** Kafka answers a metadata request; returns how many brokers it reports. */
+export async function probeKafka(config: Config): Promise<number> {
   const admin = new Admin({
     ...connectionOptions(config.kafka, '-preflight'),
     retries: 0,
     connectTimeout: 3000,
   });
   try {
-    await withTimeout(admin.metadata({ topics: [] }), 8000, 'Kafka metadata request');
+    const md = await withTimeout(admin.metadata({ topics: [] }), 8000, 'Kafka metadata request');
+    return md.brokers.size;
   } catch (err) {
     throw new ServiceError(
       'SYNCLINE_KAFKA_UNREACHABLE',
@@ -34,13 +36,23 @@ export async function probeKafka(config: Config): Promise<void> {
   }
 }
 
-function hostOf(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}${u.port ? `:${u.port}` : ''}`;
-  } catch {
-    return redact(url);
-  }
+/** A sink that did not answer: a refused login (waiting cannot help) or no connection. */
+function sinkFailure(
+  sink: 'MONGODB' | 'REDIS',
+  url: string,
+  err: unknown,
+  refusedLogin: (text: string) => boolean,
+): ServiceError {
+  const text = message(err);
+  if (refusedLogin(text))
+    return new ServiceError(`SYNCLINE_${sink}_AUTH`, `login refused by ${hostOf(url)}: ${text}`, {
+      cause: err,
+    });
+  return new ServiceError(
+    `SYNCLINE_${sink}_UNREACHABLE`,
+    `cannot connect to ${hostOf(url)}: ${describeNetworkError(err) ?? text}`,
+    { cause: err },
+  );
 }
 
 export async function probeMongo(config: Config): Promise<void> {
@@ -50,15 +62,11 @@ export async function probeMongo(config: Config): Promise<void> {
     await client.connect();
     await client.db(database).command({ ping: 1 });
   } catch (err) {
-    const text = message(err);
-    if (/auth|credential|password/i.test(text) || (err as { code?: unknown }).code === 18)
-      throw new ServiceError('SYNCLINE_MONGODB_AUTH', `login refused by ${hostOf(url)}: ${text}`, {
-        cause: err,
-      });
-    throw new ServiceError(
-      'SYNCLINE_MONGODB_UNREACHABLE',
-      `cannot connect to ${hostOf(url)}: ${describeNetworkError(err) ?? text}`,
-      { cause: err },
+    throw sinkFailure(
+      'MONGODB',
+      url,
+      err,
+      (text) => /auth|credential|password/i.test(text) || (err as { code?: unknown }).code === 18,
     );
   } finally {
     await client.close().catch(() => undefined);
@@ -76,16 +84,7 @@ export async function probeRedis(config: Config): Promise<void> {
     await withTimeout(client.connect(), 6000, 'Redis connect');
     await client.ping();
   } catch (err) {
-    const text = message(err);
-    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(text))
-      throw new ServiceError('SYNCLINE_REDIS_AUTH', `login refused by ${hostOf(url)}: ${text}`, {
-        cause: err,
-      });
-    throw new ServiceError(
-      'SYNCLINE_REDIS_UNREACHABLE',
-      `cannot connect to ${hostOf(url)}: ${describeNetworkError(err) ?? text}`,
-      { cause: err },
-    );
+    throw sinkFailure('REDIS', url, err, (text) => /WRONGPASS|NOAUTH|invalid password|AUTH/i.test(text));
   } finally {
     client.destroy();
   }

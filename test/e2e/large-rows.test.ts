@@ -11,12 +11,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MongoClient, type Binary } from 'mongodb';
-import { createClient, type RedisClientType } from 'redis';
+import type { Binary } from 'mongodb';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { readDeadLetters } from '../../src/kafka/dlq.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
+import { withSinks } from '../integration/spark-support.ts';
 import { cliArgs } from '../support/cli.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
@@ -84,24 +84,11 @@ async function stopRun(): Promise<void> {
   await exited;
 }
 
-async function withSinks<T>(fn: (mongo: MongoClient, redis: RedisClientType) => Promise<T>): Promise<T> {
-  const mongo = new MongoClient(stack.mongoUrl, { directConnection: true });
-  const redis = createClient({ url: stack.redisUrl }) as RedisClientType;
-  await mongo.connect();
-  await redis.connect();
-  try {
-    return await fn(mongo, redis);
-  } finally {
-    await mongo.close();
-    await redis.quit();
-  }
-}
-
 /** Waits until MongoDB and Redis both hold row `id` of `table` (Redis only when mongo is false). */
 async function waitForRow(table: string, id: number, timeoutMs: number, mongo = true): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    const there = await withSinks(async (m, r) => {
+    const there = await withSinks({ stack }, async (m, r) => {
       const doc = mongo
         ? await m
             .db(database)
@@ -142,7 +129,7 @@ after(async () => {
   const conn = await connect({ url: stack.mysqlUrl });
   await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
   await conn.end();
-  await withSinks(async (m) => {
+  await withSinks({ stack }, async (m) => {
     await m
       .db(database)
       .dropDatabase()
@@ -181,7 +168,7 @@ test('a 5 MB JSON and a 5 MB LONGBLOB reach MongoDB and Redis exactly; a 16 MiB+
   await waitForRow('arr', 1, 60_000, false);
   const seconds = (Date.now() - started) / 1000;
 
-  await withSinks(async (m, r) => {
+  await withSinks({ stack }, async (m, r) => {
     const big = m.db(database).collection('big');
     const d1 = await big.findOne({ _id: 1 as never });
     assert.deepEqual(d1!.doc, json, 'the 5 MB JSON is in MongoDB as an embedded document, exactly');
@@ -247,7 +234,7 @@ test('a row above source.relay.maxEventBytes becomes a dead letter naming it, an
   }
   await waitForRow('big', 11, 240_000);
   const seconds = (Date.now() - started) / 1000;
-  await withSinks(async (m) => {
+  await withSinks({ stack }, async (m) => {
     assert.equal(
       await m
         .db(database)

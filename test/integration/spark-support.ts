@@ -230,7 +230,7 @@ type Redis = ReturnType<typeof redisClient>;
 const redisClient = (url: string) => createClient({ url });
 
 export async function withSinks<T>(
-  f: SparkFixture,
+  f: Pick<SparkFixture, 'stack'>,
   fn: (mongo: MongoClient, redis: Redis) => Promise<T>,
 ): Promise<T> {
   const mongo = new MongoClient(f.stack.mongoUrl, { directConnection: true });

@@ -256,22 +256,27 @@ export class Relay {
     }
   }
 
+  /** Creates the topics this relay has not seen yet (once per connection; see #knownTopics). */
+  async #ensureTopics(topics: string[]): Promise<void> {
+    const { kafka } = this.#config;
+    const missing = topics.filter((t) => !this.#knownTopics.has(t));
+    if (missing.length === 0) return;
+    this.#admin ??= createAdmin(kafka);
+    const created = await ensureTopics(this.#admin, missing, {
+      partitions: kafka.partitions,
+      replicationFactor: kafka.replicationFactor,
+    });
+    if (created.length > 0)
+      this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
+    for (const t of missing) this.#knownTopics.add(t);
+  }
+
   async #publish(rows: ChangelogRow[]): Promise<void> {
     const { kafka, source } = this.#config;
     const topics = new Map<string, string>();
     for (const row of rows)
       if (!topics.has(row.tbl)) topics.set(row.tbl, topicName(kafka.topicPrefix, source.database, row.tbl));
-    const missing = [...topics.values()].filter((t) => !this.#knownTopics.has(t));
-    if (missing.length > 0) {
-      this.#admin ??= createAdmin(kafka);
-      const created = await ensureTopics(this.#admin, missing, {
-        partitions: kafka.partitions,
-        replicationFactor: kafka.replicationFactor,
-      });
-      if (created.length > 0)
-        this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
-      for (const t of missing) this.#knownTopics.add(t);
-    }
+    await this.#ensureTopics([...topics.values()]);
     this.#producer ??= createProducer(kafka);
     const now = Date.now();
     const maxEvent = source.relay.maxEventBytes;
@@ -368,14 +373,7 @@ export class Relay {
   ): Promise<Outgoing> {
     const { kafka, source } = this.#config;
     const dlqTopic = dlqTopicName(kafka.topicPrefix);
-    if (!this.#knownTopics.has(dlqTopic)) {
-      this.#admin ??= createAdmin(kafka);
-      await ensureTopics(this.#admin, [dlqTopic], {
-        partitions: kafka.partitions,
-        replicationFactor: kafka.replicationFactor,
-      });
-      this.#knownTopics.add(dlqTopic);
-    }
+    await this.#ensureTopics([dlqTopic]);
     const table = `${source.database}.${row.tbl}`;
     const key = event.key.length > DLQ_KEY_CHARS ? event.key.slice(0, DLQ_KEY_CHARS) : event.key;
     const message = `change event of ${bytes} bytes (changelog seq ${row.id}, op ${row.op}) ${why}: not published to ${event.topic}. To deliver it, raise source.relay.maxEventBytes and the topic's max.message.bytes (and the DLQ producer's max.request.size in the Spark job if needed), or make the row smaller, then publish the row again (an UPDATE that touches it, or \`syncline snapshot --table ${row.tbl} --restart\`)`;
