@@ -12,6 +12,7 @@ import { doctor, formatChecks } from '../observe/doctor.ts';
 import { formatStatus, pipelineStatus, waitForZeroLag } from '../observe/status.ts';
 import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
+import { DEFAULT_CHUNK_ROWS } from '../capture/snapshot/snapshot.ts';
 import { capturedTables, triggerStatus } from '../capture/trigger/install.ts';
 import { connectSource } from '../mysql/connect.ts';
 import { urlWithPassword } from '../config/urls.ts';
@@ -25,7 +26,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--database <name>', 'source database (overrides source.database)')
     .option('--table <name...>', 'only these tables (default: every captured table)')
     .option('--restart', 'start over from the first key, even for tables already loaded')
-    .option('--chunk-size <rows>', 'rows per chunk (one short transaction each)', '5000')
+    .option('--chunk-size <rows>', 'rows per chunk (one short transaction each)', String(DEFAULT_CHUNK_ROWS))
     .option('--json', 'print the summary as JSON')
     .action(
       async (

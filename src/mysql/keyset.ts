@@ -34,6 +34,19 @@ export function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string 
   return `(${terms.join(' OR ')})`;
 }
 
+/**
+ * `(k1, k2) IN ((?, ?), ...)` for `count` keys, bound with the keys' values in column order. Both
+ * server families use the primary key for it (range on row constructors; MariaDB turns long lists
+ * into a join on the key), so only the listed rows are read.
+ */
+export function keyInList(columns: ColumnSchema[], count: number): string {
+  const one =
+    columns.length === 1 ? keyPlaceholder(columns[0]!) : `(${columns.map(keyPlaceholder).join(', ')})`;
+  const target =
+    columns.length === 1 ? quoteId(columns[0]!.name) : `(${columns.map((c) => quoteId(c.name)).join(', ')})`;
+  return `${target} IN (${Array.from({ length: count }, () => one).join(', ')})`;
+}
+
 export function afterKeyParams(lastKey: unknown[]): unknown[] {
   const params: unknown[] = [];
   for (let i = 0; i < lastKey.length; i += 1) params.push(...lastKey.slice(0, i + 1));
