@@ -1,6 +1,7 @@
 // `syncline doctor`: checks everything the pipeline needs — the source's privileges, binlog
 // settings, trigger state, primary keys, and that Kafka, MongoDB, Redis and Java answer — and says
 // what to fix for each problem. Never changes anything.
+import { SOURCE_PRIVILEGES, grantStatement } from '../mysql/privileges.ts';
 import { spawnSync } from 'node:child_process';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
@@ -68,7 +69,7 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
       .join('\n')
       .toUpperCase();
     const all = /GRANT ALL PRIVILEGES ON (\*\.\*|`?[^ ]+`?\.\*)/.test(text);
-    const needed = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'TRIGGER'];
+    const needed: readonly string[] = SOURCE_PRIVILEGES;
     const missing = all ? [] : needed.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
     out.push(
       missing.length === 0
@@ -83,7 +84,7 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
             name: 'privileges',
             state: 'fail',
             detail: `missing ${missing.join(', ')}`,
-            fix: `GRANT ${needed.join(', ')} ON \`${config.source.database}\`.* TO <the syncline user>`,
+            fix: grantStatement(config.source.database),
           },
     );
 

@@ -1,18 +1,21 @@
 // `syncline demo` (= `npm run demo`): from nothing to a live, verified pipeline on the local
 // stack. Stack up, demo schema and seed, `run` (snapshot + live capture), a live workload with a
 // status line, then verify and a closing summary.
-import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { Connection } from 'mysql2/promise';
 import { createClient, type RedisClientType } from 'redis';
 import { resolveConfig, type Config } from '../config/load.ts';
 import { createAdmin } from '../kafka/client.ts';
-import { connect } from '../mysql/connect.ts';
+import { registerSecret } from '../config/redact.ts';
+import { connect, connectSource } from '../mysql/connect.ts';
 import { DEMO_TABLES } from '../mysql/demo/schema.ts';
 import { createDemoSchema, seedDemo } from '../mysql/demo/seed.ts';
 import { runWorkload } from '../mysql/demo/workload.ts';
 import { quoteId } from '../mysql/identifiers.ts';
+import { SOURCE_PRIVILEGES } from '../mysql/privileges.ts';
 import { endOffsets } from '../observe/lag.ts';
 import { pipelineStatus, totalLag, waitForZeroLag, type PipelineStatus } from '../observe/status.ts';
 import { resolveStackOptions } from '../stack/options.ts';
@@ -35,6 +38,41 @@ export interface DemoOptions {
 }
 
 const say = (out: NodeJS.WriteStream, line: string) => out.write(`${line}\n`);
+
+/** The MySQL user the demo's pipeline runs as: only the documented privileges, never root. */
+export const DEMO_USER = 'syncline_demo';
+
+/**
+ * Creates (or resets) the demo's least-privilege user with a fresh random password, kept in a
+ * 0600 file in the state dir that the configuration reads (`source.passwordFile`). Returns the
+ * source URL (no password in it) and the file.
+ */
+async function createDemoUser(
+  rootUrl: string,
+  database: string,
+  stateDir: string,
+): Promise<{ url: string; passwordFile: string }> {
+  const password = randomBytes(18).toString('base64url');
+  registerSecret(password);
+  const passwordFile = join(resolve(stateDir), 'demo', 'mysql-password');
+  mkdirSync(dirname(passwordFile), { recursive: true, mode: 0o700 });
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  const root = await connect({ url: rootUrl });
+  try {
+    // The stack's clients arrive over TCP from 127.0.0.1.
+    await root.query(`CREATE USER IF NOT EXISTS ?@'127.0.0.1' IDENTIFIED BY ?`, [DEMO_USER, password]);
+    await root.query(`ALTER USER ?@'127.0.0.1' IDENTIFIED BY ?`, [DEMO_USER, password]);
+    await root.query(`GRANT ${SOURCE_PRIVILEGES.join(', ')} ON ${quoteId(database)}.* TO ?@'127.0.0.1'`, [
+      DEMO_USER,
+    ]);
+  } finally {
+    await root.end();
+  }
+  const url = new URL(rootUrl);
+  url.username = DEMO_USER;
+  url.password = '';
+  return { url: url.toString().replace(/\/$/, ''), passwordFile };
+}
 
 /** Removes what an earlier demo left in the sinks, Kafka and the state dir, so verify starts clean. */
 async function resetDemo(config: Config): Promise<void> {
@@ -99,14 +137,22 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const up = await stackUp(resolveStackOptions({ stateDir: options.stateDir }), (line) =>
     say(out, `    ${line}`),
   );
+  const user = await createDemoUser(up.urls.mysql, options.database, options.stateDir);
   const config = resolveConfig(
-    { source: { database: options.database, tables: '*' }, spark: { triggerInterval: '1 second' } },
+    {
+      source: { ...user, database: options.database, tables: '*' },
+      spark: { triggerInterval: '1 second' },
+    },
     { stateDir: options.stateDir },
   );
 
   say(
     out,
     `2/6 demo schema and ${options.rows.toLocaleString('en-US')} rows in ${options.database} (seed ${options.seed})`,
+  );
+  say(
+    out,
+    `    syncline runs as MySQL user ${DEMO_USER} with only ${SOURCE_PRIVILEGES.join(', ')} on ${options.database}.* (password in ${user.passwordFile}); the workload writes as root, like an application`,
   );
   await resetDemo(config);
   const conn: Connection = await connect({ url: up.urls.mysql });
@@ -147,7 +193,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   await started;
   if (!pipeline) return false;
   const p: ResolvedPipeline = pipeline;
-  const watch = await connect({ url: config.source.url, database: config.source.database });
+  const watch = await connectSource(config);
   const mongo = new MongoClient(config.sinks.mongodb.url, { useBigInt64: true });
   const redis = createClient({ url: config.sinks.redis.url }) as RedisClientType;
   try {
@@ -177,7 +223,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       })().catch(() => undefined);
     }, 5000);
     const work = await runWorkload({
-      target: { url: config.source.url },
+      target: { url: up.urls.mysql },
       database: options.database,
       ratePerSecond: options.rate,
       connections: options.connections,

@@ -1,6 +1,7 @@
 // `syncline run`: the main job. Checks the source, installs or refreshes the capture triggers,
 // starts the relay and the Spark job as supervised child processes, snapshots the tables that were
 // never loaded, and keeps everything running until SIGINT/SIGTERM.
+import { grantStatement } from '../mysql/privileges.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -71,7 +72,7 @@ export async function checkSource(conn: Connection, config: Config): Promise<voi
     text.toUpperCase().includes(`GRANT ALL PRIVILEGES ON ${quoteId(config.source.database).toUpperCase()}.*`);
   if (!hasAll && !/TRIGGER/i.test(text)) {
     throw new RunError(
-      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER ON \`${config.source.database}\`.* TO the syncline user (see docs/capture.md, "Privileges").`,
+      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: ${grantStatement(config.source.database)} (see docs/capture.md, "Privileges").`,
     );
   }
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { RowDataPacket } from 'mysql2/promise';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
@@ -56,7 +57,7 @@ describe('doctor and secrets', () => {
       // The documented least-privilege grant (docs/capture.md, "MySQL privileges").
       await root.query(`CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?`, [user, secret]);
       await root.query(
-        `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER ON ${quoteId(database)}.* TO ?@'127.0.0.1'`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER, LOCK TABLES ON ${quoteId(database)}.* TO ?@'127.0.0.1'`,
         [user],
       );
     } finally {
@@ -81,7 +82,10 @@ describe('doctor and secrets', () => {
       SYNCLINE_TEST_MYSQL_PASSWORD: secret,
     });
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /ok\s+source privileges: SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER/);
+    assert.match(
+      r.out,
+      /ok\s+source privileges: SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER, LOCK TABLES/,
+    );
     assert.match(r.out, /WARN\s+source triggers: not installed: items\n\s+fix: `syncline triggers install`/);
     assert.match(r.out, /ok\s+kafka reachable/);
   });
@@ -128,6 +132,47 @@ describe('doctor and secrets', () => {
     for (const file of filesUnder(dir)) {
       if (file.endsWith('syncline.yaml')) continue;
       assert.ok(!readFileSync(file, 'utf8').includes(secret), `${file} contains the password`);
+    }
+  });
+
+  test('a user without LOCK TABLES: doctor names it with the GRANT to run, and triggers install refuses with it, installing nothing', async () => {
+    const weak = uniqueName('w');
+    const root = await connect({ url: stack.mysqlUrl });
+    try {
+      await root.query(`CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?`, [weak, secret]);
+      await root.query(
+        `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER ON ${quoteId(database)}.* TO ?@'127.0.0.1'`,
+        [weak],
+      );
+      await root.query(`CREATE TABLE ${quoteId(database)}.others (id INT PRIMARY KEY)`);
+      const config = join(dir, 'weak.yaml');
+      writeFileSync(
+        config,
+        readFileSync(join(dir, 'syncline.yaml'), 'utf8')
+          .replace(`mysql://${user}@`, `mysql://${weak}@`)
+          .replace(`database: ${database}`, `database: ${database}\n  tables: [others]`),
+      );
+      const base = ['--config', config, '--state-dir', join(dir, 'state-weak')];
+      const env = { SYNCLINE_TEST_MYSQL_PASSWORD: secret };
+      const doctor = cli([...base, 'doctor'], env);
+      assert.equal(doctor.code, 1, doctor.out);
+      assert.match(doctor.out, /FAIL\s+source privileges: missing LOCK TABLES/);
+      assert.match(
+        doctor.out,
+        /fix: GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER, LOCK TABLES ON `secrets_/,
+      );
+      const install = cli([...base, 'triggers', 'install'], env);
+      assert.notEqual(install.code, 0);
+      assert.match(install.out, /may not lock .*others.*Nothing was changed\. To fix: GRANT .*LOCK TABLES/s);
+      const [triggers] = await root.query<RowDataPacket[]>(
+        'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?',
+        [database, 'others'],
+      );
+      assert.equal(Number(triggers[0]!.n), 0, 'no trigger was installed');
+      assert.ok(!doctor.out.includes(secret) && !install.out.includes(secret));
+    } finally {
+      await root.query(`DROP USER IF EXISTS ?@'127.0.0.1'`, [weak]).catch(() => undefined);
+      await root.end();
     }
   });
 });

@@ -8,6 +8,7 @@ import {
   installTriggers,
   triggerStatus,
 } from '../../src/capture/trigger/install.ts';
+import { applyDdl } from '../../src/capture/trigger/apply-ddl.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { topicName } from '../../src/model/event.ts';
 import { bySeq, drainWithRelay, freshDatabase, readEvents } from './capture-support.ts';
@@ -159,6 +160,36 @@ test('FLOAT values read back as the stored float: short form when exact, the exa
     assert.deepEqual(
       values.filter((v) => v !== null).map((v) => Math.fround(v!)),
       stored,
+    );
+  } finally {
+    await fx.close();
+  }
+});
+
+test('an install working from a shape read before a syncline ddl gets triggers for the shape the table has now, so writes do not fail', async () => {
+  const fx = await freshDatabase('stale_install', [
+    'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), price INT)',
+  ]);
+  try {
+    const ddl = (sql: string) =>
+      applyDdl(fx.conn, { database: fx.database, tables: '*' }, sql, { lockWaitSeconds: 5 });
+    await installTriggers(fx.conn, await capturedTables(fx.conn, fx.database, '*'));
+    await ddl('ALTER TABLE items DROP COLUMN price');
+    // `run` polls: it reads this shape and sees drift, and a second `syncline ddl` lands before
+    // it replaces the triggers.
+    const stale = await capturedTables(fx.conn, fx.database, '*');
+    assert.equal((await triggerStatus(fx.conn, stale))[0]!.drift, true);
+    await ddl('ALTER TABLE items RENAME COLUMN name TO title');
+    assert.deepEqual(await installTriggers(fx.conn, stale), [{ table: 'items', action: 'regenerated' }]);
+
+    await fx.conn.query("INSERT INTO items (id, title) VALUES (1, 'pen')");
+    const [rows] = await fx.conn.query<RowDataPacket[]>('SELECT after_image FROM _syncline_changelog');
+    assert.deepEqual(JSON.parse(String(rows.at(-1)!.after_image)), { id: 1, title: 'pen' });
+    const now = await capturedTables(fx.conn, fx.database, '*');
+    assert.equal(
+      (await triggerStatus(fx.conn, now))[0]!.drift,
+      false,
+      'the recorded shape is the current one',
     );
   } finally {
     await fx.close();

@@ -4,6 +4,7 @@ import type { TableSchema } from '../../model/types.ts';
 import { readCatalog } from '../../mysql/catalog.ts';
 import { isMariaDb } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
+import { grantStatement } from '../../mysql/privileges.ts';
 import {
   CHANGELOG_TABLE,
   GENERATOR_VERSION,
@@ -85,9 +86,21 @@ export async function triggerStatus(conn: Connection, tables: TableSchema[]): Pr
   });
 }
 
+/** ER_DBACCESS_DENIED_ERROR (1044) or ER_TABLEACCESS_DENIED_ERROR (1142). */
+function isAccessDenied(err: unknown): boolean {
+  const errno = (err as { errno?: number }).errno;
+  return errno === 1044 || errno === 1142;
+}
+
 /**
  * Create the changelog and (re)create the triggers of every table whose triggers are missing or
  * drifted. Unchanged tables are left alone, so running it twice is a no-op.
+ *
+ * Each table is locked (`LOCK TABLES t WRITE`) and its shape read again under the lock before its
+ * triggers are replaced: the schema passed in may be seconds old (`run` polls), and a
+ * `syncline ddl` that changed the table since would otherwise get triggers of the previous shape
+ * back, failing writes that name a dropped column (decision 0024). Writers of `t` wait for the few
+ * ms this takes instead of failing.
  */
 export async function installTriggers(
   conn: Connection,
@@ -108,24 +121,39 @@ export async function installTriggers(
       results.push({ table: table.name, action: 'unchanged' });
       continue;
     }
-    if (mariadb) {
-      // CREATE OR REPLACE swaps each trigger atomically: no window in which writes go uncaptured.
-      for (const event of TRIGGER_EVENTS) await conn.query(createTriggerSql(table, event, true));
-    } else {
-      // MySQL has no OR REPLACE for triggers; a write lock keeps writers out during the swap.
-      await conn.query(`LOCK TABLES ${quoteId(table.name)} WRITE, ${quoteId(CHANGELOG_TABLE)} WRITE`);
-      try {
-        for (const event of TRIGGER_EVENTS) {
-          await conn.query(dropTriggerSql(table.name, event));
-          await conn.query(createTriggerSql(table, event, false));
-        }
-      } finally {
-        await conn.query('UNLOCK TABLES');
+    // MariaDB: CREATE OR REPLACE swaps each trigger atomically, and only `t` needs locking (MariaDB
+    // locks the changelog for the triggers' use by itself; naming it would stall every captured
+    // table and the relay). MySQL has no OR REPLACE for triggers: drop + create, with the
+    // changelog locked too as its LOCK TABLES rules require.
+    try {
+      await conn.query(
+        mariadb
+          ? `LOCK TABLES ${quoteId(table.name)} WRITE`
+          : `LOCK TABLES ${quoteId(table.name)} WRITE, ${quoteId(CHANGELOG_TABLE)} WRITE`,
+      );
+    } catch (err) {
+      if (isAccessDenied(err))
+        throw new Error(
+          `the MySQL user may not lock ${database}.${table.name} (${(err as Error).message}); syncline locks a table for the few ms it takes to replace its capture triggers, so that they always match its columns. Nothing was changed. To fix: ${grantStatement(database)}`,
+        );
+      throw err;
+    }
+    let current: TableSchema;
+    try {
+      [current] = (await readCatalog(conn, database, {
+        tables: [table.name],
+        requirePrimaryKey: true,
+      })) as [TableSchema];
+      for (const event of TRIGGER_EVENTS) {
+        if (!mariadb) await conn.query(dropTriggerSql(table.name, event));
+        await conn.query(createTriggerSql(current, event, mariadb));
       }
+    } finally {
+      await conn.query('UNLOCK TABLES');
     }
     await conn.query(
       `REPLACE INTO ${quoteId(TRIGGER_STATE_TABLE)} (tbl, schema_hash, generator_version) VALUES (?, ?, ?)`,
-      [table.name, status.currentHash, GENERATOR_VERSION],
+      [table.name, schemaHash(current), GENERATOR_VERSION],
     );
     results.push({ table: table.name, action: status.present.length > 0 ? 'regenerated' : 'created' });
   }
