@@ -152,7 +152,11 @@ tables:
     assert.ok(total > 1000, `only ${total} writes`);
     for (const name of ['syncline ddl RENAME COLUMN', 'syncline ddl DROP COLUMN']) {
       const c = phases.get(name)!;
-      assert.equal(c.failed, 0, `${name}: ${c.failed} of ${c.attempted} writes failed: ${[...c.errors].join('; ')}`);
+      assert.equal(
+        c.failed,
+        0,
+        `${name}: ${c.failed} of ${c.attempted} writes failed: ${[...c.errors].join('; ')}`,
+      );
     }
     // The known window of plain DDL: the old triggers name b2 until `run` regenerates them.
     assert.ok(
