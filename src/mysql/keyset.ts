@@ -20,15 +20,14 @@ export function keyPlaceholder(c: ColumnSchema): string {
 
 /**
  * `(k1, k2, ...) > (v1, v2, ...)` spelled out as OR/AND so that the optimizer uses the primary
- * key as a range on every server version (`<=` for the chunk's upper bound).
+ * key as a range on every server version.
  */
-export function keyPredicate(columns: ColumnSchema[], last: '>' | '<='): string {
+export function keyPredicate(columns: ColumnSchema[]): string {
   const terms: string[] = [];
   for (let i = 0; i < columns.length; i += 1) {
     const equal = columns.slice(0, i).map((c) => `${quoteId(c.name)} = ${keyPlaceholder(c)}`);
-    const op = i < columns.length - 1 ? last.charAt(0) : last;
     terms.push(
-      `(${[...equal, `${quoteId(columns[i]!.name)} ${op} ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`,
+      `(${[...equal, `${quoteId(columns[i]!.name)} > ${keyPlaceholder(columns[i]!)}`].join(' AND ')})`,
     );
   }
   return `(${terms.join(' OR ')})`;

@@ -1,7 +1,6 @@
 // `syncline doctor`: checks everything the pipeline needs — the source's privileges, binlog
 // settings, trigger state, primary keys, and that Kafka, MongoDB, Redis and Java answer — and says
 // what to fix for each problem. Never changes anything.
-import { SOURCE_PRIVILEGES, grantStatement } from '../mysql/privileges.ts';
 import { spawnSync } from 'node:child_process';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
@@ -12,6 +11,7 @@ import { connect } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
 import { ServiceError } from '../errors/registry.ts';
 import { probeKafka, probeMongo, probeRedis } from '../pipeline/preflight.ts';
+import { SOURCE_PRIVILEGES, grantStatement } from '../mysql/privileges.ts';
 
 export type CheckState = 'ok' | 'warn' | 'fail';
 

@@ -1,7 +1,6 @@
 // `syncline run`: the main job. Checks the source, installs or refreshes the capture triggers,
 // starts the relay and the Spark job as supervised child processes, snapshots the tables that were
 // never loaded, and keeps everything running until SIGINT/SIGTERM.
-import { grantStatement } from '../mysql/privileges.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +26,7 @@ import { checkMongoNames, waitForServices, withBackoff } from './preflight.ts';
 import type { Server } from 'node:http';
 import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
 import { pipelineStatus } from '../observe/status.ts';
+import { grantStatement } from '../mysql/privileges.ts';
 
 export interface RunOptions {
   /** How the child relay is started: this CLI again, with the same config and state dir. */

@@ -125,7 +125,7 @@ async function* sourceChunks(
   let last: unknown[] | null = null;
   for (;;) {
     const [rows] = await conn.query<RowDataPacket[]>({
-      sql: `${select} ${last ? `WHERE ${keyPredicate(keys, '>')}` : ''} ORDER BY ${orderBy} LIMIT ${chunkSize}`,
+      sql: `${select} ${last ? `WHERE ${keyPredicate(keys)}` : ''} ORDER BY ${orderBy} LIMIT ${chunkSize}`,
       values: last ? afterKeyParams(last) : [],
     });
     if (rows.length === 0) return;

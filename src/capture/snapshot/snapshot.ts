@@ -144,7 +144,7 @@ export async function snapshotTable(
       // 1. Find and share-lock the chunk's keys. A writer holding one of these rows makes us wait
       //    until it commits (its change then precedes ours in the changelog); a writer arriving
       //    after us waits for our commit (its change follows ours).
-      const where = lastKey === null ? '' : `WHERE ${keyPredicate(keys, '>')}`;
+      const where = lastKey === null ? '' : `WHERE ${keyPredicate(keys)}`;
       const [keyRows] = await conn.query<RowDataPacket[]>({
         sql: `SELECT ${keys.map((k, i) => `${keyRead(k)} AS k${i}`).join(', ')} FROM ${tableRef} ${where}
               ORDER BY ${orderBy} LIMIT ${chunkSize} LOCK IN SHARE MODE`,
