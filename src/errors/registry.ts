@@ -6,6 +6,7 @@ export type ServiceErrorCode =
   | 'SYNCLINE_MYSQL_UNREACHABLE'
   | 'SYNCLINE_MYSQL_AUTH'
   | 'SYNCLINE_MYSQL_DATABASE'
+  | 'SYNCLINE_MYSQL_PRIVILEGES'
   | 'SYNCLINE_KAFKA_UNREACHABLE'
   | 'SYNCLINE_MONGODB_UNREACHABLE'
   | 'SYNCLINE_MONGODB_AUTH'
@@ -35,6 +36,12 @@ export const SERVICE_ERRORS: Record<ServiceErrorCode, Entry> = {
     setting: 'source.database',
     fix: 'set source.database (or --database) to an existing database, or grant the user access to it',
   },
+  SYNCLINE_MYSQL_PRIVILEGES: {
+    service: 'MySQL',
+    setting: 'the user in source.url',
+    fix: 'run the GRANT named above as an administrator (docs/capture.md, "MySQL privileges"; `syncline doctor` lists every privilege that is missing)',
+  },
+
   SYNCLINE_KAFKA_UNREACHABLE: {
     service: 'Kafka',
     setting: 'kafka.brokers',
@@ -85,7 +92,7 @@ export class ServiceError extends Error {
 
   /** Waiting cannot help: a wrong password or a name the server refuses stays wrong. */
   get permanent(): boolean {
-    return /_AUTH$|_NAME$|_DATABASE$/.test(this.code);
+    return /_AUTH$|_NAME$|_DATABASE$|_PRIVILEGES$/.test(this.code);
   }
 }
 

@@ -27,6 +27,7 @@ import type { Server } from 'node:http';
 import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
 import { pipelineStatus } from '../observe/status.ts';
 import { grantStatement } from '../mysql/privileges.ts';
+import { ServiceError } from '../errors/registry.ts';
 
 export interface RunOptions {
   /** How the child relay is started: this CLI again, with the same config and state dir. */
@@ -71,8 +72,9 @@ export async function checkSource(conn: Connection, config: Config): Promise<voi
     /GRANT ALL PRIVILEGES ON \*\.\*/i.test(text) ||
     text.toUpperCase().includes(`GRANT ALL PRIVILEGES ON ${quoteId(config.source.database).toUpperCase()}.*`);
   if (!hasAll && !/TRIGGER/i.test(text)) {
-    throw new RunError(
-      `the MySQL user cannot create triggers on ${config.source.database} (server ${version}). To fix: ${grantStatement(config.source.database)} (see docs/capture.md, "Privileges").`,
+    throw new ServiceError(
+      'SYNCLINE_MYSQL_PRIVILEGES',
+      `the user cannot create triggers on ${config.source.database} (server ${version}); needed: ${grantStatement(config.source.database)}`,
     );
   }
 }

@@ -163,7 +163,10 @@ describe('doctor and secrets', () => {
       );
       const install = cli([...base, 'triggers', 'install'], env);
       assert.notEqual(install.code, 0);
-      assert.match(install.out, /may not lock .*others.*Nothing was changed\. To fix: GRANT .*LOCK TABLES/s);
+      assert.match(
+        install.out,
+        /\[SYNCLINE_MYSQL_PRIVILEGES\] MySQL: the user may not lock .*others.*Nothing was changed; needed: GRANT .*LOCK TABLES ON `secrets_/s,
+      );
       const [triggers] = await root.query<RowDataPacket[]>(
         'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?',
         [database, 'others'],

@@ -5,6 +5,7 @@ import { readCatalog } from '../../mysql/catalog.ts';
 import { isMariaDb } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { grantStatement } from '../../mysql/privileges.ts';
+import { ServiceError } from '../../errors/registry.ts';
 import {
   CHANGELOG_TABLE,
   GENERATOR_VERSION,
@@ -133,8 +134,10 @@ export async function installTriggers(
       );
     } catch (err) {
       if (isAccessDenied(err))
-        throw new Error(
-          `the MySQL user may not lock ${database}.${table.name} (${(err as Error).message}); syncline locks a table for the few ms it takes to replace its capture triggers, so that they always match its columns. Nothing was changed. To fix: ${grantStatement(database)}`,
+        throw new ServiceError(
+          'SYNCLINE_MYSQL_PRIVILEGES',
+          `the user may not lock ${database}.${table.name} (${(err as Error).message}); syncline locks a table for the few ms it takes to replace its capture triggers, so that they always match its columns. Nothing was changed; needed: ${grantStatement(database)}`,
+          { cause: err },
         );
       throw err;
     }
