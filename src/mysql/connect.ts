@@ -78,6 +78,12 @@ export function createPool(target: MysqlTarget, connectionLimit = 8): Pool {
   return pool;
 }
 
+/** The server's error number of a mysql2 error (ER_LOCK_DEADLOCK = 1213, …); undefined otherwise. */
+export function mysqlErrno(err: unknown): number | undefined {
+  const errno = (err as { errno?: unknown }).errno;
+  return typeof errno === 'number' ? errno : undefined;
+}
+
 /** True for MariaDB (CREATE OR REPLACE TRIGGER, JSON as LONGTEXT), false for MySQL. */
 export async function isMariaDb(conn: Connection | Pool): Promise<boolean> {
   const [rows] = await conn.query('SELECT VERSION() AS v');

@@ -69,15 +69,14 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
       .join('\n')
       .toUpperCase();
     const all = /GRANT ALL PRIVILEGES ON (\*\.\*|`?[^ ]+`?\.\*)/.test(text);
-    const needed: readonly string[] = SOURCE_PRIVILEGES;
-    const missing = all ? [] : needed.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
+    const missing = all ? [] : SOURCE_PRIVILEGES.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
     out.push(
       missing.length === 0
         ? {
             area: 'source',
             name: 'privileges',
             state: 'ok',
-            detail: all ? 'ALL PRIVILEGES' : needed.join(', '),
+            detail: all ? 'ALL PRIVILEGES' : SOURCE_PRIVILEGES.join(', '),
           }
         : {
             area: 'source',

@@ -60,7 +60,7 @@ async function createDemoUser(
   const root = await connect({ url: rootUrl });
   try {
     // The stack's clients arrive over TCP from 127.0.0.1.
-    await root.query(`CREATE USER IF NOT EXISTS ?@'127.0.0.1' IDENTIFIED BY ?`, [DEMO_USER, password]);
+    await root.query(`CREATE USER IF NOT EXISTS ?@'127.0.0.1'`, [DEMO_USER]);
     await root.query(`ALTER USER ?@'127.0.0.1' IDENTIFIED BY ?`, [DEMO_USER, password]);
     await root.query(`GRANT ${SOURCE_PRIVILEGES.join(', ')} ON ${quoteId(database)}.* TO ?@'127.0.0.1'`, [
       DEMO_USER,

@@ -7,6 +7,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { TableSchema } from '../../model/types.ts';
 import { keyColumns } from '../../model/types.ts';
 import { keyExpression, rowImageExpression } from '../../model/row-image-sql.ts';
+import { mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId, quoteString } from '../../mysql/identifiers.ts';
 import { afterKeyParams, keyInList, keyPredicate, keyRead } from '../../mysql/keyset.ts';
 import { CHANGELOG_TABLE } from '../trigger/ddl.ts';
@@ -89,7 +90,7 @@ async function changelogBacklog(conn: Connection): Promise<number> {
 
 /** ER_LOCK_DEADLOCK (1213) or ER_LOCK_WAIT_TIMEOUT (1205). */
 function isLockConflict(err: unknown): boolean {
-  const errno = (err as { errno?: number }).errno;
+  const errno = mysqlErrno(err);
   return errno === 1213 || errno === 1205;
 }
 

@@ -4,10 +4,10 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { TableSchema } from '../../model/types.ts';
 import { INTERNAL_TABLE_PREFIX, listTables, readCatalog } from '../../mysql/catalog.ts';
-import { isMariaDb } from '../../mysql/connect.ts';
+import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
-import { TRIGGER_EVENTS, createTriggerSql, dropTriggerSql, schemaHash } from './ddl.ts';
-import { triggerStatus } from './install.ts';
+import { TRIGGER_EVENTS, dropTriggerSql, schemaHash } from './ddl.ts';
+import { replaceTriggers, triggerStatus } from './install.ts';
 
 /** Refused before anything was touched: the statement is not one syncline ddl should run. */
 export class DdlRefusedError extends Error {
@@ -207,11 +207,6 @@ export interface ApplyDdlResult {
   lockedMs: number;
 }
 
-function mysqlErrno(err: unknown): number | undefined {
-  const errno = (err as { errno?: unknown }).errno;
-  return typeof errno === 'number' ? errno : undefined;
-}
-
 const ER_LOCK_WAIT_TIMEOUT = 1205;
 
 async function catalogOf(conn: Connection, database: string, table: string): Promise<TableSchema> {
@@ -234,14 +229,7 @@ async function swapTriggers(
     reason = 'the table has no primary key any more, so its rows cannot be identified downstream';
   } else {
     try {
-      for (const event of TRIGGER_EVENTS) {
-        if (mariadb) {
-          await conn.query(createTriggerSql(after, event, true));
-        } else {
-          await conn.query(dropTriggerSql(after.name, event));
-          await conn.query(createTriggerSql(after, event, false));
-        }
-      }
+      await replaceTriggers(conn, after, mariadb);
       return;
     } catch (err) {
       reason = (err as Error).message;

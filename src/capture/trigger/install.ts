@@ -2,7 +2,7 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { TableSchema } from '../../model/types.ts';
 import { readCatalog } from '../../mysql/catalog.ts';
-import { isMariaDb } from '../../mysql/connect.ts';
+import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { grantStatement } from '../../mysql/privileges.ts';
 import { ServiceError } from '../../errors/registry.ts';
@@ -89,8 +89,19 @@ export async function triggerStatus(conn: Connection, tables: TableSchema[]): Pr
 
 /** ER_DBACCESS_DENIED_ERROR (1044) or ER_TABLEACCESS_DENIED_ERROR (1142). */
 function isAccessDenied(err: unknown): boolean {
-  const errno = (err as { errno?: number }).errno;
+  const errno = mysqlErrno(err);
   return errno === 1044 || errno === 1142;
+}
+
+/**
+ * The three capture triggers of `table`, for its shape as given: CREATE OR REPLACE on MariaDB
+ * (each swap atomic), DROP + CREATE on MySQL. The caller holds the table lock on MySQL.
+ */
+export async function replaceTriggers(conn: Connection, table: TableSchema, mariadb: boolean): Promise<void> {
+  for (const event of TRIGGER_EVENTS) {
+    if (!mariadb) await conn.query(dropTriggerSql(table.name, event));
+    await conn.query(createTriggerSql(table, event, mariadb));
+  }
 }
 
 /**
@@ -147,10 +158,7 @@ export async function installTriggers(
         tables: [table.name],
         requirePrimaryKey: true,
       })) as [TableSchema];
-      for (const event of TRIGGER_EVENTS) {
-        if (!mariadb) await conn.query(dropTriggerSql(table.name, event));
-        await conn.query(createTriggerSql(current, event, mariadb));
-      }
+      await replaceTriggers(conn, current, mariadb);
     } finally {
       await conn.query('UNLOCK TABLES');
     }
