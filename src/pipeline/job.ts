@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
 import { capturedTables } from '../capture/trigger/install.ts';
+import { sourceIdentity } from '../capture/source-id.ts';
 import { dlqTopicName, topicName } from '../model/event.ts';
 import type { TableSchema } from '../model/types.ts';
 import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
@@ -46,8 +47,10 @@ export async function resolvePipeline(
 ): Promise<ResolvedPipeline> {
   const tables = await capturedTables(conn, config.source.database, config.source.tables);
   const mongoDatabase = config.sinks.mongodb.database;
+  const source = await sourceIdentity(conn, config.source.database);
   const job = buildJobDescription({
     name: pipelineName(config),
+    source,
     kafka: {
       bootstrapServers: config.kafka.brokers,
       dlqTopic: dlqTopicName(config.kafka.topicPrefix),

@@ -51,9 +51,16 @@ export interface JobTable {
   redis: JobTableRedis | null;
 }
 
+/** Who writes: sinks stamp `id` on every entry and report entries stamped by another source. */
+export interface JobSource {
+  id: string;
+  label: string;
+}
+
 export interface JobDescription {
   version: 1;
   name: string;
+  source: JobSource;
   kafka: {
     bootstrapServers: string;
     /** Name of an env variable holding a JSON object of extra Kafka client options (TLS, SASL). */
@@ -108,6 +115,7 @@ export interface JobTableInput {
 
 export interface JobInputs {
   name: string;
+  source: JobSource;
   kafka: {
     bootstrapServers: string[] | string;
     optionsEnv?: string;
@@ -173,6 +181,7 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
   const job: JobDescription = {
     version: JOB_DESCRIPTION_VERSION,
     name: inputs.name,
+    source: { id: inputs.source.id, label: inputs.source.label },
     kafka: {
       bootstrapServers: brokers,
       dlqTopic: inputs.kafka.dlqTopic,
@@ -208,6 +217,13 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
   if (inputs.conf && Object.keys(inputs.conf).length > 0) job.conf = { ...inputs.conf };
   return job;
 }
+
+/**
+ * The database is part of the default key: two source databases with the same table names share
+ * one Redis without meeting (issue 11). Entries still carry their source's id for the case a
+ * template cannot separate (two servers with the same database name).
+ */
+export const DEFAULT_REDIS_KEY_TEMPLATE = '{db}:{table}:{key}';
 
 const KEY_PLACEHOLDER = /\{([^{}]*)\}/g;
 const RESERVED_FIELDS = new Set(['_id', '_sync']);
@@ -263,7 +279,7 @@ function buildTable(input: JobTableInput, inputs: JobInputs, problems: string[])
   if (inputs.sinks.redis && input.redis !== null) {
     const r = input.redis ?? {};
     redis = {
-      keyTemplate: r.keyTemplate ?? '{table}:{key}',
+      keyTemplate: r.keyTemplate ?? DEFAULT_REDIS_KEY_TEMPLATE,
       format: r.format ?? inputs.sinks.redis.format ?? 'hash',
     };
     if (r.fields) {

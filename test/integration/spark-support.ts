@@ -111,6 +111,7 @@ export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<S
   const redisPrefix = name;
   const job = buildJobDescription({
     name,
+    source: { id: `test-source-${name}`, label: `${name}@test` },
     kafka: { bootstrapServers: stack.kafkaBrokers, dlqTopic },
     checkpointLocation: path.join(stateDir, 'checkpoint'),
     triggerIntervalMs: 500,

@@ -26,6 +26,7 @@ const tables = JSON.parse(
 function inputs(extra: Partial<JobInputs> = {}): JobInputs {
   return {
     name: 'shop',
+    source: { id: '6ccd780c-baba-1026-9564-5b8c656024db', label: 'shop@db1:3306' },
     kafka: { bootstrapServers: ['127.0.0.1:19092', '127.0.0.1:19093'], dlqTopic: 'syncline.dlq' },
     checkpointLocation: '/tmp/cp',
     sinks: { mongodb: { database: 'shop' }, redis: {} },
@@ -56,7 +57,7 @@ test('a job description built from the golden tables matches the JSON Schema and
     nullable: false,
   });
   assert.deepEqual(lines.mongodb, { collection: 'order_lines' });
-  assert.deepEqual(lines.redis, { keyTemplate: '{table}:{key}', format: 'hash' });
+  assert.deepEqual(lines.redis, { keyTemplate: '{db}:{table}:{key}', format: 'hash' });
   assert.doesNotMatch(
     JSON.stringify(job),
     /mongodb:\/\/|redis:\/\//,
