@@ -15,6 +15,7 @@ import { quoteId } from '../../mysql/identifiers.ts';
 import { createAdmin, createProducer, ensureTopics, type StringProducer } from '../../kafka/client.ts';
 import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
 import { CHANGELOG_TABLE } from './ddl.ts';
+import { TruncateWatch } from './truncate.ts';
 import { fileSafeName } from '../../model/file-names.ts';
 
 export interface RelayOptions {
@@ -30,7 +31,7 @@ const DLQ_KEY_CHARS = 16 * 1024;
 /** One record on its way to Kafka: a change event, or the dead letter standing in for one. */
 interface Outgoing {
   row: ChangelogRow;
-  message: { topic: string; key: string; value: string };
+  message: { topic: string; key: string; value: string; partition?: number };
   bytes: number;
   /** Set when this is a dead letter: the changelog id of the event it stands in for. */
   deadLetterOf?: string;
@@ -115,6 +116,9 @@ export class Relay {
   #lastStatusWrite = 0;
   #active = false;
   #jsonTableDelete = true;
+  #truncates: TruncateWatch | null = null;
+  /** Partition count per topic, for the `t` events that go to every partition. */
+  #partitions = new Map<string, number>();
 
   constructor(config: Config, options: RelayOptions = {}) {
     this.#config = config;
@@ -174,6 +178,7 @@ export class Relay {
     }
     const wasActive = this.#active;
     this.#setActive(false);
+    await this.#truncates?.stop();
     await this.#closeMysql();
     await this.#closeKafka();
     if (wasActive) this.#writeStatus(true);
@@ -223,7 +228,13 @@ export class Relay {
     const { source } = this.#config;
     const select = `SELECT id, tbl, op, pk, before_image, after_image, FLOOR(UNIX_TIMESTAMP(ts) * 1000) AS ts_ms
       FROM ${quoteId(CHANGELOG_TABLE)} ORDER BY id LIMIT ${source.relay.batchSize}`;
+    this.#truncates ??= new TruncateWatch(source.database, { log: this.#log });
+    const openReloadConnection = (): Promise<Connection> =>
+      connect({ url: source.url, password: source.password, database: source.database });
     while (!this.stopping) {
+      // Before the read: a marker written now is drained in this very batch.
+      await this.#truncates.check(conn);
+      this.#truncates.startReloads(openReloadConnection);
       const started = performance.now();
       const [rows] = await conn.query<ChangelogRow[]>(select);
       await this.#maybeCheckBacklog(rows.length);
@@ -282,6 +293,10 @@ export class Relay {
     const maxEvent = source.relay.maxEventBytes;
     const items: Outgoing[] = [];
     for (const row of rows) {
+      if (row.op === 't') {
+        items.push(...(await this.#truncateMessages(row, topics.get(row.tbl)!, now)));
+        continue;
+      }
       const message = {
         topic: topics.get(row.tbl)!,
         key: compactJson(row.pk),
@@ -323,6 +338,28 @@ export class Relay {
       await this.#closeKafka();
       throw err;
     }
+  }
+
+  /**
+   * A TRUNCATE marker goes to every partition of the table's topic, with no key: each partition's
+   * consumer must see it after the events of that partition it supersedes (contract/README.md).
+   */
+  async #truncateMessages(row: ChangelogRow, topic: string, now: number): Promise<Outgoing[]> {
+    let count = this.#partitions.get(topic);
+    if (count === undefined) {
+      this.#admin ??= createAdmin(this.#config.kafka);
+      const metadata = await this.#admin.metadata({ topics: [topic] });
+      count = metadata.topics.get(topic)?.partitionsCount;
+      if (!count) throw new Error(`cannot read the partition count of ${topic}`);
+      this.#partitions.set(topic, count);
+    }
+    const { source } = this.#config;
+    const value = buildEventValue(row, source.name, source.database, now);
+    return Array.from({ length: count }, (_, partition) => ({
+      row,
+      message: { topic, key: undefined as unknown as string, value, partition },
+      bytes: Buffer.byteLength(value),
+    }));
   }
 
   /**
