@@ -5,7 +5,8 @@ import { createClient, type RedisClientType } from 'redis';
 import { configFromCommand } from '../capture/cli.ts';
 import type { Config } from '../config/load.ts';
 import { formatProgress } from '../spark/launcher.ts';
-import { resolvePipeline } from '../pipeline/job.ts';
+import { pipelineName, resolvePipeline } from '../pipeline/job.ts';
+import { acquireLock, describeHolder, snapshotLockFile, type Lock } from '../pipeline/lock.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { runDemo } from '../pipeline/demo.ts';
 import { doctor, formatChecks } from '../observe/doctor.ts';
@@ -41,6 +42,7 @@ export function registerPipelineCommands(program: Command): void {
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
         process.once('SIGTERM', () => abort.abort());
+        const locks: Lock[] = [];
         try {
           let tables = await capturedTables(conn, config.source.database, config.source.tables);
           if (opts.table) {
@@ -60,6 +62,15 @@ export function registerPipelineCommands(program: Command): void {
               `capture triggers are missing or out of date for ${missing.join(', ')}. To fix: run \`syncline triggers install\` first (or use \`syncline run\`, which does both).`,
             );
           }
+          // A table that a running `run` (or another `snapshot`) is loading is refused, naming it.
+          for (const t of tables)
+            locks.push(
+              acquireLock(snapshotLockFile(config.stateDir, pipelineName(config), t.name), {
+                role: `snapshot of ${t.name}`,
+                refuse: (h) =>
+                  `${t.name} is being loaded right now by ${h.role.startsWith('run') ? '`syncline run`' : 'another `syncline snapshot`'} (${describeHolder(h)}). To fix: wait until it has finished (\`syncline status\` shows the lag going to 0), or stop it first.`,
+              }),
+            );
           const summaries = await runSnapshots(conn, tables, {
             restart: Boolean(opts.restart),
             chunkSize,
@@ -79,6 +90,7 @@ export function registerPipelineCommands(program: Command): void {
             process.exitCode = 130;
           }
         } finally {
+          for (const lock of locks) lock.release();
           await conn.end();
         }
       },

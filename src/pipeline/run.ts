@@ -28,6 +28,14 @@ import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
 import { pipelineStatus } from '../observe/status.ts';
 import { grantStatement } from '../mysql/privileges.ts';
 import { ServiceError } from '../errors/registry.ts';
+import {
+  acquireLock,
+  acquirePipelineLock,
+  describeHolder,
+  LockHeldError,
+  snapshotLockFile,
+  type Lock,
+} from './lock.ts';
 
 export interface RunOptions {
   /** How the child relay is started: this CLI again, with the same config and state dir. */
@@ -95,18 +103,32 @@ async function snapshotWithRetries(
   signal: AbortSignal | undefined,
   log: (line: string) => void,
 ): Promise<void> {
+  let waitingFor = '';
   for (let attempt = 1; !signal?.aborted; attempt += 1) {
     let conn: Connection | null = null;
+    let locks: Lock[] = [];
     try {
       conn = await connectSource(config);
       const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
       if (todo.length === 0) return;
+      locks = lockSnapshots(
+        config,
+        todo.map((t) => t.name),
+      );
       log(`run: snapshot of ${todo.map((t) => t.name).join(', ')}`);
       const summaries = await runSnapshots(conn, todo, { ...(signal ? { signal } : {}) });
       for (const s of summaries)
         log(`run: snapshot ${s.table}: ${s.rows} rows, ${Math.round(s.rowsPerSecond)} rows/s`);
       return;
     } catch (err) {
+      if (err instanceof LockHeldError) {
+        // A `syncline snapshot` of the same table is under way: wait for it, it is not a failure.
+        if (waitingFor !== err.message) log(`run: ${err.message}; waiting for it to finish`);
+        waitingFor = err.message;
+        attempt -= 1;
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
       if (attempt >= 10)
         throw new RunError(
           `the snapshot failed ${attempt} times; last error: ${redact((err as Error).message)}`,
@@ -117,8 +139,27 @@ async function snapshotWithRetries(
       );
       await new Promise((r) => setTimeout(r, delay));
     } finally {
+      for (const lock of locks) lock.release();
       await conn?.end().catch(() => undefined);
     }
+  }
+}
+
+/** Locks the snapshot of each table, or none of them. */
+function lockSnapshots(config: Config, tables: string[]): Lock[] {
+  const held: Lock[] = [];
+  try {
+    for (const table of tables)
+      held.push(
+        acquireLock(snapshotLockFile(config.stateDir, pipelineName(config), table), {
+          role: `run, loading ${table}`,
+          refuse: (h) => `the snapshot of ${table} is being run by ${describeHolder(h)}`,
+        }),
+      );
+    return held;
+  } catch (err) {
+    for (const lock of held) lock.release();
+    throw err;
   }
 }
 
@@ -163,6 +204,21 @@ function serviceWaitMs(options: RunOptions): number {
 export async function runPipeline(config: Config, options: RunOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const waitMs = serviceWaitMs(options);
+  // First of all, before anything touches the source, Kafka or the checkpoint.
+  const lock = acquirePipelineLock(config.stateDir, pipelineName(config), config.source.database, 'run');
+  try {
+    await runLocked(config, options, log, waitMs);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(
+  config: Config,
+  options: RunOptions,
+  log: (line: string) => void,
+  waitMs: number,
+): Promise<void> {
   const wait = { waitMs, deadline: Date.now() + waitMs, log, signal: options.signal };
   // Waiting helps when a service is still starting; a wrong password fails at once.
   const conn = await withBackoff('MySQL', () => connectSource(config), wait).catch((err: unknown) => {

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { configFromCommand } from '../capture/cli.ts';
 import { connectSource } from '../mysql/connect.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
+import { acquirePipelineLock } from '../pipeline/lock.ts';
 import type { JobDescription } from './job-description.ts';
 import {
   checkJobDescription,
@@ -96,6 +97,8 @@ export function registerSparkCommands(program: Command): void {
         process.stdout.write('job description OK\n');
         return;
       }
+      // One driver per checkpoint: the same lock as `run` (released when this process exits).
+      acquirePipelineLock(stateDir, job.name, job.tables[0]?.db ?? job.name, 'spark');
       // No separate check before a run: the job checks every expression itself before it
       // starts and exits with the same messages, which saves a JVM start.
       let command: Cmd;
