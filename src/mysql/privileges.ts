@@ -22,3 +22,15 @@ export const SOURCE_PRIVILEGES = [
 export function grantStatement(database: string, grantee = '<the syncline user>'): string {
   return `GRANT ${SOURCE_PRIVILEGES.join(', ')} ON ${quoteId(database)}.* TO ${grantee}`;
 }
+
+/**
+ * PROCESS (a server-wide privilege) lets the relay read InnoDB's table ids
+ * (information_schema.INNODB_SYS_TABLES / INNODB_TABLES), which is how it notices a TRUNCATE, the
+ * one statement no trigger sees (decision 0035). Without it TRUNCATE is not captured.
+ */
+export const GLOBAL_PRIVILEGES = ['PROCESS'] as const;
+
+/** `GRANT PROCESS ON *.* TO <grantee>`. */
+export function globalGrantStatement(grantee = '<the syncline user>'): string {
+  return `GRANT ${GLOBAL_PRIVILEGES.join(', ')} ON *.* TO ${grantee}`;
+}

@@ -12,8 +12,9 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { readCatalog } from '../../mysql/catalog.ts';
-import { isMariaDb } from '../../mysql/connect.ts';
+import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
+import { globalGrantStatement } from '../../mysql/privileges.ts';
 import { SNAPSHOT_TABLE, snapshotStateDdl, snapshotTable } from '../snapshot/snapshot.ts';
 import { CHANGELOG_TABLE, TRIGGER_STATE_TABLE } from './ddl.ts';
 
@@ -109,6 +110,8 @@ export class TruncateWatch {
   #looks: { truncate: number; alter: number }[] = [];
   #lastLook = 0;
   #unwatchable = new Set<string>();
+  /** Set when the user lacks PROCESS: TRUNCATE cannot be noticed, said once, never fatal. */
+  #blind = false;
   #reloading: Promise<void> | null = null;
   #stop = new AbortController();
 
@@ -131,9 +134,20 @@ export class TruncateWatch {
       now.truncate !== prev.truncate ||
       now.alter !== prev.alter ||
       Date.now() - this.#lastLook >= LOOK_EVERY_MS;
-    if (!due) return [];
+    if (!due || this.#blind) return [];
     this.#lastLook = Date.now();
-    const marked = await this.#look(conn, now, this.#looks[0] ?? now);
+    let marked: string[];
+    try {
+      marked = await this.#look(conn, now, this.#looks[0] ?? now);
+    } catch (err) {
+      if (mysqlErrno(err) !== 1227) throw err;
+      this.#blind = true;
+      this.#log.error(
+        { fix: globalGrantStatement() },
+        'TRUNCATE TABLE on captured tables will NOT reach the sinks: the syncline user may not read InnoDB table ids (it lacks the PROCESS privilege). Grant it and restart the relay; `syncline doctor` checks it',
+      );
+      return [];
+    }
     this.#looks = [prev ?? now, now];
     return marked;
   }
