@@ -82,20 +82,31 @@ export function valueExpression(column: ColumnSchema, ref: string): string {
   }
 }
 
-function jsonObject(columns: ColumnSchema[], prefix: string | null): string {
+/**
+ * SQL expressions that replace a column's value in an image: a row as it will be once a foreign-key
+ * cascade has changed it (e.g. `parent_id` -> `NEW.\`id\`` or `NULL`), built before the change.
+ */
+export type ColumnOverrides = ReadonlyMap<string, string>;
+
+function jsonObject(columns: ColumnSchema[], prefix: string | null, overrides?: ColumnOverrides): string {
   if (columns.length === 0) return 'JSON_OBJECT()';
   const parts = columns.map(
-    (c) => `${quoteString(c.name)}, ${valueExpression(c, columnRef(prefix, c.name))}`,
+    (c) =>
+      `${quoteString(c.name)}, ${valueExpression(c, overrides?.get(c.name) ?? columnRef(prefix, c.name))}`,
   );
   return `JSON_OBJECT(${parts.join(', ')})`;
 }
 
 /** JSON_OBJECT(...) over all columns in table order: the row image. */
-export function rowImageExpression(table: TableSchema, prefix: string | null): string {
-  return jsonObject(table.columns, prefix);
+export function rowImageExpression(
+  table: TableSchema,
+  prefix: string | null,
+  overrides?: ColumnOverrides,
+): string {
+  return jsonObject(table.columns, prefix, overrides);
 }
 
 /** JSON_OBJECT(...) over the primary-key columns in key order: the Kafka message key. */
-export function keyExpression(table: TableSchema, prefix: string | null): string {
-  return jsonObject(keyColumns(table), prefix);
+export function keyExpression(table: TableSchema, prefix: string | null, overrides?: ColumnOverrides): string {
+  return jsonObject(keyColumns(table), prefix, overrides);
 }

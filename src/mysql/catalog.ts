@@ -258,3 +258,64 @@ export async function readCatalog(
   }
   return tables;
 }
+
+/** What InnoDB does to the referencing rows when a referenced row is deleted or its key changed. */
+export type ForeignKeyRule = 'CASCADE' | 'SET NULL' | 'RESTRICT' | 'NO ACTION' | 'SET DEFAULT';
+
+export interface ForeignKey {
+  name: string;
+  /** The referencing (child) table, in `database`. */
+  table: string;
+  columns: string[];
+  refDatabase: string;
+  refTable: string;
+  /** Referenced columns, in the order matching `columns`. */
+  refColumns: string[];
+  onDelete: ForeignKeyRule;
+  onUpdate: ForeignKeyRule;
+}
+
+/**
+ * Foreign keys that touch `database`: those declared on its tables (including ones referencing
+ * another database) and those of other databases referencing its tables.
+ */
+export async function readForeignKeys(db: Queryable, database: string): Promise<ForeignKey[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT rc.CONSTRAINT_SCHEMA AS db, rc.CONSTRAINT_NAME AS name, rc.TABLE_NAME AS t,
+            rc.UPDATE_RULE AS upd, rc.DELETE_RULE AS del,
+            k.COLUMN_NAME AS c, k.REFERENCED_TABLE_SCHEMA AS rdb, k.REFERENCED_TABLE_NAME AS rt,
+            k.REFERENCED_COLUMN_NAME AS rc
+       FROM information_schema.REFERENTIAL_CONSTRAINTS rc
+       JOIN information_schema.KEY_COLUMN_USAGE k
+         ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME
+        AND k.TABLE_NAME = rc.TABLE_NAME AND k.REFERENCED_TABLE_NAME IS NOT NULL
+      WHERE rc.CONSTRAINT_SCHEMA = ? OR rc.UNIQUE_CONSTRAINT_SCHEMA = ?
+      ORDER BY rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
+    [database, database],
+  );
+  const byName = new Map<string, ForeignKey & { db: string }>();
+  for (const r of rows) {
+    const id = `${r.db}\u0000${r.t}\u0000${r.name}`;
+    let fk = byName.get(id);
+    if (!fk) {
+      fk = {
+        db: String(r.db),
+        name: String(r.name),
+        table: String(r.t),
+        columns: [],
+        refDatabase: String(r.rdb),
+        refTable: String(r.rt),
+        refColumns: [],
+        onDelete: String(r.del).toUpperCase() as ForeignKeyRule,
+        onUpdate: String(r.upd).toUpperCase() as ForeignKeyRule,
+      };
+      byName.set(id, fk);
+    }
+    fk.columns.push(String(r.c));
+    fk.refColumns.push(String(r.rc));
+  }
+  // Children in other databases are not captured here; keep only the ones declared in `database`.
+  return [...byName.values()]
+    .filter((fk) => fk.db === database)
+    .map(({ db: _db, ...fk }) => fk);
+}

@@ -1,7 +1,8 @@
 // Installing, dropping and inspecting the capture triggers of one database.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { TableSchema } from '../../model/types.ts';
-import { readCatalog } from '../../mysql/catalog.ts';
+import { readCatalog, readForeignKeys } from '../../mysql/catalog.ts';
+import type { CaptureGraph } from './cascade.ts';
 import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { grantStatement } from '../../mysql/privileges.ts';
@@ -11,10 +12,12 @@ import {
   GENERATOR_VERSION,
   TRIGGER_EVENTS,
   TRIGGER_STATE_TABLE,
+  cascadePlans,
   changelogDdl,
   createTriggerSql,
   dropTriggerSql,
   schemaHash,
+  triggerEventsFor,
   triggerName,
   triggerStateDdl,
 } from './ddl.ts';
@@ -23,7 +26,7 @@ export interface TriggerStatus {
   table: string;
   /** Names of the expected triggers that exist. */
   present: string[];
-  /** all three present */
+  /** Every trigger the table needs is present (three, plus one per cascading event). */
   installed: boolean;
   /** Installed for a different column list or generator version than the table has now. */
   drift: boolean;
@@ -65,17 +68,56 @@ async function installedHashes(
   );
 }
 
+/**
+ * The captured tables (those given plus those syncline already has triggers on) and the foreign
+ * keys of their database: what the cascade part of a table's triggers is generated from.
+ */
+export async function captureGraph(conn: Connection, database: string, tables: string[]): Promise<CaptureGraph> {
+  // information_schema, not the bookkeeping table: this runs under LOCK TABLES t WRITE too (install,
+  // syncline ddl), where only the locked tables may be read.
+  const [withTriggers] = await conn.query<RowDataPacket[]>(
+    "SELECT DISTINCT EVENT_OBJECT_TABLE AS t FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE '\\_syncline\\_%'",
+    [database],
+  );
+  const names = [...new Set([...tables, ...withTriggers.map((r) => String(r.t))])];
+  const schemas = await readCatalog(conn, database, { tables: names, requirePrimaryKey: false }).catch(
+    // An installed table that was dropped since: capture what still exists.
+    async () => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
+        [database],
+      );
+      const existing = new Set(rows.map((r) => String(r.t)));
+      return readCatalog(conn, database, {
+        tables: names.filter((n) => existing.has(n)),
+        requirePrimaryKey: false,
+      });
+    },
+  );
+  return {
+    database,
+    captured: new Map(schemas.filter((t) => t.primaryKey.length > 0).map((t) => [t.name, t])),
+    foreignKeys: await readForeignKeys(conn, database),
+  };
+}
+
 /** Per-table trigger state for the given tables. */
 export async function triggerStatus(conn: Connection, tables: TableSchema[]): Promise<TriggerStatus[]> {
   if (tables.length === 0) return [];
   const database = tables[0]!.database;
   const present = await existingTriggers(conn, database);
   const hashes = await installedHashes(conn, database);
+  const graph = await captureGraph(
+    conn,
+    database,
+    tables.map((t) => t.name),
+  );
   return tables.map((table) => {
+    const expected = triggerEventsFor(cascadePlans(graph, table.name)).map((e) => triggerName(table.name, e));
     const names = TRIGGER_EVENTS.map((e) => triggerName(table.name, e)).filter((n) => present.has(n));
-    const currentHash = schemaHash(table);
+    const currentHash = schemaHash(table, graph);
     const installedHash = hashes.get(table.name)?.hash ?? null;
-    const installed = names.length === TRIGGER_EVENTS.length;
+    const installed = expected.every((n) => present.has(n));
     return {
       table: table.name,
       present: names,
@@ -94,14 +136,30 @@ function isAccessDenied(err: unknown): boolean {
 }
 
 /**
- * The three capture triggers of `table`, for its shape as given: CREATE OR REPLACE on MariaDB
- * (each swap atomic), DROP + CREATE on MySQL. The caller holds the table lock on MySQL.
+ * The capture triggers of `table`, for its shape as given and the cascades it starts (`graph`,
+ * read here when not given): CREATE OR REPLACE on MariaDB (each swap atomic), DROP + CREATE on
+ * MySQL. The caller holds the table lock on MySQL. AFTER triggers are created before the BEFORE
+ * ones and BEFORE ones no longer needed are dropped first, so at no moment does a BEFORE trigger
+ * leave events that no AFTER trigger moves to the changelog. Returns the schema hash installed.
  */
-export async function replaceTriggers(conn: Connection, table: TableSchema, mariadb: boolean): Promise<void> {
-  for (const event of TRIGGER_EVENTS) {
+export async function replaceTriggers(
+  conn: Connection,
+  table: TableSchema,
+  mariadb: boolean,
+  graph?: CaptureGraph,
+): Promise<string> {
+  const g = graph ?? (await captureGraph(conn, table.database, [table.name]));
+  const current: CaptureGraph = { ...g, captured: new Map(g.captured).set(table.name, table) };
+  const plans = cascadePlans(current, table.name);
+  const wanted = triggerEventsFor(plans);
+  for (const event of TRIGGER_EVENTS)
+    if (!wanted.includes(event) && event.startsWith('before-'))
+      await conn.query(dropTriggerSql(table.name, event));
+  for (const event of wanted) {
     if (!mariadb) await conn.query(dropTriggerSql(table.name, event));
-    await conn.query(createTriggerSql(table, event, mariadb));
+    await conn.query(createTriggerSql(table, event, mariadb, plans));
   }
+  return schemaHash(table, current);
 }
 
 /**
@@ -126,6 +184,11 @@ export async function installTriggers(
   await conn.query(triggerStateDdl());
   const mariadb = await isMariaDb(conn);
   const statuses = await triggerStatus(conn, tables);
+  const graph = await captureGraph(
+    conn,
+    database,
+    tables.map((t) => t.name),
+  );
   const results: InstallResult[] = [];
   for (const table of tables) {
     const status = statuses.find((s) => s.table === table.name)!;
@@ -152,19 +215,19 @@ export async function installTriggers(
         );
       throw err;
     }
-    let current: TableSchema;
+    let hash: string;
     try {
-      [current] = (await readCatalog(conn, database, {
+      const [current] = (await readCatalog(conn, database, {
         tables: [table.name],
         requirePrimaryKey: true,
       })) as [TableSchema];
-      await replaceTriggers(conn, current, mariadb);
+      hash = await replaceTriggers(conn, current, mariadb, graph);
     } finally {
       await conn.query('UNLOCK TABLES');
     }
     await conn.query(
       `REPLACE INTO ${quoteId(TRIGGER_STATE_TABLE)} (tbl, schema_hash, generator_version) VALUES (?, ?, ?)`,
-      [table.name, schemaHash(current), GENERATOR_VERSION],
+      [table.name, hash, GENERATOR_VERSION],
     );
     results.push({ table: table.name, action: status.present.length > 0 ? 'regenerated' : 'created' });
   }
