@@ -5,6 +5,7 @@ import { redact } from '../config/redact.ts';
 import { registerMainCommands, registerPipelineCommands } from './pipeline.ts';
 import { registerSparkCommands } from '../spark/cli.ts';
 import { registerDlqCommands } from '../kafka/dlq.ts';
+import { registerShowCommand } from './show.ts';
 
 // Each pipeline area registers its own commands; this file only wires them together.
 const program = new Command();
@@ -21,6 +22,7 @@ registerPipelineCommands(program);
 registerMainCommands(program);
 registerSparkCommands(program);
 registerDlqCommands(program);
+registerShowCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

@@ -192,6 +192,15 @@ export async function waitForZeroLag(
   }
 }
 
+/**
+ * p50/p99 as "≤50/≤250 ms" (bucket upper bounds), or "–" while nothing was measured: a bound of
+ * 0 ms before the first batch would read as a measurement.
+ */
+export function formatLatency(l: LatencySummary | null): string {
+  if (l === null || l.samples === 0 || l.p50 === null || l.p99 === null) return '–';
+  return `≤${l.p50}/≤${l.p99} ms`;
+}
+
 export function formatStatus(status: PipelineStatus): string {
   const header = [
     'TABLE',
@@ -204,7 +213,6 @@ export function formatStatus(status: PipelineStatus): string {
     '→MONGO p50/p99',
     '→REDIS p50/p99',
   ];
-  const ms = (l: LatencySummary) => (l.samples === 0 ? '-' : `≤${l.p50}/≤${l.p99} ms`);
   const rows = status.tables.map((t) => [
     t.table,
     String(t.changelogBacklog),
@@ -213,8 +221,8 @@ export function formatStatus(status: PipelineStatus): string {
     t.kafkaLag,
     t.eventsPerSecond.toFixed(1),
     String(t.deadLetters),
-    ms(t.latencyMs.mongodb),
-    ms(t.latencyMs.redis),
+    formatLatency(t.latencyMs.mongodb),
+    formatLatency(t.latencyMs.redis),
   ]);
   const lines = [formatTable(header, rows)];
   lines.push(
