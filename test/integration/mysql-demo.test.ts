@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -192,7 +192,9 @@ test('syncline init writes a starter config from the catalog that loads and list
       'orders',
       'products',
     ]);
-    assert.match(readFileSync(out, 'utf8'), /\$schema=schema\/syncline\.schema\.json/);
+    // The modeline names the installed schema by absolute path: it resolves from the user's folder.
+    const modeline = /\$schema=(.+)$/m.exec(readFileSync(out, 'utf8'));
+    assert.ok(modeline && path.isAbsolute(modeline[1]!) && existsSync(modeline[1]!), modeline?.[1]);
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(db)}`);
     await conn.end();
