@@ -1,0 +1,496 @@
+// Baseline: Kafka Connect's official MongoDB sink connector against syncline's Spark job, on the
+// same topic content and the same MongoDB server, each into its own database.
+//   1. drain: a topic pre-filled with EVENTS kv events (creates, updates, 2 % deletes over
+//      EVENTS/4 keys); each consumer starts from the beginning; rate = events ÷ (last marker
+//      visible − first document visible), so JVM start-up counts for neither. Marker events, one
+//      per partition at the end of the topic, tell when a partition is fully applied. The end
+//      state of every key is then checked on both sides.
+//   2. latency: RATE events/s for SECONDS into a fresh topic (same content for both); ten events
+//      per second are probes whose key the bench polls in MongoDB; commit (send) → visible
+//      p50/p95/p99 as seen from outside. The job's own histogram is reported next to it.
+// The Connect worker is a standalone worker (org.apache.kafka.connect.cli.ConnectStandalone) on
+// the jvm/kafka-connect classpath, JsonConverter without schemas, and a CDC handler for our
+// envelope (jvm/kafka-connect SynclineEnvelopeHandler: _id = the key value, `after` as the
+// document, replace with upsert on c/r/u, delete on d; the connector's Debezium handler does the
+// same writes but with the key document as _id, which the stand-in's index mishandles).
+//
+//   npx tsx bench/connect-baseline.ts [--events 100000] [--rate 1000] [--seconds 60]
+//       [--only drain|latency] [--skip connect|spark]
+//
+// Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
+import { MongoClient, type Collection, type Document } from 'mongodb';
+import { writeJobFile } from '../src/spark/launcher.ts';
+import { JVM_DIR, javaBinary } from '../src/stack/jvm.ts';
+import {
+  kvMessage,
+  kvTable,
+  runJob,
+  sparkFixture,
+  type KvEvent,
+  type SparkFixture,
+} from '../test/integration/spark-support.ts';
+import { latencySummary } from '../src/observe/status.ts';
+import { getStack } from '../test/support/stack.ts';
+import { freePort } from './standin-process.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '100000' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    only: { type: 'string' },
+    skip: { type: 'string' },
+  },
+});
+const EVENTS = Number(args.events);
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+const PARTITIONS = 2;
+const MARKER = 10_000_000;
+const log = (line: string) => process.stderr.write(`bench connect: ${line}\n`);
+
+type Side = 'connect' | 'spark';
+/** Both sides write a single-column key as the plain value (see SynclineEnvelopeHandler). */
+const idOf = (_side: Side, k: number): unknown => k;
+
+function ensureConnectClasspath(): string {
+  const cpFile = join(JVM_DIR, 'kafka-connect', 'target', 'classpath.txt');
+  if (!existsSync(cpFile)) {
+    log('building jvm/kafka-connect (first run downloads Kafka Connect and the MongoDB connector)');
+    const r = spawnSync(
+      'mvn',
+      ['-B', '-q', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), '-pl', 'kafka-connect', '-DskipTests', 'package'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (r.status !== 0) throw new Error(`Maven build of jvm/kafka-connect failed:\n${r.stdout}${r.stderr}`);
+  }
+  return `${readFileSync(cpFile, 'utf8').trim()}:${join(JVM_DIR, 'kafka-connect', 'target', 'kafka-connect.jar')}`;
+}
+
+interface ConnectWorker {
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function startConnect(opts: {
+  name: string;
+  topic: string;
+  brokers: string;
+  mongoUrl: string;
+  database: string;
+  dir: string;
+}): Promise<ConnectWorker> {
+  const cp = ensureConnectClasspath();
+  const worker = join(opts.dir, `${opts.name}-worker.properties`);
+  const connector = join(opts.dir, `${opts.name}-connector.properties`);
+  const log4j = join(opts.dir, 'log4j2.properties');
+  writeFileSync(
+    worker,
+    [
+      `bootstrap.servers=${opts.brokers}`,
+      'key.converter=org.apache.kafka.connect.json.JsonConverter',
+      'value.converter=org.apache.kafka.connect.json.JsonConverter',
+      'key.converter.schemas.enable=false',
+      'value.converter.schemas.enable=false',
+      `offset.storage.file.filename=${join(opts.dir, `${opts.name}.offsets`)}`,
+      'offset.flush.interval.ms=1000',
+      `listeners=http://127.0.0.1:${await freePort()}`,
+      // The connector is on the classpath, not in a plugin.path; no service-loader scan needed.
+      'plugin.discovery=only_scan',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    connector,
+    [
+      `name=${opts.name}`,
+      'connector.class=com.mongodb.kafka.connect.MongoSinkConnector',
+      // One task per partition: more would sit idle.
+      `tasks.max=${PARTITIONS}`,
+      `topics=${opts.topic}`,
+      `connection.uri=${opts.mongoUrl}`,
+      `database=${opts.database}`,
+      'collection=kv',
+      'change.data.capture.handler=dev.syncline.bench.SynclineEnvelopeHandler',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    log4j,
+    [
+      'status = warn',
+      'appender.out.type = Console',
+      'appender.out.name = out',
+      'appender.out.target = SYSTEM_ERR',
+      'appender.out.layout.type = PatternLayout',
+      'appender.out.layout.pattern = [%d] %p %m (%c)%n',
+      'rootLogger.level = warn',
+      'rootLogger.appenderRef.out.ref = out',
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(
+    javaBinary(),
+    [
+      '-Xms256m',
+      '-Xmx768m',
+      `-Dlog4j2.configurationFile=${log4j}`,
+      '-cp',
+      cp,
+      'org.apache.kafka.connect.cli.ConnectStandalone',
+      worker,
+      connector,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => {
+    err = (err + c.toString()).slice(-8000);
+    if (process.env.SYNCLINE_BENCH_LOG) process.stderr.write(`[connect] ${c.toString()}`);
+  });
+  proc.once('exit', (code, signal) => {
+    // 143: the worker's own exit status after the SIGTERM that stop() sends.
+    if (code !== 0 && code !== 143 && signal !== 'SIGTERM')
+      log(`Connect worker exited (${code ?? signal}):\n${err}`);
+  });
+  return {
+    proc,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+function drainEvents(): { events: KvEvent[]; final: Map<number, number | null> } {
+  const keys = Math.max(1, Math.floor(EVENTS / 4));
+  const events: KvEvent[] = [];
+  const final = new Map<number, number | null>();
+  for (let i = 0; i < EVENTS; i++) {
+    const k = 1 + (i % keys);
+    const created = i < keys || final.get(k) === null;
+    const op: KvEvent['op'] = created ? 'c' : i % 50 === 7 ? 'd' : 'u';
+    events.push({ k, op, seq: 1000 + i, v: i });
+    final.set(k, op === 'd' ? null : i);
+  }
+  return { events, final };
+}
+
+async function send(
+  brokers: string[],
+  messages: { topic: string; key: string; value: string; partition?: number }[],
+) {
+  const producer = new Producer({
+    clientId: 'bench-connect',
+    bootstrapBrokers: brokers,
+    serializers: stringSerializers,
+    partitioner: compatibilityPartitioner,
+  });
+  try {
+    for (let i = 0; i < messages.length; i += 1000)
+      await producer.send({ messages: messages.slice(i, i + 1000) });
+  } finally {
+    await producer.close();
+  }
+}
+
+const markers = (topic: string, seq: number) =>
+  Array.from({ length: PARTITIONS }, (_, p) => ({
+    ...kvMessage(topic, { k: MARKER + p, op: 'c', seq: seq + p, v: p }),
+    partition: p,
+  }));
+
+/**
+ * Waits for the first document, then for every partition's marker, then (given the expected
+ * final state) until every key holds it: a sink may make a batch's keys visible in any order.
+ * Returns the window in ms; the end is when a full read first found the final state.
+ */
+async function watchDrain(
+  coll: Collection<Document>,
+  side: Side,
+  timeoutMs: number,
+  final?: Map<number, number | null>,
+): Promise<{ firstMs: number; doneMs: number; wrongAtMarkers: number }> {
+  const t0 = Date.now();
+  let first = 0;
+  const ids = Array.from({ length: PARTITIONS }, (_, p) => idOf(side, MARKER + p));
+  while (Date.now() - t0 < timeoutMs) {
+    if (!first && (await coll.estimatedDocumentCount()) > 0) first = Date.now();
+    if (first && (await coll.countDocuments({ _id: { $in: ids } } as never)) === PARTITIONS) {
+      if (!final) return { firstMs: first, doneMs: Date.now(), wrongAtMarkers: 0 };
+      const wrongAtMarkers = await wrongKeys(coll, side, final);
+      let wrong = wrongAtMarkers;
+      while (wrong > 0 && Date.now() - t0 < timeoutMs) {
+        await sleep(200);
+        wrong = await wrongKeys(coll, side, final);
+      }
+      if (wrong === 0) return { firstMs: first, doneMs: Date.now(), wrongAtMarkers };
+      break;
+    }
+    await sleep(first ? 100 : 50);
+  }
+  throw new Error(`${side}: not drained within ${timeoutMs / 1000} s`);
+}
+
+/** Keys whose stored v differs from the expected final state (missing, extra, or another value). */
+async function wrongKeys(
+  coll: Collection<Document>,
+  side: Side,
+  final: Map<number, number | null>,
+): Promise<number> {
+  const stored = new Map<number, number>();
+  for await (const d of coll.find({}, { projection: { _id: 1, v: 1 } })) {
+    const k = Number(d._id);
+    if (k < MARKER) stored.set(k, Number(d.v));
+  }
+  let wrong = 0;
+  for (const [k, v] of final) if ((v === null ? undefined : v) !== stored.get(k)) wrong++;
+  return wrong;
+}
+
+let fixtures = 0;
+/** A kv table whose job writes MongoDB only, into a database of its own (f.mongoDb). */
+async function fixture(prefix: string): Promise<SparkFixture> {
+  const database = `${prefix}_${process.pid}_${++fixtures}`;
+  const f = await sparkFixture(prefix, {
+    tables: [kvTable()],
+    inputs: { triggerIntervalMs: 100, sinks: { mongodb: { database }, redis: null } },
+  });
+  return { ...f, mongoDb: database };
+}
+
+async function drain(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
+  const f = await fixture('bench_connect_drain');
+  const topic = f.topics.kv!;
+  const { events, final } = drainEvents();
+  log(`drain: producing ${EVENTS} events into ${topic}`);
+  await send(f.stack.kafkaBrokers, [
+    ...events.map((e) => kvMessage(topic, e)),
+    ...markers(topic, 1000 + EVENTS),
+  ]);
+  const out: Record<string, unknown> = { events: EVENTS, keys: final.size, partitions: PARTITIONS };
+  const timeout = Math.max(600_000, EVENTS * 10);
+  if (args.skip !== 'spark') {
+    const job = writeJobFile({ ...f.job, availableNow: true }, join(f.stateDir, 'drain.json'));
+    const coll = mongo.db(f.mongoDb).collection('kv');
+    const run = runJob(f, { jobFile: job });
+    try {
+      const w = await watchDrain(coll, 'spark', timeout, final);
+      const s = (w.doneMs - w.firstMs) / 1000;
+      out.spark = {
+        eventsPerSecond: Math.round(EVENTS / s),
+        seconds: +s.toFixed(1),
+        keysWrongWhenMarkersSeen: w.wrongAtMarkers,
+      };
+    } finally {
+      await run.stop();
+    }
+    log(`drain spark: ${JSON.stringify(out.spark)}`);
+  }
+  if (args.skip !== 'connect') {
+    const database = `${f.mongoDb}_connect`;
+    const coll = mongo.db(database).collection('kv');
+    const worker = await startConnect({
+      name: `${f.name}-sink`,
+      topic,
+      brokers: f.stack.kafkaBrokers.join(','),
+      mongoUrl: f.stack.mongoUrl,
+      database,
+      dir,
+    });
+    try {
+      const w = await watchDrain(coll, 'connect', timeout, final);
+      const s = (w.doneMs - w.firstMs) / 1000;
+      out.connect = {
+        eventsPerSecond: Math.round(EVENTS / s),
+        seconds: +s.toFixed(1),
+        keysWrongWhenMarkersSeen: w.wrongAtMarkers,
+      };
+    } finally {
+      await worker.stop();
+      await mongo
+        .db(database)
+        .dropDatabase()
+        .catch(() => undefined);
+    }
+    log(`drain connect: ${JSON.stringify(out.connect)}`);
+  }
+  await cleanup(f, mongo);
+  return out;
+}
+
+const pct = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/**
+ * Offers RATE events/s for SECONDS (10 sends a second); one event of each send is a probe on a
+ * key of its own, and its send time → the moment a poll sees it is one latency sample.
+ */
+async function offered(
+  f: SparkFixture,
+  coll: Collection<Document>,
+  side: Side,
+): Promise<Record<string, number>> {
+  const topic = f.topics.kv!;
+  const producer = new Producer({
+    clientId: 'bench-connect-load',
+    bootstrapBrokers: f.stack.kafkaBrokers,
+    serializers: stringSerializers,
+    partitioner: compatibilityPartitioner,
+  });
+  const keys = 5000;
+  const pending = new Map<number, number>();
+  const samples: number[] = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling || pending.size) {
+      if (pending.size) {
+        const ids = [...pending.keys()];
+        const seen = await coll
+          .find({ _id: { $in: ids.map((k) => idOf(side, k)) } } as never, { projection: { _id: 1 } })
+          .toArray();
+        const now = Date.now();
+        for (const d of seen) {
+          const k = Number(d._id);
+          const sent = pending.get(k);
+          if (sent !== undefined) {
+            samples.push(now - sent);
+            pending.delete(k);
+          }
+        }
+        if (!polling && now - Math.min(...pending.values()) > 120_000) break;
+      }
+      await sleep(20);
+    }
+  })();
+  let seq = 1_000_000;
+  const per = Math.max(1, Math.round(RATE / 10));
+  const started = Date.now();
+  const warmTicks = 50; // the first 5 s warm both sides up and are not sampled
+  let probe = 2_000_000;
+  for (let tick = 0; tick < SECONDS * 10; tick++) {
+    const due = started + tick * 100;
+    if (due > Date.now()) await sleep(due - Date.now());
+    const batch = [];
+    for (let i = 0; i < per - 1; i++) {
+      seq++;
+      batch.push(
+        kvMessage(topic, { k: 1 + (seq % keys), op: seq - 1_000_000 <= keys ? 'c' : 'u', seq, v: seq }),
+      );
+    }
+    seq++;
+    probe++;
+    batch.push(kvMessage(topic, { k: probe, op: 'c', seq, v: seq }));
+    const sentAt = Date.now();
+    await producer.send({ messages: batch });
+    if (tick >= warmTicks) pending.set(probe, sentAt);
+  }
+  const offeredPerSecond = Math.round(((SECONDS * 10 * per) / (Date.now() - started)) * 1000);
+  polling = false;
+  await poller;
+  await producer.close();
+  const s = samples.sort((a, b) => a - b);
+  return {
+    offeredEventsPerSecond: offeredPerSecond,
+    probes: s.length,
+    unseenProbes: pending.size,
+    p50: pct(s, 0.5),
+    p95: pct(s, 0.95),
+    p99: pct(s, 0.99),
+  };
+}
+
+async function latency(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { rate: RATE, seconds: SECONDS };
+  if (args.skip !== 'spark') {
+    const f = await fixture('bench_connect_lat');
+    const run = runJob(f);
+    try {
+      // Wait for the job to be reading before offering load, as a running pipeline would be.
+      await send(f.stack.kafkaBrokers, markers(f.topics.kv!, 1));
+      await watchDrain(mongo.db(f.mongoDb).collection('kv'), 'spark', 300_000);
+      const from = Date.now();
+      const outside = await offered(f, mongo.db(f.mongoDb).collection('kv'), 'spark');
+      const windows = run.progress
+        .filter((p) => Date.parse((p as { timestamp?: string }).timestamp ?? '') >= from + 5000)
+        .flatMap(
+          (p) =>
+            Object.values((p as { tables?: Record<string, unknown> }).tables ?? {}) as Record<
+              string,
+              unknown
+            >[],
+        );
+      out.spark = { outsideMs: outside, inJobMs: latencySummary(windows, 'mongodb') };
+    } finally {
+      await run.stop();
+      await cleanup(f, mongo);
+    }
+    log(`latency spark: ${JSON.stringify(out.spark)}`);
+  }
+  if (args.skip !== 'connect') {
+    const f = await fixture('bench_connect_lat');
+    const database = `${f.mongoDb}_connect`;
+    const coll = mongo.db(database).collection('kv');
+    const worker = await startConnect({
+      name: `${f.name}-sink`,
+      topic: f.topics.kv!,
+      brokers: f.stack.kafkaBrokers.join(','),
+      mongoUrl: f.stack.mongoUrl,
+      database,
+      dir,
+    });
+    try {
+      await send(f.stack.kafkaBrokers, markers(f.topics.kv!, 1));
+      await watchDrain(coll, 'connect', 300_000);
+      out.connect = { outsideMs: await offered(f, coll, 'connect') };
+    } finally {
+      await worker.stop();
+      await mongo
+        .db(database)
+        .dropDatabase()
+        .catch(() => undefined);
+      await cleanup(f, mongo);
+    }
+    log(`latency connect: ${JSON.stringify(out.connect)}`);
+  }
+  return out;
+}
+
+async function cleanup(f: SparkFixture, mongo: MongoClient): Promise<void> {
+  await mongo
+    .db(f.mongoDb)
+    .dropDatabase()
+    .catch(() => undefined);
+  const admin = new Admin({ clientId: 'bench-connect-admin', bootstrapBrokers: f.stack.kafkaBrokers });
+  await admin.deleteTopics({ topics: [...Object.values(f.topics), f.dlqTopic] }).catch(() => undefined);
+  await admin.close();
+  rmSync(f.stateDir, { recursive: true, force: true });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'syncline-bench-connect-'));
+const stack = await getStack();
+const mongo = new MongoClient(stack.mongoUrl, { directConnection: true });
+await mongo.connect();
+const result: Record<string, unknown> = {};
+try {
+  if (args.only !== 'latency') result.drain = await drain(mongo, dir);
+  if (args.only !== 'drain') result.latency = await latency(mongo, dir);
+} finally {
+  await mongo.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+process.exit(0);

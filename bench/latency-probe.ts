@@ -1,0 +1,286 @@
+// Commit → visible latency measured from outside the pipeline: while `syncline run` runs, insert
+// rows into a captured table at a fixed offered rate (10-row transactions over 4 connections),
+// and poll MongoDB and Redis for sampled probe rows until each shows the row with its own values.
+// One sample = the moment a poll first saw the row − the moment its COMMIT returned. Reported per
+// sink (p50/p95/p99) next to the job's own in-job histogram (source commit → sink acknowledgement,
+// what `syncline status` shows) over the same window.
+//
+//   npx tsx bench/latency-probe.ts [--rates 1000,5000] [--seconds 45] [--probes-per-second 50]
+//
+// The first 5 s of each rate are warm-up and not sampled. Prints progress on stderr and one JSON
+// object on stdout. Reports; asserts nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { createPool } from 'mysql2/promise';
+import { createClient } from 'redis';
+import { loadConfig, type Config } from '../src/config/load.ts';
+import { createAdmin } from '../src/kafka/client.ts';
+import { connect } from '../src/mysql/connect.ts';
+import { quoteId } from '../src/mysql/identifiers.ts';
+import { latencySummary, recentProgress, waitForZeroLag } from '../src/observe/status.ts';
+import { pipelineName, progressFile, resolvePipeline, type ResolvedPipeline } from '../src/pipeline/job.ts';
+import { PROJECT_ROOT } from '../src/stack/jvm.ts';
+import { resolveStackOptions } from '../src/stack/options.ts';
+import { stackUp } from '../src/stack/stack.ts';
+import { cliArgs } from '../test/support/cli.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '1000,5000' },
+    seconds: { type: 'string', default: '45' },
+    'probes-per-second': { type: 'string', default: '50' },
+    'state-dir': { type: 'string', default: '.syncline' },
+  },
+});
+const RATES = args.rates.split(',').map(Number).filter(Boolean);
+const SECONDS = Number(args.seconds);
+const PROBES_PER_SECOND = Number(args['probes-per-second']);
+const ROWS_PER_TXN = 10;
+const CONNECTIONS = 4;
+const WARM_MS = 5000;
+const log = (line: string) => process.stderr.write(`bench probe: ${line}\n`);
+
+const pct = (sorted: number[], q: number): number | null =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null;
+const summary = (samples: number[], unseen: number) => {
+  const s = [...samples].sort((a, b) => a - b);
+  return { samples: s.length, unseen, p50: pct(s, 0.5), p95: pct(s, 0.95), p99: pct(s, 0.99) };
+};
+
+const redisClient = (url: string) => createClient({ url });
+type Redis = ReturnType<typeof redisClient>;
+
+interface Probe {
+  id: number;
+  tag: string;
+  committedAt: number;
+  mongoAt?: number;
+  redisAt?: number;
+}
+
+async function phase(
+  rate: number,
+  ctx: {
+    mysqlUrl: string;
+    database: string;
+    config: Config;
+    mongo: MongoClient;
+    redis: Redis;
+  },
+  firstId: number,
+) {
+  const pool = createPool({ uri: ctx.mysqlUrl, database: ctx.database, connectionLimit: CONNECTIONS });
+  const coll = ctx.mongo
+    .db(ctx.config.sinks.mongodb.database)
+    .collection<{ _id: number; tag: string }>('probe');
+  const txnsPerSecond = rate / ROWS_PER_TXN;
+  const probeEvery = Math.max(1, Math.round(txnsPerSecond / PROBES_PER_SECOND));
+  const pending = new Map<number, Probe>();
+  const done: Probe[] = [];
+  let nextId = firstId;
+  let txns = 0;
+  let rows = 0;
+  const started = Date.now();
+  const endAt = started + SECONDS * 1000;
+  let writing = true;
+
+  // Each connection offers its share of the rate on its own schedule.
+  const writer = async (w: number) => {
+    const conn = await pool.getConnection();
+    try {
+      for (let i = 0; ; i++) {
+        const due = started + ((i * CONNECTIONS + w) * 1000) / txnsPerSecond;
+        if (due >= endAt) break;
+        if (due > Date.now()) await sleep(due - Date.now());
+        const ids = Array.from({ length: ROWS_PER_TXN }, () => nextId++);
+        const tags = ids.map(() => randomBytes(6).toString('hex'));
+        await conn.query('BEGIN');
+        await conn.query(
+          `INSERT INTO probe (id, tag, n) VALUES ${ids.map(() => '(?, ?, ?)').join(', ')}`,
+          ids.flatMap((id, j) => [id, tags[j], j]),
+        );
+        await conn.query('COMMIT');
+        const committedAt = Date.now();
+        txns++;
+        rows += ROWS_PER_TXN;
+        if (committedAt - started >= WARM_MS && (i * CONNECTIONS + w) % probeEvery === 0) {
+          const last = ROWS_PER_TXN - 1;
+          pending.set(ids[last]!, { id: ids[last]!, tag: tags[last]!, committedAt });
+        }
+      }
+    } finally {
+      conn.release();
+    }
+  };
+
+  // Both sinks polled every 50 ms for the pending probes; a row counts as visible only with the
+  // values its transaction wrote.
+  const poller = (async () => {
+    while (writing || pending.size) {
+      const list = [...pending.values()];
+      if (list.length) {
+        const wantMongo = list.filter((p) => p.mongoAt === undefined);
+        const wantRedis = list.filter((p) => p.redisAt === undefined);
+        const [docs, tags] = await Promise.all([
+          wantMongo.length
+            ? coll.find({ _id: { $in: wantMongo.map((p) => p.id) } }, { projection: { tag: 1 } }).toArray()
+            : Promise.resolve([]),
+          wantRedis.length
+            ? (async () => {
+                const multi = ctx.redis.multi();
+                for (const p of wantRedis) multi.hGet(`${ctx.database}:probe:${p.id}`, 'tag');
+                return (await multi.execAsPipeline()) as unknown as (string | null)[];
+              })()
+            : Promise.resolve([]),
+        ]);
+        const now = Date.now();
+        for (const d of docs) {
+          const p = pending.get(Number(d._id));
+          if (p && d.tag === p.tag) p.mongoAt = now;
+        }
+        wantRedis.forEach((p, i) => {
+          if (tags[i] === p.tag) p.redisAt = now;
+        });
+        for (const p of list)
+          if (p.mongoAt !== undefined && p.redisAt !== undefined) {
+            pending.delete(p.id);
+            done.push(p);
+          }
+        // Give up on what has not shown after 2 minutes: it is reported as unseen.
+        if (!writing && list.every((p) => now - p.committedAt > 120_000)) break;
+      }
+      await sleep(50);
+    }
+  })();
+  await Promise.all(Array.from({ length: CONNECTIONS }, (_, w) => writer(w)));
+  const wroteMs = Date.now() - started;
+  writing = false;
+  await poller;
+  await pool.end();
+  const all = [...done, ...pending.values()];
+  const mongoMs = all.filter((p) => p.mongoAt !== undefined).map((p) => p.mongoAt! - p.committedAt);
+  const redisMs = all.filter((p) => p.redisAt !== undefined).map((p) => p.redisAt! - p.committedAt);
+  return {
+    result: {
+      offeredRowChangesPerSecond: rate,
+      measuredRowChangesPerSecond: Math.round((rows * 1000) / wroteMs),
+      transactions: txns,
+      seconds: +(wroteMs / 1000).toFixed(1),
+      outsideMs: {
+        mongodb: summary(mongoMs, all.length - mongoMs.length),
+        redis: summary(redisMs, all.length - redisMs.length),
+      },
+    },
+    window: { from: started + WARM_MS, to: Date.now() },
+    nextId,
+  };
+}
+
+/** The job's own commit → sink histogram over the batches that started in the window. */
+function inJob(config: Config, from: number, to: number) {
+  const batches = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER).filter((b) => {
+    const at = Date.parse(b.timestamp);
+    return at >= from && at <= to;
+  });
+  const windows = batches.flatMap((b) => Object.values(b.tables ?? {}) as Record<string, unknown>[]);
+  return { mongodb: latencySummary(windows, 'mongodb'), redis: latencySummary(windows, 'redis') };
+}
+
+async function main(): Promise<void> {
+  const stackOpts = resolveStackOptions({ stateDir: args['state-dir'] });
+  const up = await stackUp(stackOpts);
+  const database = `bench_probe_${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'syncline-probe-'));
+  const configFile = join(dir, 'syncline.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `source: { database: ${database}, tables: "*" }`,
+      `kafka: { topicPrefix: probe${process.pid} }`,
+      'tables:',
+      '  probe: { redis: { key: "{db}:{table}:{key}" } }',
+      '',
+    ].join('\n'),
+  );
+  const config = loadConfig({ configPath: configFile, stateDir: stackOpts.stateDir });
+  const conn = await connect({ url: up.urls.mysql });
+  await conn.query(`CREATE DATABASE ${quoteId(database)}`);
+  await conn.query(
+    `CREATE TABLE ${quoteId(database)}.probe (id INT PRIMARY KEY, tag VARCHAR(20) NOT NULL, n INT NOT NULL)`,
+  );
+  const mongo = new MongoClient(config.sinks.mongodb.url);
+  const redis = redisClient(config.sinks.redis.url);
+  await mongo.connect();
+  await redis.connect();
+  let run: ChildProcess | null = null;
+  const phases: unknown[] = [];
+  try {
+    run = spawn(
+      process.execPath,
+      cliArgs(configFile, stackOpts.stateDir, ['run', '--skip-check', '--metrics-port', '0']),
+      { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let runLog = '';
+    run.stderr!.on('data', (c: Buffer) => (runLog = (runLog + c.toString()).slice(-20_000)));
+    await conn.query(`USE ${quoteId(database)}`);
+    let p: ResolvedPipeline | null = null;
+    for (let i = 0; i < 600 && !p; i++) {
+      await sleep(500);
+      if (run.exitCode !== null)
+        throw new Error(`syncline run exited (${run.exitCode}):\n${runLog.slice(-2000)}`);
+      if (/relay and Spark job started/.test(runLog)) p = await resolvePipeline(config, conn);
+    }
+    if (!p) throw new Error('syncline run did not start its children within 5 minutes');
+    // A few rows first, so the job has planned and warmed up before anything is measured.
+    await conn.query(
+      `INSERT INTO probe VALUES ${Array.from({ length: 100 }, (_, i) => `(${i + 1}, 'warm', 0)`).join(',')}`,
+    );
+    await waitForZeroLag(config, conn, p, 300_000);
+    let nextId = 1000;
+    for (const rate of RATES) {
+      log(`offering ${rate} row changes/s for ${SECONDS} s`);
+      const r = await phase(rate, { mysqlUrl: up.urls.mysql, database, config, mongo, redis }, nextId);
+      nextId = r.nextId;
+      const res = { ...r.result, inJobMs: inJob(config, r.window.from, r.window.to) };
+      log(JSON.stringify(res));
+      phases.push(res);
+      await waitForZeroLag(config, conn, p, 300_000).catch(() =>
+        log('the pipeline did not drain within 5 minutes'),
+      );
+    }
+  } finally {
+    if (run && run.exitCode === null) {
+      const exited = new Promise((r) => run!.once('exit', r));
+      run.kill('SIGTERM');
+      await Promise.race([exited, sleep(60_000)]);
+      if (run.exitCode === null) run.kill('SIGKILL');
+    }
+    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
+    await conn.end();
+    await mongo
+      .db(config.sinks.mongodb.database)
+      .dropDatabase()
+      .catch(() => undefined);
+    for await (const keys of redis.scanIterator({ MATCH: `${database}:*`, COUNT: 1000 }))
+      if ((keys as string[]).length) await redis.del(keys as string[]);
+    await redis.close();
+    await mongo.close();
+    const admin = createAdmin(config.kafka);
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
+    if (topics.length) await admin.deleteTopics({ topics }).catch(() => undefined);
+    await admin.close();
+    rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
+    rmSync(progressFile(config), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`${JSON.stringify({ rates: RATES, seconds: SECONDS, phases }, null, 2)}\n`);
+}
+
+await main();
+process.exit(0);

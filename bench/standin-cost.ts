@@ -1,0 +1,163 @@
+// What one acknowledged write costs the MongoDB stand-in, on a large collection, per kind of
+// write the sinks send: bulks of replace by _id, guarded replaces and updates
+// ({_id, "_sync.v": {$lt: v}}), guarded upserts, inserts, and `$in` reads of the same size.
+// Runs a private stand-in (own port, own data file); with --compare-classes DIR it also runs
+// another build of the launcher (e.g. the previous commit's classes) on a copy of the same data,
+// so both columns come from one run.
+//
+//   npx tsx bench/standin-cost.ts [--docs 1000000] [--bulk 500] [--rounds 5] [--compare-classes DIR]
+//
+// Prints one JSON object on stdout. Reports; asserts nothing.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MongoClient, type AnyBulkWriteOperation } from 'mongodb';
+import { startStandin } from './standin-process.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    docs: { type: 'string', default: '1000000' },
+    bulk: { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '5' },
+    'compare-classes': { type: 'string' },
+  },
+});
+const DOCS = Number(args.docs);
+const BULK = Number(args.bulk);
+const ROUNDS = Number(args.rounds);
+const log = (line: string) => process.stderr.write(`bench standin-cost: ${line}\n`);
+
+interface Doc {
+  _id: number;
+  status: string;
+  total: number;
+  notes: string;
+  _sync: { v: number; ts: Date };
+}
+const doc = (id: number, v: number): Doc => ({
+  _id: id,
+  status: v % 2 ? 'shipped' : 'paid',
+  total: 123.45 + (v % 100),
+  notes: `note ${v}`,
+  _sync: { v, ts: new Date() },
+});
+
+let rng = 12345;
+const random = (n: number) => {
+  rng = (rng * 1103515245 + 12345) % 2 ** 31;
+  return rng % n;
+};
+const randomIds = (n: number) => {
+  const set = new Set<number>();
+  while (set.size < n) set.add(random(DOCS));
+  return [...set];
+};
+
+async function load(url: string): Promise<number> {
+  const client = new MongoClient(url, { directConnection: true });
+  await client.connect();
+  const coll = client.db('cost').collection<Doc>('docs');
+  const t0 = performance.now();
+  for (let i = 0; i < DOCS; i += 1000) {
+    await coll.insertMany(
+      Array.from({ length: Math.min(1000, DOCS - i) }, (_, j) => doc(i + j, 1)),
+      { ordered: false },
+    );
+    if (i % 200_000 === 0 && i) log(`loaded ${i}`);
+  }
+  const ms = performance.now() - t0;
+  await client.close();
+  return Math.round((DOCS * 1000) / ms);
+}
+
+type Kind = 'replaceById' | 'guardedReplace' | 'guardedUpdate' | 'guardedUpsert' | 'insert' | 'inRead';
+const KINDS: Kind[] = ['inRead', 'replaceById', 'guardedReplace', 'guardedUpdate', 'guardedUpsert', 'insert'];
+
+async function measure(
+  url: string,
+): Promise<Record<Kind, { size: number; msPerBulk: number; usPerDoc: number }>> {
+  const client = new MongoClient(url, { directConnection: true });
+  await client.connect();
+  const coll = client.db('cost').collection<Doc>('docs');
+  let v = 1000;
+  let nextNew = DOCS + 1_000_000 * Math.floor(Math.random() * 1000);
+  const one = async (kind: Kind, size: number): Promise<number> => {
+    const ids = randomIds(size);
+    v++;
+    const t0 = performance.now();
+    if (kind === 'inRead') {
+      const found = await coll
+        .find({ _id: { $in: ids } }, { projection: { '_sync.v': 1 } })
+        .batchSize(size + 1)
+        .toArray();
+      if (found.length !== size) throw new Error(`$in found ${found.length} of ${size}`);
+    } else if (kind === 'insert') {
+      await coll.insertMany(
+        Array.from({ length: size }, () => doc(nextNew++, v)),
+        { ordered: false },
+      );
+    } else {
+      const ops: AnyBulkWriteOperation<Doc>[] = ids.map((id) => {
+        const { _id, ...body } = doc(id, v);
+        void _id;
+        if (kind === 'replaceById') return { replaceOne: { filter: { _id: id }, replacement: body } };
+        if (kind === 'guardedUpdate')
+          return { updateOne: { filter: { _id: id, '_sync.v': { $lt: v } }, update: { $set: body } } };
+        return {
+          replaceOne: {
+            filter: { _id: id, '_sync.v': { $lt: v } },
+            replacement: body,
+            upsert: kind === 'guardedUpsert',
+          },
+        };
+      });
+      const r = await coll.bulkWrite(ops, { ordered: false });
+      if (r.matchedCount !== size) throw new Error(`${kind}: matched ${r.matchedCount} of ${size}`);
+    }
+    return performance.now() - t0;
+  };
+  const out = {} as Record<Kind, { size: number; msPerBulk: number; usPerDoc: number }>;
+  for (const kind of KINDS) {
+    // A scan per write would make a bulk of 500 take minutes on a large collection: size the bulk
+    // from one probe so each kind costs seconds, and report per document.
+    const probe = await one(kind, 1);
+    const size = probe > 50 ? Math.max(1, Math.min(BULK, Math.floor(5000 / probe))) : BULK;
+    const times: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) times.push(await one(kind, size));
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)]!;
+    out[kind] = { size, msPerBulk: +median.toFixed(1), usPerDoc: Math.round((median * 1000) / size) };
+    log(`${kind}: ${JSON.stringify(out[kind])}`);
+  }
+  await client.close();
+  return out;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-cost-'));
+try {
+  const dataFile = join(dir, 'current.mv');
+  let standin = await startStandin(dataFile);
+  log(`loading ${DOCS} documents`);
+  const loadDocsPerSecond = await load(standin.url);
+  await standin.stop();
+  const result: Record<string, unknown> = { docs: DOCS, bulk: BULK, rounds: ROUNDS, loadDocsPerSecond };
+  if (args['compare-classes']) {
+    const other = join(dir, 'compare.mv');
+    copyFileSync(dataFile, other);
+    standin = await startStandin(other, { classes: args['compare-classes'] });
+    log(`compare build (${args['compare-classes']})`);
+    result.compare = await measure(standin.url);
+    await standin.stop();
+  }
+  // STANDIN_JVM_ARGS, e.g. a flight recording, applies to the current build's measured run only.
+  const jvmArgs = process.env.STANDIN_JVM_ARGS?.split(' ').filter(Boolean);
+  standin = await startStandin(dataFile, jvmArgs ? { jvmArgs } : {});
+  log('current build');
+  result.current = await measure(standin.url);
+  await standin.stop();
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
