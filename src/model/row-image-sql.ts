@@ -107,6 +107,10 @@ export function rowImageExpression(
 }
 
 /** JSON_OBJECT(...) over the primary-key columns in key order: the Kafka message key. */
-export function keyExpression(table: TableSchema, prefix: string | null, overrides?: ColumnOverrides): string {
+export function keyExpression(
+  table: TableSchema,
+  prefix: string | null,
+  overrides?: ColumnOverrides,
+): string {
   return jsonObject(keyColumns(table), prefix, overrides);
 }

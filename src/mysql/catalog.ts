@@ -315,7 +315,5 @@ export async function readForeignKeys(db: Queryable, database: string): Promise<
     fk.refColumns.push(String(r.rc));
   }
   // Children in other databases are not captured here; keep only the ones declared in `database`.
-  return [...byName.values()]
-    .filter((fk) => fk.db === database)
-    .map(({ db: _db, ...fk }) => fk);
+  return [...byName.values()].filter((fk) => fk.db === database).map(({ db: _db, ...fk }) => fk);
 }

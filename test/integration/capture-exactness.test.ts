@@ -70,7 +70,9 @@ test('an UPDATE IGNORE skipped for a UNIQUE secondary key conflict emits nothing
     await s.run("INSERT INTO t VALUES (1, 10, 'a'), (2, 20, 'b'), (3, 30, 'c')");
     assert.deepEqual(await s.run('UPDATE IGNORE t SET u = 20 WHERE id = 1'), []);
     // Multi-row: row 1 conflicts (skipped), row 3 moves to a free value.
-    assert.deepEqual(ops(await s.run('UPDATE IGNORE t SET u = u + 10 WHERE id IN (1, 3) ORDER BY id')), ['t:u']);
+    assert.deepEqual(ops(await s.run('UPDATE IGNORE t SET u = u + 10 WHERE id IN (1, 3) ORDER BY id')), [
+      't:u',
+    ]);
   } finally {
     await s.close();
   }
@@ -84,7 +86,10 @@ test('a no-op UPDATE or ON DUPLICATE KEY UPDATE emits nothing, a case-only chang
     await s.run("INSERT INTO t VALUES (1, 'ann', 1), (2, 'bob', 2)");
     assert.deepEqual(await s.run('UPDATE t SET n = n, name = name'), []);
     assert.deepEqual(await s.run("INSERT INTO t VALUES (1, 'ann', 1) ON DUPLICATE KEY UPDATE n = n"), []);
-    assert.deepEqual(await s.run("INSERT INTO t VALUES (1, 'x', 5) ON DUPLICATE KEY UPDATE n = VALUES(n)").then(ops), ['t:u']);
+    assert.deepEqual(
+      await s.run("INSERT INTO t VALUES (1, 'x', 5) ON DUPLICATE KEY UPDATE n = VALUES(n)").then(ops),
+      ['t:u'],
+    );
     assert.deepEqual(ops(await s.run("UPDATE t SET name = 'ANN' WHERE id = 1")), ['t:u']);
   } finally {
     await s.close();
@@ -165,7 +170,11 @@ test('DELETE IGNORE of a parent whose delete fails on a RESTRICT grandchild emit
        CONSTRAINT g_ch FOREIGN KEY (ch_id) REFERENCES ch (id) ON DELETE RESTRICT)`,
   ]);
   try {
-    await s.run('INSERT INTO p VALUES (1), (2)', 'INSERT INTO ch VALUES (10, 1), (11, 1), (20, 2)', 'INSERT INTO g VALUES (1, 11)');
+    await s.run(
+      'INSERT INTO p VALUES (1), (2)',
+      'INSERT INTO ch VALUES (10, 1), (11, 1), (20, 2)',
+      'INSERT INTO g VALUES (1, 11)',
+    );
     const events = await s.run('DELETE IGNORE FROM p WHERE id IN (1, 2) ORDER BY id');
     // Row 1 stays (its child 11 is held by g), row 2 and its child go.
     assert.deepEqual(
@@ -178,20 +187,19 @@ test('DELETE IGNORE of a parent whose delete fails on a RESTRICT grandchild emit
 });
 
 test('multi-table UPDATE and DELETE capture every row they change, cascades included', async () => {
-  const s = await scenario('cx_multi', [
-    ...CHAIN,
-    'CREATE TABLE k (id INT PRIMARY KEY, n INT)',
-  ]);
+  const s = await scenario('cx_multi', [...CHAIN, 'CREATE TABLE k (id INT PRIMARY KEY, n INT)']);
   try {
     await s.run(...CHAIN_ROWS, 'INSERT INTO k VALUES (1, 0), (2, 0), (3, 0)');
     assert.deepEqual(
       ops(await s.run("UPDATE a JOIN k ON k.id = a.id SET a.v = 'm', k.n = k.n + 1 WHERE a.id <= 2")).sort(),
       ['a:u', 'a:u', 'k:u', 'k:u'],
     );
-    assert.deepEqual(
-      ops(await s.run('DELETE a, k FROM a JOIN k ON k.id = a.id WHERE a.id = 2')).sort(),
-      ['a:d', 'b:d', 'c:d', 'k:d'],
-    );
+    assert.deepEqual(ops(await s.run('DELETE a, k FROM a JOIN k ON k.id = a.id WHERE a.id = 2')).sort(), [
+      'a:d',
+      'b:d',
+      'c:d',
+      'k:d',
+    ]);
   } finally {
     await s.close();
   }
@@ -204,10 +212,16 @@ test('REPLACE over several rows conflicting on PRIMARY and UNIQUE keys deletes e
        CONSTRAINT ch_t FOREIGN KEY (a, b) REFERENCES t (a, b) ON DELETE CASCADE)`,
   ]);
   try {
-    await s.run('INSERT INTO t VALUES (1, 1, 10, 0), (1, 2, 20, 0), (2, 1, 30, 0)', 'INSERT INTO ch VALUES (1, 1, 2)');
+    await s.run(
+      'INSERT INTO t VALUES (1, 1, 10, 0), (1, 2, 20, 0), (2, 1, 30, 0)',
+      'INSERT INTO ch VALUES (1, 1, 2)',
+    );
     // (1,1) conflicts on the key, (1,2) on u = 20: both are deleted (and ch 1 by cascade).
     const events = await s.run('REPLACE INTO t VALUES (1, 1, 20, 9), (3, 3, 30, 9)');
-    assert.deepEqual(ops(events).filter((o) => o === 'ch:d'), ['ch:d']);
+    assert.deepEqual(
+      ops(events).filter((o) => o === 'ch:d'),
+      ['ch:d'],
+    );
   } finally {
     await s.close();
   }

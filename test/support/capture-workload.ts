@@ -54,6 +54,30 @@ interface ModelRow {
 export class CaptureModel {
   readonly rows = new Map<string, Map<string, ModelRow>>();
   applied = 0;
+  /**
+   * Tables checked the way a sink applies events (version-guarded upsert / delete) instead of
+   * strictly: after a TRUNCATE, creates of keys the truncated table held arrive before the `t`
+   * that drops the old rows (the marker is written when the relay notices the truncate).
+   */
+  readonly lenient = new Set<string>();
+  /** The last events per table and key, and every `t`, for the failure message. */
+  readonly #history = new Map<string, string[]>();
+  readonly #truncates: string[] = [];
+
+  #remember(table: string, key: string, e: ModelEvent): void {
+    const id = `${table} ${key}`;
+    const list = this.#history.get(id) ?? [];
+    list.push(`${e.op}@${e.seq} ${JSON.stringify(e.after ?? e.before)}`);
+    if (list.length > 8) list.shift();
+    this.#history.set(id, list);
+  }
+
+  /** What the stream said about one row (its last events) and the truncates of its table. */
+  history(table: string, key: string): string {
+    const events = this.#history.get(`${table} ${key}`) ?? [];
+    const truncates = this.#truncates.filter((t) => t.startsWith(`${table}@`));
+    return `events: ${events.join(', ') || 'none'}${truncates.length ? `; truncates: ${truncates.join(', ')}` : ''}`;
+  }
   constructor(private readonly schemas: Map<string, TableSchema>) {
     for (const t of schemas.keys()) this.rows.set(t, new Map());
   }
@@ -73,17 +97,26 @@ export class CaptureModel {
     const rows = this.rows.get(e.table)!;
     this.applied++;
     if (e.op === 't') {
+      this.#truncates.push(`${e.table}@${e.seq}`);
       for (const [k, row] of rows) if (row.seq < e.seq) rows.delete(k);
       return;
     }
     if (e.op === 'r') {
       const key = this.keyOf(e.table, e.after!);
+      this.#remember(e.table, key, e);
       const held = rows.get(key);
       if (!held || held.seq < e.seq) rows.set(key, { image: e.after!, seq: e.seq });
       return;
     }
     const key = this.keyOf(e.table, (e.after ?? e.before)!);
     const held = rows.get(key);
+    this.#remember(e.table, key, e);
+    if (this.lenient.has(e.table)) {
+      if (held && held.seq > e.seq) return;
+      if (e.op === 'd') rows.delete(key);
+      else rows.set(key, { image: e.after!, seq: e.seq });
+      return;
+    }
     const describe = () =>
       `${e.table} ${e.op} seq ${e.seq} key ${key}: before ${JSON.stringify(e.before)} after ${JSON.stringify(e.after)}; model holds ${held ? JSON.stringify(held.image) : 'no row'}`;
     if (e.op === 'c') {
@@ -101,13 +134,14 @@ export class CaptureModel {
       const model = this.rows.get(table)!;
       for (const [key, image] of rows) {
         const held = model.get(key);
-        if (!held) return `${table} ${key}: table has ${JSON.stringify(image)}, the captured stream has no row`;
+        if (!held)
+          return `${table} ${key}: table has ${JSON.stringify(image)}, the captured stream has no row (${this.history(table, key)})`;
         if (JSON.stringify(held.image) !== JSON.stringify(image))
-          return `${table} ${key}: table has ${JSON.stringify(image)}, the captured stream has ${JSON.stringify(held.image)} (seq ${held.seq})`;
+          return `${table} ${key}: table has ${JSON.stringify(image)}, the captured stream has ${JSON.stringify(held.image)} (seq ${held.seq}; ${this.history(table, key)})`;
       }
       for (const [key, held] of model)
         if (!rows.has(key))
-          return `${table} ${key}: table has no row, the captured stream has ${JSON.stringify(held.image)} (seq ${held.seq})`;
+          return `${table} ${key}: table has no row, the captured stream has ${JSON.stringify(held.image)} (seq ${held.seq}; ${this.history(table, key)})`;
     }
     return null;
   }
@@ -127,9 +161,10 @@ export async function tableImages(
     const images = new Map<string, Record<string, unknown>>();
     for (const r of rows) {
       // mysql2 hands a JSON-typed result back already parsed.
-      const image = (
-        typeof r.img === 'string' ? JSON.parse(compactJson(r.img)) : r.img
-      ) as Record<string, unknown>;
+      const image = (typeof r.img === 'string' ? JSON.parse(compactJson(r.img)) : r.img) as Record<
+        string,
+        unknown
+      >;
       images.set(model.keyOf(name, image), image);
     }
     out.set(name, images);
@@ -152,8 +187,14 @@ export async function changelogEvents(
   return rows.map((r) => ({
     table: String(r.tbl),
     op: String(r.op) as ModelEvent['op'],
-    before: r.before_image === null ? null : (JSON.parse(compactJson(String(r.before_image))) as Record<string, unknown>),
-    after: r.after_image === null ? null : (JSON.parse(compactJson(String(r.after_image))) as Record<string, unknown>),
+    before:
+      r.before_image === null
+        ? null
+        : (JSON.parse(compactJson(String(r.before_image))) as Record<string, unknown>),
+    after:
+      r.after_image === null
+        ? null
+        : (JSON.parse(compactJson(String(r.after_image))) as Record<string, unknown>),
     seq: BigInt(String(r.seq)),
   }));
 }
@@ -181,6 +222,9 @@ export interface WorkloadStats {
   deadlocks: number;
   lockWaits: number;
   truncates: number;
+  /** Transactions the server had ended by itself (ROLLBACK TO SAVEPOINT found no savepoint). */
+  lostTransactions: number;
+  lostDetails: string[];
   /** Count per statement form, to show what the run covered. */
   forms: Record<string, number>;
 }
@@ -196,6 +240,8 @@ export function emptyStats(): WorkloadStats {
     deadlocks: 0,
     lockWaits: 0,
     truncates: 0,
+    lostTransactions: 0,
+    lostDetails: [],
     forms: {},
   };
 }
@@ -204,7 +250,8 @@ export function addStats(into: WorkloadStats, from: WorkloadStats): void {
   for (const k of Object.keys(into) as (keyof WorkloadStats)[]) {
     if (k === 'forms') {
       for (const [f, n] of Object.entries(from.forms)) into.forms[f] = (into.forms[f] ?? 0) + n;
-    } else into[k] += from[k];
+    } else if (k === 'lostDetails') into.lostDetails.push(...from.lostDetails);
+    else into[k] += from[k];
   }
 }
 
@@ -230,15 +277,29 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
     return { marks: marks.join(', '), params };
   };
   const acctRow = () => [acct(), email(), name(), rng.int(0, 50)];
-  const ordRow = () => [acct(), ordNo(), rng.chance(0.5) ? 'open' : 'paid', rng.chance(0.2) ? null : rng.int(1, 99)];
+  const ordRow = () => [
+    acct(),
+    ordNo(),
+    rng.chance(0.5) ? 'open' : 'paid',
+    rng.chance(0.2) ? null : rng.int(1, 99),
+  ];
   const lineRow = () => {
     const parented = rng.chance(0.7);
-    return [lineId(), parented ? acct() : null, parented ? ordNo() : null, `s${rng.int(1, 5)}`, rng.int(1, 9)];
+    return [
+      lineId(),
+      parented ? acct() : null,
+      parented ? ordNo() : null,
+      `s${rng.int(1, 5)}`,
+      rng.int(1, 9),
+    ];
   };
   const kvRow = () => [rng.int(1, 5), rng.int(1, 4), rng.chance(0.2) ? null : rng.int(1, 15), rng.int(0, 99)];
   const lo = acct();
   const hi = lo + rng.int(0, 4);
-  const pick = rng.int(0, 41);
+  // 0-41 are the forms; the rest repeat the plain inserts so that rows accumulate between the
+  // cascading deletes and there is something for the other forms to conflict with.
+  const drawn = rng.int(0, 55);
+  const pick = drawn <= 41 ? drawn : [0, 16, 22, 22, 31, 27, 33][drawn % 7]!;
   switch (pick) {
     case 0:
     case 1: {
@@ -247,12 +308,20 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
     }
     case 2: {
       const r = rows(rng.int(1, 4), acctRow);
-      return ['insert ignore acct', `INSERT IGNORE INTO acct (id, email, name, score) VALUES ${r.marks}`, r.params];
+      return [
+        'insert ignore acct',
+        `INSERT IGNORE INTO acct (id, email, name, score) VALUES ${r.marks}`,
+        r.params,
+      ];
     }
     case 3: {
       // REPLACE deletes the conflicting rows (PRIMARY and UNIQUE email): ord rows cascade away.
       const r = rows(rng.int(1, 3), acctRow);
-      return ['replace acct (cascades)', `REPLACE INTO acct (id, email, name, score) VALUES ${r.marks}`, r.params];
+      return [
+        'replace acct (cascades)',
+        `REPLACE INTO acct (id, email, name, score) VALUES ${r.marks}`,
+        r.params,
+      ];
     }
     case 4: {
       const r = rows(rng.int(1, 3), acctRow);
@@ -279,7 +348,11 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
     case 9:
       return ['update ignore acct key move', 'UPDATE IGNORE acct SET id = ? WHERE id = ?', [acct(), acct()]];
     case 10:
-      return ['update ignore acct unique', 'UPDATE IGNORE acct SET email = ? WHERE id = ?', [email(), acct()]];
+      return [
+        'update ignore acct unique',
+        'UPDATE IGNORE acct SET email = ? WHERE id = ?',
+        [email(), acct()],
+      ];
     case 11:
       return [
         'update acct case-only',
@@ -287,7 +360,11 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
         [acct()],
       ];
     case 12:
-      return ['update acct no-op', 'UPDATE acct SET score = score, name = name WHERE id BETWEEN ? AND ?', [lo, hi]];
+      return [
+        'update acct no-op',
+        'UPDATE acct SET score = score, name = name WHERE id BETWEEN ? AND ?',
+        [lo, hi],
+      ];
     case 13:
       return ['delete acct (cascades)', 'DELETE FROM acct WHERE id = ?', [acct()]];
     case 14:
@@ -297,7 +374,11 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
     case 16:
     case 17: {
       const r = rows(rng.int(1, 3), ordRow);
-      return ['insert ignore ord', `INSERT IGNORE INTO ord (acct_id, ord_no, status, amount) VALUES ${r.marks}`, r.params];
+      return [
+        'insert ignore ord',
+        `INSERT IGNORE INTO ord (acct_id, ord_no, status, amount) VALUES ${r.marks}`,
+        r.params,
+      ];
     }
     case 18: {
       const r = rows(1, ordRow);
@@ -315,18 +396,34 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
         [ordNo(), acct(), ordNo()],
       ];
     case 20:
-      return ['update ord', 'UPDATE ord SET status = ?, amount = amount + 1 WHERE acct_id = ?', [rng.chance(0.5) ? 'open' : 'paid', acct()]];
+      return [
+        'update ord',
+        'UPDATE ord SET status = ?, amount = amount + 1 WHERE acct_id = ?',
+        [rng.chance(0.5) ? 'open' : 'paid', acct()],
+      ];
     case 21:
       return ['delete ord (set null)', 'DELETE FROM ord WHERE acct_id = ? AND ord_no = ?', [acct(), ordNo()]];
     case 22:
     case 23: {
       const r = rows(rng.int(1, 3), lineRow);
-      return ['insert ignore line', `INSERT IGNORE INTO line (id, acct_id, ord_no, sku, qty) VALUES ${r.marks}`, r.params];
+      return [
+        'insert ignore line',
+        `INSERT IGNORE INTO line (id, acct_id, ord_no, sku, qty) VALUES ${r.marks}`,
+        r.params,
+      ];
     }
     case 24:
-      return ['update line range', 'UPDATE line SET qty = qty + 1 WHERE id BETWEEN ? AND ?', [lineId(), lineId() + 5]];
+      return [
+        'update line range',
+        'UPDATE line SET qty = qty + 1 WHERE id BETWEEN ? AND ?',
+        [lineId(), lineId() + 5],
+      ];
     case 25:
-      return ['update line parent', 'UPDATE line SET acct_id = ?, ord_no = ? WHERE id = ?', [acct(), ordNo(), lineId()]];
+      return [
+        'update line parent',
+        'UPDATE line SET acct_id = ?, ord_no = ? WHERE id = ?',
+        [acct(), ordNo(), lineId()],
+      ];
     case 26:
       return ['delete line', 'DELETE FROM line WHERE id = ?', [lineId()]];
     case 27: {
@@ -342,7 +439,11 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
       return ['delete ignore tag (restrict)', 'DELETE IGNORE FROM tag WHERE code = ?', [code()]];
     case 31: {
       const r = rows(rng.int(1, 3), () => [rng.int(1, 8), code(), rng.chance(0.5) ? null : 'n']);
-      return ['insert ignore item_tag', `INSERT IGNORE INTO item_tag (item, code, note) VALUES ${r.marks}`, r.params];
+      return [
+        'insert ignore item_tag',
+        `INSERT IGNORE INTO item_tag (item, code, note) VALUES ${r.marks}`,
+        r.params,
+      ];
     }
     case 32:
       return ['delete item_tag', 'DELETE FROM item_tag WHERE item = ?', [rng.int(1, 8)]];
@@ -359,9 +460,17 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
         [lo, hi],
       ];
     case 36:
-      return ['update ignore kv2 unique', 'UPDATE IGNORE kv2 SET u = ? WHERE a = ?', [rng.int(1, 15), rng.int(1, 5)]];
+      return [
+        'update ignore kv2 unique',
+        'UPDATE IGNORE kv2 SET u = ? WHERE a = ?',
+        [rng.int(1, 15), rng.int(1, 5)],
+      ];
     case 37:
-      return ['update kv2 key move', 'UPDATE IGNORE kv2 SET b = b + 1 WHERE a = ? ORDER BY b DESC', [rng.int(1, 5)]];
+      return [
+        'update kv2 key move',
+        'UPDATE IGNORE kv2 SET b = b + 1 WHERE a = ? ORDER BY b DESC',
+        [rng.int(1, 5)],
+      ];
     case 38:
       return [
         'multi-table update',
@@ -388,12 +497,19 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
 
 const ER_LOCK_DEADLOCK = 1213;
 const ER_LOCK_WAIT_TIMEOUT = 1205;
+const ER_SP_DOES_NOT_EXIST = 1305;
 
-async function oneTransaction(conn: PoolConnection, rng: Rng, o: WorkloadOptions, stats: WorkloadStats): Promise<void> {
+async function oneTransaction(
+  conn: PoolConnection,
+  rng: Rng,
+  o: WorkloadOptions,
+  stats: WorkloadStats,
+): Promise<void> {
   const statements = rng.int(1, 6);
   stats.transactions++;
   await conn.query('START TRANSACTION');
   let savepoint = false;
+  let lastError = '';
   try {
     for (let i = 0; i < statements; i++) {
       if (!savepoint && rng.chance(0.15)) {
@@ -424,9 +540,16 @@ async function oneTransaction(conn: PoolConnection, rng: Rng, o: WorkloadOptions
         if (errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT) throw err;
         // Duplicate keys, foreign-key refusals, ...: InnoDB undid the statement; carry on.
         stats.statementErrors++;
+        lastError = `${errno} ${(err as Error).message} (${sql})`;
       }
       if (savepoint && rng.chance(0.2)) {
-        await conn.query('ROLLBACK TO SAVEPOINT sp1');
+        await conn.query('ROLLBACK TO SAVEPOINT sp1').catch((err: Error) => {
+          // Seen once in a TRUNCATE run (rare, not reproduced): the server had ended the
+          // transaction. The tables are the truth the model is compared with, so carry on.
+          if (mysqlErrno(err) === ER_SP_DOES_NOT_EXIST)
+            throw Object.assign(new Error(`${err.message}; before: ${lastError}`), { lost: true });
+          throw err;
+        });
         stats.savepointRollbacks++;
         savepoint = false;
       }
@@ -444,7 +567,10 @@ async function oneTransaction(conn: PoolConnection, rng: Rng, o: WorkloadOptions
     stats.rollbacks++;
     if (errno === ER_LOCK_DEADLOCK) stats.deadlocks++;
     else if (errno === ER_LOCK_WAIT_TIMEOUT) stats.lockWaits++;
-    else throw err;
+    else if ((err as { lost?: boolean }).lost) {
+      stats.lostTransactions++;
+      stats.lostDetails.push((err as Error).message);
+    } else throw err;
   }
 }
 

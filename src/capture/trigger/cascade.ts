@@ -168,9 +168,7 @@ export function cascadePlan(graph: CaptureGraph, root: string, event: 'delete' |
     oldRef: (c) => `OLD.${quoteId(c)}`,
     newRef: (c) => `NEW.${quoteId(c)}`,
     changed:
-      event === 'delete'
-        ? 'deleted'
-        : new Set(graph.captured.get(root)?.columns.map((c) => c.name) ?? []),
+      event === 'delete' ? 'deleted' : new Set(graph.captured.get(root)?.columns.map((c) => c.name) ?? []),
     from: '',
     where: [],
     depth: 0,

@@ -15,7 +15,13 @@ export const GENERATOR_VERSION = 4;
 
 export type TriggerEvent = 'insert' | 'update' | 'delete' | 'before-update' | 'before-delete';
 /** Every trigger syncline may create on a table (drop them all by iterating this). */
-export const TRIGGER_EVENTS: TriggerEvent[] = ['insert', 'update', 'delete', 'before-update', 'before-delete'];
+export const TRIGGER_EVENTS: TriggerEvent[] = [
+  'insert',
+  'update',
+  'delete',
+  'before-update',
+  'before-delete',
+];
 
 export function changelogDdl(): string {
   // utf8mb4_bin: table names and images compare byte for byte. ts is when the row change was
@@ -58,7 +64,11 @@ export function schemaHash(table: TableSchema, graph?: CaptureGraph): string {
   const cascades = plans
     ? [...plans.delete.steps, ...plans.update.steps].map((s) => [s.path, shape(s.table)])
     : [];
-  const canonical = JSON.stringify({ v: GENERATOR_VERSION, ...shape(table), ...(cascades.length ? { cascades } : {}) });
+  const canonical = JSON.stringify({
+    v: GENERATOR_VERSION,
+    ...shape(table),
+    ...(cascades.length ? { cascades } : {}),
+  });
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -104,8 +114,6 @@ export function pendingVariable(table: string, event: 'update' | 'delete'): stri
   const hash = createHash('sha256').update(table).digest('hex').slice(0, 16);
   return `@_syncline_${event[0]}_${hash}`;
 }
-
-
 
 function insertRow(table: TableSchema, op: string, key: string, before: string, after: string): string {
   return `(${quoteString(table.name)}, '${op}', ${key}, ${before}, ${after})`;
@@ -183,8 +191,15 @@ ${steps}
 END`;
 }
 
-/** The AFTER trigger's part that moves the BEFORE trigger's events into the changelog, in order. */
-function flushPending(table: TableSchema, event: 'update' | 'delete'): string {
+/**
+ * The AFTER trigger's part that moves the BEFORE trigger's events into the changelog, in order:
+ * declarations (they must come first in the body) and statements. One single-row INSERT per event
+ * through a cursor, not INSERT ... SELECT: with innodb_autoinc_lock_mode=1 (the default) a bulk
+ * insert holds the changelog's table-level AUTO-INC lock to the end of the statement, and a writer
+ * waiting for it deadlocks with row locks the cascading statement takes next (InnoDB then fails the
+ * application's write with errno 1467).
+ */
+function flushPending(table: TableSchema, event: 'update' | 'delete'): { declare: string; run: string } {
   const variable = pendingVariable(table.name, event);
   const jt = `JSON_TABLE(pending, '$[*]' COLUMNS (
       n FOR ORDINALITY,
@@ -194,16 +209,33 @@ function flushPending(table: TableSchema, event: 'update' | 'delete'): string {
       b LONGTEXT CHARACTER SET ascii PATH '$[3]',
       a LONGTEXT CHARACTER SET ascii PATH '$[4]',
       k2 LONGTEXT CHARACTER SET ascii PATH '$[5]')) AS j`;
-  return `SET pending = ${variable};
-  SET ${variable} = NULL;
-  IF pending IS NOT NULL THEN
-    INSERT INTO ${quoteId(CHANGELOG_TABLE)} (tbl, op, pk, before_image, after_image)
-    SELECT e.tbl, e.op, ${unb64('e.k')}, ${unb64('e.b')}, ${unb64('e.a')} FROM (
+  return {
+    declare: `DECLARE pending LONGTEXT CHARACTER SET ascii DEFAULT NULL;
+  DECLARE pending_done INT DEFAULT 0;
+  DECLARE e_tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE e_op CHAR(1) CHARACTER SET ascii;
+  DECLARE e_k, e_b, e_a LONGTEXT CHARACTER SET ascii;
+  DECLARE pending_rows CURSOR FOR
+    SELECT e.tbl, e.op, e.k, e.b, e.a FROM (
       SELECT j.n AS n, 0 AS s, j.tbl AS tbl, IF(j.op = 'm', 'd', j.op) AS op, j.k AS k, j.b AS b, IF(j.op = 'm', NULL, j.a) AS a FROM ${jt}
       UNION ALL
       SELECT j.n, 1, j.tbl, 'c', j.k2, NULL, j.a FROM ${jt} WHERE j.op = 'm'
     ) AS e ORDER BY e.n, e.s;
-  END IF;`;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET pending_done = 1;`,
+    run: `SET pending = ${variable};
+  SET ${variable} = NULL;
+  IF pending IS NOT NULL THEN
+    OPEN pending_rows;
+    pending_loop: LOOP
+      FETCH pending_rows INTO e_tbl, e_op, e_k, e_b, e_a;
+      IF pending_done THEN
+        LEAVE pending_loop;
+      END IF;
+      INSERT INTO ${quoteId(CHANGELOG_TABLE)} (tbl, op, pk, before_image, after_image) VALUES (e_tbl, e_op, ${unb64('e_k')}, ${unb64('e_b')}, ${unb64('e_a')});
+    END LOOP;
+    CLOSE pending_rows;
+  END IF;`,
+  };
 }
 
 /** WHERE over the primary key of `table` equal to the key columns of `prefix` (NEW / OLD). */
@@ -233,13 +265,15 @@ export function triggerBody(table: TableSchema, event: TriggerEvent, plans?: Tab
       if (!cascadesOn('delete')) return own;
       // The AFTER trigger runs only when the row was deleted: a DELETE IGNORE whose row delete
       // fails (a RESTRICT constraint further down) leaves the BEFORE trigger's events unused.
+      const flush = flushPending(table, 'delete');
       return `BEGIN
-  DECLARE pending LONGTEXT CHARACTER SET ascii DEFAULT NULL;
-  ${flushPending(table, 'delete')}
+  ${flush.declare}
+  ${flush.run}
   ${own};
 END`;
     }
     case 'update': {
+      const flush = cascadesOn('update') ? flushPending(table, 'update') : null;
       const stored = `(SELECT ${rowImageExpression(table, null)} FROM ${quoteId(table.name)} WHERE ${keyMatch(table, 'NEW')} LOCK IN SHARE MODE)`;
       const oldStillThere = `EXISTS (SELECT 1 FROM ${quoteId(table.name)} WHERE ${keyMatch(table, 'OLD')} AND ${keyExpression(table, null)} = old_key LOCK IN SHARE MODE)`;
       // MariaDB runs AFTER UPDATE even when the row change was skipped (UPDATE IGNORE hitting a
@@ -253,12 +287,12 @@ END`;
   DECLARE old_image LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT ${rowImageExpression(table, 'OLD')};
   DECLARE new_image LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT ${rowImageExpression(table, 'NEW')};
   DECLARE now_image LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL;
-  DECLARE pending LONGTEXT CHARACTER SET ascii DEFAULT NULL;
+  ${flush ? flush.declare : ''}
   IF NOT (old_image <=> new_image) THEN
     SET now_image = ${stored};
   END IF;
   IF now_image = new_image AND (old_key = new_key OR NOT ${oldStillThere}) THEN
-    ${cascadesOn('update') ? flushPending(table, 'update') : ''}
+    ${flush ? flush.run : ''}
     IF old_key = new_key THEN
       ${changelogInsert([insertRow(table, 'u', 'new_key', 'old_image', 'new_image')])};
     ELSE

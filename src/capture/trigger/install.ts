@@ -72,7 +72,11 @@ async function installedHashes(
  * The captured tables (those given plus those syncline already has triggers on) and the foreign
  * keys of their database: what the cascade part of a table's triggers is generated from.
  */
-export async function captureGraph(conn: Connection, database: string, tables: string[]): Promise<CaptureGraph> {
+export async function captureGraph(
+  conn: Connection,
+  database: string,
+  tables: string[],
+): Promise<CaptureGraph> {
   // information_schema, not the bookkeeping table: this runs under LOCK TABLES t WRITE too (install,
   // syncline ddl), where only the locked tables may be read.
   const [withTriggers] = await conn.query<RowDataPacket[]>(
