@@ -8,7 +8,12 @@ import type { Connection } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { runSnapshots, tablesNeedingSnapshot } from '../capture/snapshot/run-snapshot.ts';
-import { capturedTables, installTriggers, triggerStatus } from '../capture/trigger/install.ts';
+import {
+  captureLimitationsOf,
+  capturedTables,
+  installTriggers,
+  triggerStatus,
+} from '../capture/trigger/install.ts';
 import { resetSnapshot } from '../capture/snapshot/snapshot.ts';
 import { createAdmin, ensureTopics } from '../kafka/client.ts';
 import { connectSource } from '../mysql/connect.ts';
@@ -242,6 +247,13 @@ async function runLocked(
     log(
       `run: ${pipeline.tables.length} tables captured${changed.length ? `; triggers ${changed.map((r) => `${r.action} on ${r.table}`).join(', ')}` : ''}`,
     );
+    // What trigger capture cannot see on this schema is said at every start (doctor lists it too).
+    for (const l of await captureLimitationsOf(
+      conn,
+      config.source.database,
+      pipeline.tables.map((t) => t.name),
+    ))
+      log(`run: CAPTURE LIMITATION on ${l.table} (${l.constraint}): ${l.detail}. To fix: ${l.fix}`);
 
     const jobFile = writeJobFile(
       pipeline.job,

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
 import type { TableSchema } from '../../src/model/types.ts';
+import { doctor } from '../../src/observe/doctor.ts';
 import { freshDatabase, type CaptureFixture } from './capture-support.ts';
 import { CaptureModel, changelogEvents, tableImages, type ModelEvent } from '../support/capture-workload.ts';
 
@@ -120,6 +121,26 @@ test('ON DELETE CASCADE over three levels: every deleted child and grandchild ge
   }
 });
 
+test('a self-referencing ON DELETE CASCADE tree 14 levels deep: every descendant gets a d', async () => {
+  const s = await scenario('cx_tree', [
+    `CREATE TABLE tree (id INT PRIMARY KEY, parent INT NULL,
+       CONSTRAINT tree_parent FOREIGN KEY (parent) REFERENCES tree (id) ON DELETE CASCADE)`,
+  ]);
+  try {
+    // 1 <- 2 <- ... <- 15 (InnoDB's deepest), and a second branch 100 <- 101 under 3.
+    const chain = Array.from({ length: 14 }, (_, i) => `(${i + 2}, ${i + 1})`).join(', ');
+    await s.run(
+      'INSERT INTO tree VALUES (1, NULL)',
+      `INSERT INTO tree VALUES ${chain}`,
+      'INSERT INTO tree VALUES (100, 3), (101, 100)',
+    );
+    const events = await s.run('DELETE FROM tree WHERE id = 1');
+    assert.equal(events.filter((e) => e.op === 'd').length, 17);
+  } finally {
+    await s.close();
+  }
+});
+
 test('ON UPDATE CASCADE into a child key is d + c of the child, into a non-key column a u', async () => {
   const s = await scenario('cx_updcasc', CHAIN);
   try {
@@ -205,6 +226,31 @@ test('multi-table UPDATE and DELETE capture every row they change, cascades incl
   }
 });
 
+test('a DELETE that reads the child table in its WHERE or joins it still succeeds and captures the cascade', async () => {
+  const s = await scenario('cx_readchild', [
+    'CREATE TABLE p (id INT PRIMARY KEY)',
+    `CREATE TABLE c (id INT PRIMARY KEY, p_id INT NOT NULL,
+       CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE)`,
+  ]);
+  try {
+    await s.run('INSERT INTO p VALUES (1), (2), (3)', 'INSERT INTO c VALUES (1, 1), (2, 2), (3, 3)');
+    assert.deepEqual(ops(await s.run('DELETE FROM p WHERE id IN (SELECT p_id FROM c WHERE id = 1)')), [
+      'c:d',
+      'p:d',
+    ]);
+    assert.deepEqual(ops(await s.run('DELETE p FROM p JOIN c ON c.p_id = p.id WHERE c.id = 2')), [
+      'c:d',
+      'p:d',
+    ]);
+    assert.deepEqual(ops(await s.run('DELETE p, c FROM p LEFT JOIN c ON c.p_id = p.id WHERE p.id = 3')), [
+      'c:d',
+      'p:d',
+    ]);
+  } finally {
+    await s.close();
+  }
+});
+
 test('REPLACE over several rows conflicting on PRIMARY and UNIQUE keys deletes each and creates one', async () => {
   const s = await scenario('cx_replace', [
     'CREATE TABLE t (a INT, b INT, u INT UNIQUE, v INT, PRIMARY KEY (a, b))',
@@ -259,5 +305,38 @@ test('a savepoint rolled back inside a committed transaction leaves no event for
     assert.deepEqual(ops(events), ['a:u']);
   } finally {
     await s.close();
+  }
+});
+
+test('doctor names every cascade trigger capture cannot see, by table and constraint, with the fix', async () => {
+  const fx = await freshDatabase('cx_doctor', [
+    'CREATE TABLE p (id INT PRIMARY KEY)',
+    `CREATE TABLE c (id INT PRIMARY KEY, p_id INT NULL,
+       CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE)`,
+    `CREATE TABLE tree (id INT PRIMARY KEY, parent INT NULL,
+       CONSTRAINT tree_parent FOREIGN KEY (parent) REFERENCES tree (id) ON DELETE CASCADE)`,
+    'CREATE TABLE q (id INT PRIMARY KEY, code INT UNIQUE)',
+    `CREATE TABLE two (id INT PRIMARY KEY, q_id INT NULL, q_code INT NULL,
+       CONSTRAINT two_id FOREIGN KEY (q_id) REFERENCES q (id) ON DELETE SET NULL,
+       CONSTRAINT two_code FOREIGN KEY (q_code) REFERENCES q (code) ON DELETE SET NULL)`,
+  ]);
+  try {
+    // p is left out of source.tables: deleting a p row removes c rows that no trigger sees.
+    const config = { ...fx.config, source: { ...fx.config.source, tables: ['c', 'tree', 'q', 'two'] } };
+    const checks = await doctor(config);
+    const capture = checks.filter((c) => c.name.startsWith('capture'));
+    const of = (table: string) => capture.filter((c) => c.name === `capture of ${table}`);
+    assert.equal(of('c')[0]?.state, 'fail');
+    assert.match(of('c')[0]!.detail, /c_p/);
+    assert.match(of('c')[0]!.fix!, /add p to source\.tables/);
+    // Self-reference: captured to InnoDB's own depth limit, said as a warning with its cost.
+    assert.equal(of('tree')[0]?.state, 'warn');
+    assert.match(of('tree')[0]!.detail, /15 levels, deeper than InnoDB cascades/);
+    // Two SET NULL paths from q into one row of `two`: two events from one before image.
+    assert.equal(of('two')[0]?.state, 'fail');
+    assert.match(of('two')[0]!.detail, /two cascading paths/);
+    assert.equal(capture.length, 3, JSON.stringify(capture, null, 2));
+  } finally {
+    await fx.close();
   }
 });

@@ -199,6 +199,10 @@ test(`capture fuzz: ${ROUNDS} rounds of random transactions on ${CONNECTIONS} co
         null,
         `seed ${SEED} (SYNCLINE_FUZZ_SEED=${SEED}), round ${round}: first difference: ${difference}`,
       );
+      if (round % 100 === 0)
+        process.stdout.write(
+          `capture fuzz: round ${round}: ${totals.transactions} transactions, ${totals.statements} statements, ${events} events, equal\n`,
+        );
     }
   } finally {
     relay.stop();

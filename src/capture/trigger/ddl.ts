@@ -144,9 +144,13 @@ function stepSelect(step: CascadeStep): string {
       ? `JSON_ARRAY(${quoteString(table.name)}, 'm', ${b64(key)}, ${b64(before)}, ${b64(after)}, ${b64(keyExpression(table, alias, step.overrides))})`
       : `JSON_ARRAY(${quoteString(table.name)}, 'u', ${b64(key)}, ${b64(before)}, ${b64(after)}, NULL)`;
   }
-  // FOR UPDATE: a locking read sees the latest committed rows, which are the ones InnoDB's cascade
-  // changes; a consistent read could miss a child committed after this transaction's snapshot.
-  return `SELECT COUNT(*), JSON_ARRAYAGG(${element}) INTO n, part FROM ${step.from} WHERE ${step.where} FOR UPDATE`;
+  // A locking read sees the latest committed rows, which are the ones InnoDB's cascade changes; a
+  // consistent read could miss a child committed after this transaction's snapshot. Share mode,
+  // not FOR UPDATE: a trigger that reads FOR UPDATE counts as writing that table, and MariaDB then
+  // refuses every statement that also reads it (DELETE FROM p WHERE id IN (SELECT p_id FROM c),
+  // multi-table deletes, a self-referencing table) with "Can't update table ... in trigger".
+  const lock = 'LOCK IN SHARE MODE';
+  return `SELECT COUNT(*), JSON_ARRAYAGG(${element}) INTO n, part FROM ${step.from} WHERE ${step.where} ${lock}`;
 }
 
 /** BEFORE DELETE / BEFORE UPDATE: the events of every row the cascades are about to change. */

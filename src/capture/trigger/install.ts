@@ -1,8 +1,13 @@
 // Installing, dropping and inspecting the capture triggers of one database.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { TableSchema } from '../../model/types.ts';
-import { readCatalog, readForeignKeys } from '../../mysql/catalog.ts';
-import type { CaptureGraph } from './cascade.ts';
+import { listTables, readCatalog, readForeignKeys } from '../../mysql/catalog.ts';
+import {
+  captureLimitations,
+  uncapturedParents,
+  type CaptureGraph,
+  type CaptureLimitation,
+} from './cascade.ts';
 import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { grantStatement } from '../../mysql/privileges.ts';
@@ -276,4 +281,19 @@ export async function capturedTables(
   tables: string[] | '*',
 ): Promise<TableSchema[]> {
   return readCatalog(conn, database, { tables, requirePrimaryKey: true });
+}
+
+/**
+ * What trigger capture cannot see for these captured tables, by table and constraint (cascades
+ * from uncaptured or other-database parents, two cascade paths into one table, cycles past the
+ * generated depth). `doctor` lists them; `run` logs them at start.
+ */
+export async function captureLimitationsOf(
+  conn: Connection,
+  database: string,
+  tables: string[],
+): Promise<CaptureLimitation[]> {
+  const graph = await captureGraph(conn, database, tables);
+  const all = await listTables(conn, database);
+  return [...uncapturedParents(graph, all), ...captureLimitations(graph)];
 }
