@@ -142,6 +142,11 @@ export function displayValue(value: unknown): string {
   return String(value);
 }
 
+/** A row-image value as MySQL's own client shows it: JSON columns as JSON text. */
+function mysqlText(value: unknown): string {
+  return value !== null && typeof value === 'object' ? JSON.stringify(value) : displayValue(value);
+}
+
 export function formatShown(shown: ShownRow, t: JobTable): string {
   const rename = t.transform.rename ?? {};
   const excluded = (c: string) =>
@@ -162,23 +167,25 @@ export function formatShown(shown: ShownRow, t: JobTable): string {
     }
     rows.push([
       field === c ? c : `${c} → ${field}`,
-      shown.mysql ? displayValue(shown.mysql[c]) : '',
+      shown.mysql ? mysqlText(shown.mysql[c]) : '',
       skip ? '(excluded)' : cell(doc, doc !== null && field in doc, doc?.[field]),
       skip ? '(excluded)' : cell(entry, entry !== null && field in entry, entry?.[field]),
     ]);
   }
-  // Fields only the sinks have: computed fields, the version metadata (_sync…).
-  const extra = [
-    ...Object.keys(doc ?? {}).filter((f) => f !== '_id' && !mongoSeen.has(f)),
-    ...Object.keys(entry ?? {}).filter((f) => !redisSeen.has(f)),
-  ];
-  for (const f of [...new Set(extra)])
-    rows.push([
-      f,
-      '',
-      doc && f in doc && !mongoSeen.has(f) ? displayValue(doc[f]) : '',
-      entry && f in entry && !redisSeen.has(f) ? entry[f]! : '',
-    ]);
+  // Fields only the sinks have: computed fields and the version metadata, the document's `_sync`
+  // one row per part so that it lines up with Redis's `_sync_*` fields.
+  const mongoExtra = new Map<string, unknown>();
+  for (const [f, v] of Object.entries(doc ?? {})) {
+    if (f === '_id' || mongoSeen.has(f)) continue;
+    if (f === '_sync' && v && typeof v === 'object' && !Array.isArray(v))
+      for (const [k, part] of Object.entries(v as Record<string, unknown>))
+        mongoExtra.set(`_sync.${k}`, part);
+    else mongoExtra.set(f, v);
+  }
+  const redisExtra = Object.keys(entry ?? {}).filter((f) => !redisSeen.has(f));
+  for (const f of mongoExtra.keys())
+    rows.push([f, '', displayValue(mongoExtra.get(f)), redisExtra.includes(f) ? entry![f]! : '']);
+  for (const f of redisExtra) if (!mongoExtra.has(f)) rows.push([f, '', '', entry![f]!]);
   const where = [
     `MySQL ${t.db}.${t.table}${shown.mysql ? '' : ': no such row'}`,
     shown.mongodb
