@@ -191,6 +191,7 @@ sinks:
       assert.match(second.out, new RegExp(`already running for the database ${database}`));
       assert.match(second.out, new RegExp(`pid ${firstPid}\\b[^\\n]*main\\.ts[^\\n]* run --skip-check`));
 
+      console.log(`# second run refused: ${second.out.trim().split('\n').pop()}`);
       const spark = cli(['spark']);
       assert.equal(spark.code, 1, spark.out);
       assert.match(spark.out, new RegExp(`\\(run\\) is already running[^\\n]*pid ${firstPid}\\b`));
