@@ -1,5 +1,7 @@
 // Capture figures on the local stack:
 //   1. trigger write overhead: rows/s written into a demo table with and without capture triggers
+//      (inserts, updates, no-op updates, and deletes of parents whose ON DELETE CASCADE removes
+//      5 children each, which the parent's BEFORE DELETE trigger captures)
 //   2. relay drain rate: events/s from a pre-filled changelog into Kafka (acknowledged and deleted)
 //
 //   npx tsx bench/capture-throughput.ts [--rows 40000] [--connections 4] [--drain 200000] [--batch 2000]
@@ -99,6 +101,83 @@ async function updateRows(): Promise<number> {
   return (perConn * connections) / seconds;
 }
 
+/** The same UPDATE as updateRows, changing nothing: what a no-op costs (it emits no event). */
+async function noopUpdates(): Promise<number> {
+  const pool = createPool({ ...target, database }, connections);
+  const perConn = Math.ceil(rows / connections);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      const conn = await pool.getConnection();
+      try {
+        for (let i = 0; i < perConn; i += 10) {
+          await conn.query('START TRANSACTION');
+          for (let j = i; j < Math.min(perConn, i + 10); j++)
+            await conn.query('UPDATE products SET stock = stock WHERE id = ?', [c * perConn + j + 1]);
+          await conn.query('COMMIT');
+        }
+      } finally {
+        conn.release();
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.end();
+  return (perConn * connections) / seconds;
+}
+
+const CHILDREN = 5;
+
+/** Parents with CHILDREN cascading children each; returns parent deletes/s (10 per transaction). */
+async function cascadeDeletes(conn: Awaited<ReturnType<typeof connect>>, capture: boolean): Promise<number> {
+  const parents = Math.max(1000, Math.floor(rows / 10));
+  await conn.query(`DROP TABLE IF EXISTS bench_child`);
+  await conn.query(`DROP TABLE IF EXISTS bench_parent`);
+  await conn.query('CREATE TABLE bench_parent (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+  await conn.query(`CREATE TABLE bench_child (id INT PRIMARY KEY, parent_id INT NOT NULL, v VARCHAR(40),
+    CONSTRAINT bench_child_parent FOREIGN KEY (parent_id) REFERENCES bench_parent (id) ON DELETE CASCADE) ENGINE=InnoDB`);
+  await conn.query(`INSERT INTO bench_parent SELECT seq, CONCAT('parent ', seq) FROM seq_1_to_${parents}`);
+  await conn.query(
+    `INSERT INTO bench_child SELECT seq, (seq - 1) DIV ${CHILDREN} + 1, CONCAT('child ', seq) FROM seq_1_to_${parents * CHILDREN}`,
+  );
+  if (capture)
+    await installTriggers(conn, await capturedTables(conn, database, ['bench_parent', 'bench_child']));
+  const pool = createPool({ ...target, database }, connections);
+  const perConn = Math.ceil(parents / connections);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      const db = await pool.getConnection();
+      try {
+        for (let i = 0; i < perConn; i += 10) {
+          await db.query('START TRANSACTION');
+          for (let j = i; j < Math.min(perConn, i + 10); j++)
+            await db.query('DELETE FROM bench_parent WHERE id = ?', [c * perConn + j + 1]);
+          await db.query('COMMIT');
+        }
+      } finally {
+        db.release();
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.end();
+  if (capture) {
+    const [n] = await conn.query<RowDataPacket[]>(
+      `SELECT SUM(tbl = 'bench_child') AS children FROM ${quoteId(CHANGELOG_TABLE)}`,
+    );
+    if (Number(n[0]!.children) !== parents * CHILDREN)
+      throw new Error(
+        `cascade capture wrote ${String(n[0]!.children)} child deletes, expected ${parents * CHILDREN}`,
+      );
+    await dropTriggers(conn, database, ['bench_parent', 'bench_child']);
+    await conn.query(`DELETE FROM ${quoteId(CHANGELOG_TABLE)} WHERE tbl IN ('bench_parent', 'bench_child')`);
+  }
+  await conn.query('DROP TABLE bench_child');
+  await conn.query('DROP TABLE bench_parent');
+  return parents / seconds;
+}
+
 async function main(): Promise<void> {
   const conn = await connect(target);
   try {
@@ -112,16 +191,24 @@ async function main(): Promise<void> {
     let withTriggers = 0;
     let updWithout = 0;
     let updWith = 0;
+    let noopWithout = 0;
+    let noopWith = 0;
+    let cascadeWithout = 0;
+    let cascadeWith = 0;
     for (let round = 0; round < 2; round++) {
       await dropTriggers(conn, database, ['products']);
       await conn.query('TRUNCATE TABLE products');
       without = Math.max(without, await writeRows(1));
       updWithout = Math.max(updWithout, await updateRows());
+      noopWithout = Math.max(noopWithout, await noopUpdates());
       await conn.query('TRUNCATE TABLE products');
       await installTriggers(conn, tables);
       withTriggers = Math.max(withTriggers, await writeRows(1));
       updWith = Math.max(updWith, await updateRows());
+      noopWith = Math.max(noopWith, await noopUpdates());
       await conn.query(`TRUNCATE TABLE ${quoteId(CHANGELOG_TABLE)}`);
+      cascadeWithout = Math.max(cascadeWithout, await cascadeDeletes(conn, false));
+      cascadeWith = Math.max(cascadeWith, await cascadeDeletes(conn, true));
     }
     const pct = (a: number, b: number): string => (100 * (1 - b / a)).toFixed(1);
     console.log(
@@ -129,6 +216,12 @@ async function main(): Promise<void> {
     );
     console.log(
       `trigger overhead, updates: ${Math.round(updWithout)} rows/s without triggers, ${Math.round(updWith)} rows/s with (${pct(updWithout, updWith)} % slower)`,
+    );
+    console.log(
+      `trigger overhead, no-op updates: ${Math.round(noopWithout)} rows/s without triggers, ${Math.round(noopWith)} rows/s with (${pct(noopWithout, noopWith)} % slower)`,
+    );
+    console.log(
+      `trigger overhead, deletes cascading to ${CHILDREN} children: ${Math.round(cascadeWithout)} parents/s without triggers, ${Math.round(cascadeWith)} parents/s with (${pct(cascadeWithout, cascadeWith)} % slower)`,
     );
 
     // Fill the changelog with realistic events (updates of the products just written: before+after images).
@@ -174,6 +267,11 @@ async function main(): Promise<void> {
       rowsPerSecondWithTriggers: Math.round(withTriggers),
       updatesPerSecondWithoutTriggers: Math.round(updWithout),
       updatesPerSecondWithTriggers: Math.round(updWith),
+      noopUpdatesPerSecondWithoutTriggers: Math.round(noopWithout),
+      noopUpdatesPerSecondWithTriggers: Math.round(noopWith),
+      cascadeParentDeletesPerSecondWithoutTriggers: Math.round(cascadeWithout),
+      cascadeParentDeletesPerSecondWithTriggers: Math.round(cascadeWith),
+      cascadeChildrenPerParent: CHILDREN,
       drainEvents: relay.published,
       drainEventsPerSecond: Math.round(rate),
       batchSize: Number(args.batch),

@@ -298,8 +298,8 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
   const hi = lo + rng.int(0, 4);
   // 0-41 are the forms; the rest repeat the plain inserts so that rows accumulate between the
   // cascading deletes and there is something for the other forms to conflict with.
-  const drawn = rng.int(0, 55);
-  const pick = drawn <= 41 ? drawn : [0, 16, 22, 22, 31, 27, 33][drawn % 7]!;
+  const drawn = rng.int(0, 56);
+  const pick = drawn <= 42 ? drawn : [0, 16, 22, 22, 31, 27, 33][drawn % 7]!;
   switch (pick) {
     case 0:
     case 1: {
@@ -491,6 +491,13 @@ function randomStatement(rng: Rng, truncate: boolean): Form | null {
       ];
     case 41:
       return truncate ? ['truncate kv2', 'TRUNCATE TABLE kv2', []] : null;
+    case 42:
+      // The statement reads the child table the cascade changes.
+      return [
+        'delete acct reading ord (cascades)',
+        'DELETE FROM acct WHERE id IN (SELECT acct_id FROM ord WHERE status = ? AND amount > ?)',
+        [rng.chance(0.5) ? 'open' : 'paid', rng.int(50, 99)],
+      ];
   }
   return null;
 }
