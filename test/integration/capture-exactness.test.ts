@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
 import type { TableSchema } from '../../src/model/types.ts';
 import { doctor } from '../../src/observe/doctor.ts';
+import { applyDdl } from '../../src/capture/trigger/apply-ddl.ts';
 import { freshDatabase, type CaptureFixture } from './capture-support.ts';
 import { CaptureModel, changelogEvents, tableImages, type ModelEvent } from '../support/capture-workload.ts';
 
@@ -303,6 +304,32 @@ test('a savepoint rolled back inside a committed transaction leaves no event for
       'COMMIT',
     );
     assert.deepEqual(ops(events), ['a:u']);
+  } finally {
+    await s.close();
+  }
+});
+
+test('syncline ddl dropping a column of a cascading child replaces the parent triggers too: deletes of the parent keep working and captured', async () => {
+  const s = await scenario('cx_ddlchild', [
+    'CREATE TABLE p (id INT PRIMARY KEY)',
+    `CREATE TABLE c (id INT PRIMARY KEY, p_id INT NOT NULL, x INT,
+       CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE)`,
+  ]);
+  try {
+    await s.run('INSERT INTO p VALUES (1), (2)', 'INSERT INTO c VALUES (1, 1, 0), (2, 2, 0)');
+    await applyDdl(s.fx.conn, { database: s.fx.database, tables: '*' }, 'ALTER TABLE c DROP COLUMN x', {
+      lockWaitSeconds: 5,
+    });
+    const schemas = await capturedTables(s.fx.conn, s.fx.database, '*');
+    for (const t of schemas) s.schemas.set(t.name, t);
+    // The model's copy of c still has x: forget c's rows and compare only what the delete emits.
+    const events = await s.fx.conn
+      .query('DELETE FROM p WHERE id = 1')
+      .then(() => changelogEvents(s.fx.conn, s.fx.database, s.lastSeq));
+    assert.deepEqual(
+      events.map((e) => `${e.table}:${e.op}:${JSON.stringify(e.before)}`),
+      ['c:d:{"id":1,"p_id":1}', 'p:d:{"id":1}'],
+    );
   } finally {
     await s.close();
   }

@@ -7,7 +7,13 @@ import { INTERNAL_TABLE_PREFIX, listTables, readCatalog } from '../../mysql/cata
 import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { TRIGGER_EVENTS, dropTriggerSql, schemaHash } from './ddl.ts';
-import { replaceTriggers, triggerStatus } from './install.ts';
+import {
+  cascadeParentsOf,
+  recordInstalled,
+  refreshTriggers,
+  replaceTriggers,
+  triggerStatus,
+} from './install.ts';
 
 /** Refused before anything was touched: the statement is not one syncline ddl should run. */
 export class DdlRefusedError extends Error {
@@ -296,11 +302,17 @@ export async function applyDdl(
   await conn.query(`USE ${quoteId(database)}`);
   await conn.query('SET SESSION lock_wait_timeout = ?', [options.lockWaitSeconds]);
 
+  // Parents whose cascade triggers read this table name its columns: their triggers are replaced
+  // under the same lock, or deletes of the parent would fail on a dropped column (decision 0032).
+  const parents = hasTriggers ? await cascadeParentsOf(conn, database, table) : [];
+  let parentHashes = new Map<string, string>();
+
   const asked = performance.now();
   try {
-    // Only the altered table: the changelog is locked implicitly for the triggers' use only, so
-    // the relay and writers of the other captured tables carry on (measured, decision 0024).
-    await conn.query(`LOCK TABLES ${quoteId(table)} WRITE`);
+    // Only the altered table (and those parents): the changelog is locked implicitly for the
+    // triggers' use only, so the relay and writers of the other captured tables carry on
+    // (measured, decision 0024).
+    await conn.query(`LOCK TABLES ${[table, ...parents].map((t) => `${quoteId(t)} WRITE`).join(', ')}`);
   } catch (err) {
     if (mysqlErrno(err) === ER_LOCK_WAIT_TIMEOUT)
       throw new DdlError(
@@ -324,6 +336,7 @@ export async function applyDdl(
         `the ALTER failed: ${alterError.message}. Nothing changed: ${database}.${table} and its capture triggers are as before`,
       );
     if (hasTriggers) await swapTriggers(conn, before, after, mariadb);
+    parentHashes = await refreshTriggers(conn, database, parents, mariadb);
     if (alterError)
       throw new DdlError(
         `the ALTER reported an error (${alterError.message}) but changed ${database}.${table} anyway; the capture triggers were regenerated for its columns as they are now (${after.columns.map((c) => c.name).join(', ')})`,
@@ -338,5 +351,7 @@ export async function applyDdl(
     };
   } finally {
     await conn.query('UNLOCK TABLES');
+    // The parents' own shape did not change: no reload for them, so record their new triggers.
+    await recordInstalled(conn, parentHashes).catch(() => undefined);
   }
 }

@@ -297,3 +297,45 @@ export async function captureLimitationsOf(
   const all = await listTables(conn, database);
   return [...uncapturedParents(graph, all), ...captureLimitations(graph)];
 }
+
+/**
+ * Captured tables (other than `table`) whose BEFORE triggers read `table` for a cascade: their
+ * triggers name its columns, so an ALTER of `table` must replace them too (`syncline ddl`).
+ */
+export async function cascadeParentsOf(conn: Connection, database: string, table: string): Promise<string[]> {
+  const graph = await captureGraph(conn, database, [table]);
+  return [...graph.captured.keys()].filter((name) => {
+    if (name === table) return false;
+    const plans = cascadePlans(graph, name);
+    return [...plans.delete.steps, ...plans.update.steps].some((s) => s.reads.includes(table));
+  });
+}
+
+/**
+ * Replace the triggers of `tables` for their current shapes and those of the tables their
+ * cascades reach (the caller holds their locks on MySQL); returns the schema hash per table.
+ */
+export async function refreshTriggers(
+  conn: Connection,
+  database: string,
+  tables: string[],
+  mariadb: boolean,
+): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  if (tables.length === 0) return hashes;
+  const graph = await captureGraph(conn, database, tables);
+  for (const name of tables) {
+    const schema = graph.captured.get(name);
+    if (schema) hashes.set(name, await replaceTriggers(conn, schema, mariadb, graph));
+  }
+  return hashes;
+}
+
+/** Record the installed hash of tables whose triggers were replaced outside installTriggers. */
+export async function recordInstalled(conn: Connection, hashes: Map<string, string>): Promise<void> {
+  for (const [table, hash] of hashes)
+    await conn.query(
+      `UPDATE ${quoteId(TRIGGER_STATE_TABLE)} SET schema_hash = ?, generator_version = ? WHERE tbl = ?`,
+      [hash, GENERATOR_VERSION, table],
+    );
+}
