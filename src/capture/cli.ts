@@ -181,7 +181,11 @@ export function registerCaptureCommands(program: Command): void {
             ['TABLE', 'INSTALLED', 'DRIFT'],
             statuses.map((s) => [
               s.table,
-              s.installed ? 'yes' : s.present.length ? `partial (${s.present.length}/3)` : 'no',
+              s.installed
+                ? 'yes'
+                : s.present.length
+                  ? `partial (${s.present.filter((n) => s.expected.includes(n)).length}/${s.expected.length})`
+                  : 'no',
               s.drift ? 'yes: run triggers install' : 'no',
             ]),
           ),

@@ -29,7 +29,9 @@ import {
 
 export interface TriggerStatus {
   table: string;
-  /** Names of the expected triggers that exist. */
+  /** Names of the triggers the table needs (three, plus a BEFORE one per cascading event). */
+  expected: string[];
+  /** Names of syncline's triggers on the table that exist. */
   present: string[];
   /** Every trigger the table needs is present (three, plus one per cascading event). */
   installed: boolean;
@@ -129,6 +131,7 @@ export async function triggerStatus(conn: Connection, tables: TableSchema[]): Pr
     const installed = expected.every((n) => present.has(n));
     return {
       table: table.name,
+      expected,
       present: names,
       installed,
       drift: names.length > 0 && installedHash !== currentHash,
