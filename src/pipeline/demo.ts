@@ -129,7 +129,7 @@ async function kafkaMessages(config: Config, pipeline: ResolvedPipeline): Promis
   return total;
 }
 
-function statusLine(s: PipelineStatus, eventsPerSecond: number): string {
+export function statusLine(s: PipelineStatus, eventsPerSecond: number): string {
   const lag = totalLag(s);
   // The slowest table's bounds, over the tables that have a measurement at all.
   const measured = s.tables.map((t) => t.latencyMs.redis).filter((l) => l.samples > 0);
