@@ -171,7 +171,9 @@ const tableSettings = z.strictObject({
       key: z
         .string()
         .optional()
-        .describe('Key template, e.g. "customer:{id}". Default {db}:{table}:{key} (database, table, key values joined by ":").'),
+        .describe(
+          'Key template, e.g. "customer:{id}". Default {db}:{table}:{key} (database, table, key values joined by ":").',
+        ),
       format: redisFormat.optional(),
       fields: z.array(z.string()).optional(),
       ttl: positiveInt.optional(),
