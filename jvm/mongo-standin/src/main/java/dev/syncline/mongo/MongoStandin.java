@@ -3,13 +3,25 @@ package dev.syncline.mongo;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.ServerVersion;
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
+import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 import java.io.File;
+import java.util.Collection;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
 
 /**
  * Runs mongo-java-server with its H2 MVStore backend on a chosen host, port and data file.
@@ -33,6 +45,7 @@ public final class MongoStandin {
     String host = "127.0.0.1";
     int port = 27017;
     String dataFile = null;
+    int cacheMb = defaultCacheMb();
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (i + 1 >= args.length) {
@@ -42,6 +55,7 @@ public final class MongoStandin {
         case "--host" -> host = args[++i];
         case "--port" -> port = parsePort(args[++i]);
         case "--data-file" -> dataFile = args[++i];
+        case "--cache-mb" -> cacheMb = parseCacheMb(args[++i]);
         default -> fail("unknown option " + arg);
       }
     }
@@ -53,7 +67,7 @@ public final class MongoStandin {
       fail("cannot create the folder " + parent + " for the data file");
     }
 
-    CommittingH2Backend backend = new CommittingH2Backend(dataFile);
+    CommittingH2Backend backend = new CommittingH2Backend(openStore(dataFile, cacheMb));
     backend.version(ANNOUNCED_VERSION);
     MongoServer server = new MongoServer(backend);
     try {
@@ -83,6 +97,35 @@ public final class MongoStandin {
     System.out.println("READY " + host + ":" + port);
     System.out.flush();
     stopped.await();
+  }
+
+  /**
+   * MVStore keeps its pages deserialized in a cache of 16 MB by default. The backend stores
+   * documents with Java serialization, so a page missed in the cache is read and deserialized
+   * whole for one document: on a 1,000,000-document collection most random reads and writes
+   * missed (see docs/decisions/0050). A cache of about half the heap keeps the working set of the
+   * local stack's collections in memory.
+   */
+  static MVStore openStore(String dataFile, int cacheMb) {
+    return new MVStore.Builder().fileName(dataFile).cacheSize(cacheMb).open();
+  }
+
+  private static int defaultCacheMb() {
+    long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
+    return (int) Math.max(16, maxHeapMb / 2);
+  }
+
+  private static int parseCacheMb(String value) {
+    try {
+      int mb = Integer.parseInt(value);
+      if (mb >= 1) {
+        return mb;
+      }
+    } catch (NumberFormatException ignored) {
+      // reported below
+    }
+    fail("--cache-mb must be a whole number of megabytes (1 or more), got '" + value + "'");
+    return -1;
   }
 
   private static int parsePort(String value) {
@@ -130,8 +173,32 @@ public final class MongoStandin {
             "create",
             "renamecollection");
 
-    CommittingH2Backend(String fileName) {
-      super(fileName);
+    CommittingH2Backend(MVStore store) {
+      super(store);
+    }
+
+    @Override
+    protected MongoDatabase openOrCreateDatabase(String databaseName) {
+      return new IdServedDatabase(databaseName, getMvStore(), getCursorRegistry());
+    }
+
+    /** Opens its collections as {@link IdServedCollection}s; otherwise the library's H2 database. */
+    final class IdServedDatabase extends H2Database {
+      IdServedDatabase(String databaseName, MVStore store, CursorRegistry cursorRegistry) {
+        super(databaseName, store, cursorRegistry);
+      }
+
+      // Called from H2Database's constructor (it opens the existing collections), before any
+      // field of this class is set: the store comes from the enclosing backend. The maps have the
+      // names H2Database gives them, so data written before this class existed opens unchanged.
+      @Override
+      protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+        String fullName = getFullCollectionNamespace(collectionName);
+        MVStore store = getMvStore();
+        MVMap<Object, Document> dataMap = store.openMap("databases." + fullName);
+        MVMap<String, Object> metaMap = store.openMap("meta." + fullName);
+        return new IdServedCollection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
+      }
     }
 
     @Override
@@ -141,6 +208,98 @@ public final class MongoStandin {
         commit();
       }
       return result;
+    }
+  }
+
+  /**
+   * Lets the {@code _id} index serve every filter that pins {@code _id}, not only a filter on
+   * {@code _id} alone.
+   *
+   * <p>The library asks each index whether it can answer the whole filter, and the {@code _id}
+   * index says yes only when {@code _id} is the filter's sole field. The sink's version guard
+   * {@code {_id: k, "_sync.v": {$lt: v}}} therefore scanned the whole collection for each write
+   * (decision 0014). Here the index finds the candidates for the {@code _id} part and the rest of
+   * the filter is matched against those documents only, which is what MongoDB's planner does.
+   *
+   * <p>For {@code {_id: {$in: [...]}}} the index lookups are exact already; matching each found
+   * document against the list again cost O(n) per document, O(n²) per query (~0.2 ms per id at
+   * 500 ids), so only the remaining conditions are matched.
+   */
+  static final class IdServedCollection extends H2Collection {
+    IdServedCollection(
+        MongoDatabase database,
+        String collectionName,
+        CollectionOptions options,
+        MVMap<Object, Document> dataMap,
+        MVMap<String, Object> metaMap,
+        CursorRegistry cursorRegistry) {
+      super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+    }
+
+    @Override
+    protected QueryResult queryDocuments(
+        Document query,
+        Document orderBy,
+        int numberToSkip,
+        int limit,
+        int batchSize,
+        Document fieldSelector) {
+      Index<Object> idIndex = idIndex();
+      if (idIndex == null || !query.containsKey("_id") || query.size() == 1 && !isPlainIn(query.get("_id"))) {
+        // Nothing to gain: no _id index, no _id in the filter, or a filter on _id alone that is
+        // not an $in (the library serves that from the index itself).
+        return super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+      }
+      Object id = query.get("_id");
+      Document idQuery = new Document("_id", id);
+      if (!servable(id) || !idIndex.canHandle(idQuery)) {
+        return super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+      }
+      Document rest = query;
+      if (isPlainIn(id)) {
+        rest = query.clone();
+        rest.remove("_id");
+      }
+      Iterable<Object> positions = idIndex.getPositions(idQuery);
+      return matchDocuments(rest, positions, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+    }
+
+    private Index<Object> idIndex() {
+      for (Index<Object> index : getIndexes()) {
+        if (index.isUnique() && index.getKeys().size() == 1 && "_id".equals(index.getKeys().get(0).getKey())) {
+          return index;
+        }
+      }
+      return null;
+    }
+
+    /** An equality on a value or a composite key document, or a plain $in list of such values. */
+    private static boolean servable(Object id) {
+      if (id == null || BsonRegularExpression.isRegularExpression(id)) {
+        return false;
+      }
+      if (id instanceof Document doc) {
+        if (isPlainIn(doc)) {
+          return true;
+        }
+        return doc.keySet().stream().noneMatch(k -> k.startsWith("$"));
+      }
+      return true;
+    }
+
+    private static boolean isPlainIn(Object id) {
+      if (!(id instanceof Document doc) || doc.size() != 1 || !(doc.get("$in") instanceof Collection<?> values)) {
+        return false;
+      }
+      for (Object v : values) {
+        if (v == null || BsonRegularExpression.isRegularExpression(v)) {
+          return false;
+        }
+        if (v instanceof Document d && d.keySet().stream().anyMatch(k -> k.startsWith("$"))) {
+          return false;
+        }
+      }
+      return true;
     }
   }
 }

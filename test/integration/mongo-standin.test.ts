@@ -1,0 +1,139 @@
+/**
+ * The MongoDB stand-in (jvm/mongo-standin) keeps what it acknowledged and answers the sink's
+ * filters correctly. Each test runs a private stand-in (own port, own data file) so it can be
+ * killed without disturbing the shared stack.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { MongoClient, MongoServerError } from 'mongodb';
+import { startStandin, type PrivateStandin } from '../../bench/standin-process.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-test-'));
+const running: PrivateStandin[] = [];
+after(async () => {
+  for (const s of running) await s.stop().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(file: string): Promise<{ standin: PrivateStandin; client: MongoClient }> {
+  const standin = await startStandin(join(dir, file));
+  running.push(standin);
+  const client = new MongoClient(standin.url, { directConnection: true });
+  await client.connect();
+  return { standin, client };
+}
+
+interface Doc {
+  _id: number;
+  v: number;
+  note: string;
+  _sync: { v: number };
+}
+
+describe('MongoDB stand-in', () => {
+  test('bulk writes acknowledged before a SIGKILL are all there after a restart', async () => {
+    let { standin, client } = await start('killed.mv');
+    const coll = () => client.db('durable').collection<Doc>('docs');
+    await coll().insertMany(
+      Array.from({ length: 2000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
+    );
+    // The sink's kinds of write, each one acknowledged bulk: guarded replaces, replaces by _id,
+    // deletes, and the last write lands just before the kill.
+    await coll().bulkWrite(
+      Array.from({ length: 500 }, (_, i) => ({
+        replaceOne: {
+          filter: { _id: i, '_sync.v': { $lt: 2 } },
+          replacement: { v: 2, note: 'guarded', _sync: { v: 2 } },
+        },
+      })),
+    );
+    await coll().bulkWrite(
+      Array.from({ length: 500 }, (_, i) => ({
+        replaceOne: { filter: { _id: 500 + i }, replacement: { v: 3, note: 'by id', _sync: { v: 3 } } },
+      })),
+    );
+    await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
+    await coll().insertOne({ _id: 5000, v: 4, note: 'last before the kill', _sync: { v: 4 } });
+    process.kill(standin.pid, 'SIGKILL');
+    await new Promise((r) => standin.proc.once('exit', r));
+    await client.close().catch(() => undefined);
+
+    ({ standin, client } = await start('killed.mv'));
+    const docs = await coll().find({}).sort({ _id: 1 }).toArray();
+    assert.equal(docs.length, 2000 - 100 + 1);
+    assert.deepEqual(
+      docs.filter((d) => d._id < 500).every((d) => d.note === 'guarded' && d._sync.v === 2),
+      true,
+      'the guarded replaces are kept',
+    );
+    assert.deepEqual(
+      docs.filter((d) => d._id >= 500 && d._id < 1000).every((d) => d.note === 'by id'),
+      true,
+      'the replaces by _id are kept',
+    );
+    assert.equal(docs.filter((d) => d._id >= 1000 && d._id < 1100).length, 0, 'the deletes are kept');
+    assert.equal(docs.at(-1)?.note, 'last before the kill');
+    await client.close();
+  });
+
+  test('a filter on _id plus the version guard applies newer versions, skips older ones, and $in returns exactly the asked ids', async () => {
+    const { client } = await start('guard.mv');
+    const coll = client.db('guard').collection<Doc>('docs');
+    await coll.insertMany(
+      Array.from({ length: 5000 }, (_, i) => ({ _id: i, v: i, note: 'seed', _sync: { v: 10 } })),
+    );
+    const r = await coll.bulkWrite([
+      {
+        replaceOne: {
+          filter: { _id: 7, '_sync.v': { $lt: 11 } },
+          replacement: { v: 1, note: 'newer', _sync: { v: 11 } },
+        },
+      },
+      {
+        replaceOne: {
+          filter: { _id: 8, '_sync.v': { $lt: 9 } },
+          replacement: { v: 1, note: 'older', _sync: { v: 9 } },
+        },
+      },
+      {
+        updateOne: {
+          filter: { _id: 9, '_sync.v': { $lt: 12 } },
+          update: { $set: { note: 'set', '_sync.v': 12 } },
+        },
+      },
+      {
+        updateOne: { filter: { _id: 99_999, '_sync.v': { $lt: 12 } }, update: { $set: { note: 'absent' } } },
+      },
+    ]);
+    assert.equal(r.matchedCount, 2);
+    assert.equal((await coll.findOne({ _id: 7 }))?.note, 'newer');
+    assert.equal((await coll.findOne({ _id: 8 }))?.note, 'seed');
+    assert.equal((await coll.findOne({ _id: 9 }))?.note, 'set');
+    // A guarded upsert of an older version collides with the stored _id: E11000 means "stale".
+    await assert.rejects(
+      coll.replaceOne(
+        { _id: 7, '_sync.v': { $lt: 5 } },
+        { v: 0, note: 'stale', _sync: { v: 5 } },
+        { upsert: true },
+      ),
+      (err: unknown) => err instanceof MongoServerError && err.code === 11000,
+    );
+    // $in with ids present and absent, repeated, and another condition next to it.
+    const found = await coll
+      .find({ _id: { $in: [3, 4000, 4000, 123_456, 7] } }, { projection: { _id: 1 } })
+      .toArray();
+    assert.deepEqual(
+      found.map((d) => d._id).sort((a, b) => a - b),
+      [3, 7, 4000],
+    );
+    const guarded = await coll.find({ _id: { $in: [3, 7, 8] }, '_sync.v': { $gt: 10 } }).toArray();
+    assert.deepEqual(
+      guarded.map((d) => d._id),
+      [7],
+    );
+    await client.close();
+  });
+});
