@@ -15,7 +15,7 @@ import { DEMO_TABLES } from '../mysql/demo/schema.ts';
 import { createDemoSchema, seedDemo } from '../mysql/demo/seed.ts';
 import { runWorkload } from '../mysql/demo/workload.ts';
 import { quoteId } from '../mysql/identifiers.ts';
-import { SOURCE_PRIVILEGES } from '../mysql/privileges.ts';
+import { GLOBAL_PRIVILEGES, SOURCE_PRIVILEGES } from '../mysql/privileges.ts';
 import { endOffsets } from '../observe/lag.ts';
 import {
   formatLatency,
@@ -72,6 +72,7 @@ async function createDemoUser(
     await root.query(`GRANT ${SOURCE_PRIVILEGES.join(', ')} ON ${quoteId(database)}.* TO ?@'127.0.0.1'`, [
       DEMO_USER,
     ]);
+    await root.query(`GRANT ${GLOBAL_PRIVILEGES.join(', ')} ON *.* TO ?@'127.0.0.1'`, [DEMO_USER]);
   } finally {
     await root.end();
   }
@@ -145,6 +146,65 @@ export function statusLine(s: PipelineStatus, eventsPerSecond: number): string {
   return `live: ${Math.round(eventsPerSecond)} events/s into Kafka | changelog backlog ${lag.backlog} | Spark lag ${lag.kafka} | commit→Redis p50/p99 ${formatLatency(worst)}`;
 }
 
+/** Events the Spark job has finished per table (Kafka end offset minus what it still has to do). */
+function appliedPerTable(s: PipelineStatus): Map<string, number> {
+  return new Map(s.tables.map((t) => [t.table, Number(BigInt(t.kafkaEndOffset) - BigInt(t.kafkaLag))]));
+}
+
+/**
+ * The initial load as a user can follow it: rows applied per table out of the rows seeded, the
+ * rate over the load so far and an ETA. Before, only the unchanged totals "changelog backlog 0,
+ * Kafka lag 100000" were printed for minutes while the first batches ran (issue 13).
+ */
+export function loadProgressLine(
+  seededPerTable: Record<string, number>,
+  applied: Map<string, number>,
+  elapsedSeconds: number,
+): string {
+  const tables = Object.entries(seededPerTable).filter(([, n]) => n > 0);
+  const total = tables.reduce((a, [, n]) => a + n, 0);
+  const done = tables.reduce((a, [t, n]) => a + Math.min(n, applied.get(t) ?? 0), 0);
+  const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
+  const eta = done >= total ? 'done' : rate > 0 ? `ETA ${Math.ceil((total - done) / rate)} s` : 'ETA –';
+  const per = tables
+    .map(
+      ([t, n]) =>
+        `${t} ${Math.min(n, applied.get(t) ?? 0).toLocaleString('en-US')}/${n.toLocaleString('en-US')}`,
+    )
+    .join(' · ');
+  const share = total > 0 ? Math.floor((done / total) * 100) : 100;
+  return `loading: ${share}% applied (${per}) | ${Math.round(rate).toLocaleString('en-US')} rows/s | ${eta}`;
+}
+
+/** Waits until the seeded rows are applied and nothing is behind, printing progress every 5 s. */
+async function waitForInitialLoad(
+  config: Config,
+  conn: Connection,
+  pipeline: ResolvedPipeline,
+  seededPerTable: Record<string, number>,
+  log: (line: string) => void,
+): Promise<void> {
+  const started = performance.now();
+  const baseline = appliedPerTable(await pipelineStatus(config, conn, pipeline));
+  let lastLog = performance.now();
+  const ticker = setInterval(() => {
+    void (async () => {
+      const now = appliedPerTable(await pipelineStatus(config, conn, pipeline));
+      const since = new Map([...now].map(([t, n]) => [t, n - (baseline.get(t) ?? 0)]));
+      log(loadProgressLine(seededPerTable, since, (performance.now() - started) / 1000));
+      lastLog = performance.now();
+    })().catch(() => undefined);
+  }, 5000);
+  try {
+    await waitForZeroLag(config, conn, pipeline, 1_800_000, (line) => {
+      // The ticker speaks for the load; the generic line only if it fell silent.
+      if (performance.now() - lastLog > 10_000) log(line);
+    });
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 /**
  * The closing "look at the data" commands. Each must work on the machine the demo just set up
  * (the stack installs redis-cli and the mariadb client with the servers; `syncline show` reads
@@ -203,17 +263,19 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   );
   say(
     out,
-    `    syncline runs as MySQL user ${DEMO_USER} with only ${SOURCE_PRIVILEGES.join(', ')} on ${options.database}.* (password in ${user.passwordFile}); the workload writes as root, like an application`,
+    `    syncline runs as MySQL user ${DEMO_USER} with only ${SOURCE_PRIVILEGES.join(', ')} on ${options.database}.* and ${GLOBAL_PRIVILEGES.join(', ')} (to notice TRUNCATE) (password in ${user.passwordFile}); the workload writes as root, like an application`,
   );
   await resetDemo(config);
   const conn: Connection = await connect({ url: up.urls.mysql });
   let seeded = 0;
+  let seededPerTable: Record<string, number> = {};
   try {
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(options.database)}`);
     await createDemoSchema(conn, options.database, { reset: true });
     const t0 = performance.now();
     const counts = await seedDemo(conn, options.database, options.rows, options.seed);
     seeded = Object.values(counts).reduce((a, b) => a + Number(b), 0);
+    seededPerTable = { ...counts };
     say(
       out,
       `    seeded ${seeded.toLocaleString('en-US')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -249,7 +311,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const redis = createClient({ url: config.sinks.redis.url }) as RedisClientType;
   try {
     const t0 = performance.now();
-    await waitForZeroLag(config, watch, p, 1_800_000, (line) => say(out, `    ${line}`));
+    await waitForInitialLoad(config, watch, p, seededPerTable, (line) => say(out, `    ${line}`));
     const loadSeconds = (performance.now() - t0) / 1000;
     say(
       out,
