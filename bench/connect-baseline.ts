@@ -332,6 +332,13 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
   return out;
 }
 
+/** Stamps the event's source commit time as now, so the job's own commit → sink histogram means something. */
+const live = (m: { topic: string; key: string; value: string }) => {
+  const value = JSON.parse(m.value) as { source: { ts_ms: number } };
+  value.source.ts_ms = Date.now();
+  return { ...m, value: JSON.stringify(value) };
+};
+
 const pct = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
@@ -388,12 +395,12 @@ async function offered(
     for (let i = 0; i < per - 1; i++) {
       seq++;
       batch.push(
-        kvMessage(topic, { k: 1 + (seq % keys), op: seq - 1_000_000 <= keys ? 'c' : 'u', seq, v: seq }),
+        live(kvMessage(topic, { k: 1 + (seq % keys), op: seq - 1_000_000 <= keys ? 'c' : 'u', seq, v: seq })),
       );
     }
     seq++;
     probe++;
-    batch.push(kvMessage(topic, { k: probe, op: 'c', seq, v: seq }));
+    batch.push(live(kvMessage(topic, { k: probe, op: 'c', seq, v: seq })));
     const sentAt = Date.now();
     await producer.send({ messages: batch });
     if (tick >= warmTicks) pending.set(probe, sentAt);

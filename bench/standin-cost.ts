@@ -83,7 +83,8 @@ async function measure(
   const client = new MongoClient(url, { directConnection: true });
   await client.connect();
   const coll = client.db('cost').collection<Doc>('docs');
-  let v = 1000;
+  // Versions above any an earlier run on the same --data file wrote: the guards must match.
+  let v = Date.now();
   let nextNew = DOCS + 1_000_000 * Math.floor(Math.random() * 1000);
   const one = async (kind: Kind, size: number): Promise<number> => {
     const ids = randomIds(size);
@@ -150,12 +151,18 @@ async function measure(
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-cost-'));
+const started: Awaited<ReturnType<typeof startStandin>>[] = [];
+const track = async (p: Promise<Awaited<ReturnType<typeof startStandin>>>) => {
+  const s = await p;
+  started.push(s);
+  return s;
+};
 try {
   const dataFile = args.data ?? join(dir, 'current.mv');
   let loadDocsPerSecond: number | null = null;
   let standin: Awaited<ReturnType<typeof startStandin>>;
   if (!args.data || !existsSync(args.data)) {
-    standin = await startStandin(dataFile);
+    standin = await track(startStandin(dataFile));
     log(`loading ${DOCS} documents`);
     loadDocsPerSecond = await load(standin.url);
     await standin.stop();
@@ -164,19 +171,20 @@ try {
   if (args['compare-classes']) {
     const other = join(dir, 'compare.mv');
     copyFileSync(dataFile, other);
-    standin = await startStandin(other, { classes: args['compare-classes'] });
+    standin = await track(startStandin(other, { classes: args['compare-classes'] }));
     log(`compare build (${args['compare-classes']})`);
     result.compare = await measure(standin.url);
     await standin.stop();
   }
   // STANDIN_JVM_ARGS, e.g. a flight recording, applies to the current build's measured run only.
   const jvmArgs = process.env.STANDIN_JVM_ARGS?.split(' ').filter(Boolean);
-  standin = await startStandin(dataFile, jvmArgs ? { jvmArgs } : {});
+  standin = await track(startStandin(dataFile, jvmArgs ? { jvmArgs } : {}));
   log('current build');
   result.current = await measure(standin.url);
   await standin.stop();
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 } finally {
+  for (const s of started) await s.stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
