@@ -161,7 +161,7 @@ function beforeBody(table: TableSchema, event: 'update' | 'delete', plan: Cascad
       (step) => `  -- ${step.path.join(' -> ')}
   ${stepSelect(step)};
   IF n > 0 THEN
-    IF part IS NULL OR JSON_LENGTH(part) <> n THEN
+    IF part IS NULL OR LENGTH(part) >= @@SESSION.group_concat_max_len THEN
       SET SESSION group_concat_max_len = gc;
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = ${quoteString(`syncline: the rows a cascade from ${table.name} changes do not fit in max_allowed_packet; raise it (capture would otherwise lose them)`.slice(0, 128))};
     END IF;
@@ -186,7 +186,8 @@ function beforeBody(table: TableSchema, event: 'update' | 'delete', plan: Cascad
   DECLARE gc BIGINT UNSIGNED DEFAULT @@SESSION.group_concat_max_len;
   SET ${variable} = NULL;
   IF ${guard} THEN
-  -- JSON_ARRAYAGG is cut at group_concat_max_len; the count check below turns any cut into an error.
+  -- JSON_ARRAYAGG is cut at group_concat_max_len (NULL past max_allowed_packet); the length check
+  -- below turns any cut into an error instead of lost events.
   SET SESSION group_concat_max_len = @@GLOBAL.max_allowed_packet;
 ${steps}
   SET SESSION group_concat_max_len = gc;
@@ -203,7 +204,11 @@ END`;
  * waiting for it deadlocks with row locks the cascading statement takes next (InnoDB then fails the
  * application's write with errno 1467).
  */
-function flushPending(table: TableSchema, event: 'update' | 'delete'): { declare: string; run: string } {
+function flushPending(
+  table: TableSchema,
+  event: 'update' | 'delete',
+  plan: CascadePlan,
+): { declare: string; run: string } {
   const variable = pendingVariable(table.name, event);
   const jt = `JSON_TABLE(pending, '$[*]' COLUMNS (
       n FOR ORDINALITY,
@@ -220,11 +225,15 @@ function flushPending(table: TableSchema, event: 'update' | 'delete'): { declare
   DECLARE e_op CHAR(1) CHARACTER SET ascii;
   DECLARE e_k, e_b, e_a LONGTEXT CHARACTER SET ascii;
   DECLARE pending_rows CURSOR FOR
-    SELECT e.tbl, e.op, e.k, e.b, e.a FROM (
+    ${
+      plan.steps.some((st) => st.keyChange)
+        ? `SELECT e.tbl, e.op, e.k, e.b, e.a FROM (
       SELECT j.n AS n, 0 AS s, j.tbl AS tbl, IF(j.op = 'm', 'd', j.op) AS op, j.k AS k, j.b AS b, IF(j.op = 'm', NULL, j.a) AS a FROM ${jt}
       UNION ALL
       SELECT j.n, 1, j.tbl, 'c', j.k2, NULL, j.a FROM ${jt} WHERE j.op = 'm'
-    ) AS e ORDER BY e.n, e.s;
+    ) AS e ORDER BY e.n, e.s`
+        : `SELECT j.tbl, j.op, j.k, j.b, j.a FROM ${jt} ORDER BY j.n`
+    };
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET pending_done = 1;`,
     run: `SET pending = ${variable};
   SET ${variable} = NULL;
@@ -269,7 +278,7 @@ export function triggerBody(table: TableSchema, event: TriggerEvent, plans?: Tab
       if (!cascadesOn('delete')) return own;
       // The AFTER trigger runs only when the row was deleted: a DELETE IGNORE whose row delete
       // fails (a RESTRICT constraint further down) leaves the BEFORE trigger's events unused.
-      const flush = flushPending(table, 'delete');
+      const flush = flushPending(table, 'delete', plans!.delete);
       return `BEGIN
   ${flush.declare}
   ${flush.run}
@@ -277,7 +286,7 @@ export function triggerBody(table: TableSchema, event: TriggerEvent, plans?: Tab
 END`;
     }
     case 'update': {
-      const flush = cascadesOn('update') ? flushPending(table, 'update') : null;
+      const flush = cascadesOn('update') ? flushPending(table, 'update', plans!.update) : null;
       const stored = `(SELECT ${rowImageExpression(table, null)} FROM ${quoteId(table.name)} WHERE ${keyMatch(table, 'NEW')} LOCK IN SHARE MODE)`;
       const oldStillThere = `EXISTS (SELECT 1 FROM ${quoteId(table.name)} WHERE ${keyMatch(table, 'OLD')} AND ${keyExpression(table, null)} = old_key LOCK IN SHARE MODE)`;
       // MariaDB runs AFTER UPDATE even when the row change was skipped (UPDATE IGNORE hitting a
