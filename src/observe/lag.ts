@@ -76,6 +76,33 @@ export function sparkCommittedOffsets(checkpointDir: string): Map<string, Map<nu
   return out;
 }
 
+export type SinkName = 'mongodb' | 'redis';
+
+/**
+ * Where one sink's queries stand, per topic (one query per sink and table, decision 0040). A topic
+ * whose query has no checkpoint of its own yet falls back to the single query of earlier
+ * versions, directly under the job's checkpoint folder: that is where the new query will start.
+ */
+export function sinkCommittedOffsets(
+  checkpointLocation: string,
+  sink: SinkName,
+  topics: string[],
+): Map<string, Map<number, bigint>> {
+  const out = new Map<string, Map<number, bigint>>();
+  let old: Map<string, Map<number, bigint>> | null = null;
+  for (const topic of topics) {
+    const own = sparkCommittedOffsets(join(checkpointLocation, 'sinks', sink, topic)).get(topic);
+    if (own) {
+      out.set(topic, own);
+      continue;
+    }
+    old ??= sparkCommittedOffsets(checkpointLocation);
+    const before = old.get(topic);
+    if (before) out.set(topic, before);
+  }
+  return out;
+}
+
 export interface TopicLag {
   topic: string;
   endOffset: bigint;

@@ -6,7 +6,7 @@ import { formatTable } from '../cli/table.ts';
 import type { Config } from '../config/load.ts';
 import type { BatchProgress } from '../spark/launcher.ts';
 import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';
-import { changelogBacklog, endOffsets, sparkCommittedOffsets, topicLag } from './lag.ts';
+import { changelogBacklog, endOffsets, sinkCommittedOffsets, topicLag, type SinkName } from './lag.ts';
 
 export interface TableStatus {
   table: string;
@@ -14,9 +14,12 @@ export interface TableStatus {
   /** Changelog rows not yet published to Kafka. */
   changelogBacklog: number;
   kafkaEndOffset: string;
+  /** Offset sum the slowest sink has finished. */
   sparkProcessedOffset: string;
-  /** Kafka messages the Spark job has not finished (all partitions). */
+  /** Kafka messages the slowest sink has not finished (all partitions). */
   kafkaLag: string;
+  /** Per sink (null when the table does not go to that sink): its own query's position and lag. */
+  sinks?: Record<SinkName, { processedOffset: string; lag: string } | null>;
   /** Events per second through the Spark job over the last minute. */
   eventsPerSecond: number;
   /** Events sent to the dead-letter topic over the job's recorded history. */
@@ -110,13 +113,29 @@ export async function pipelineStatus(
   const backlog = await changelogBacklog(conn, config.source.database);
   const topics = [...job.tables.map((t) => t.topic), job.kafka.dlqTopic];
   const ends = await endOffsets(config.kafka, topics);
-  const processed = sparkCommittedOffsets(job.checkpointLocation);
+  const topicsOf = (sink: SinkName): string[] =>
+    job.sinks[sink] ? job.tables.filter((t) => t[sink] !== null).map((t) => t.topic) : [];
+  const processed = {
+    mongodb: sinkCommittedOffsets(job.checkpointLocation, 'mongodb', topicsOf('mongodb')),
+    redis: sinkCommittedOffsets(job.checkpointLocation, 'redis', topicsOf('redis')),
+  };
   const now = Date.now();
   const allProgress = recentProgress(progressFile(config), Number.MAX_SAFE_INTEGER, now);
   const window = allProgress.filter((p) => now - Date.parse(p.timestamp) <= 60_000);
-  const last = window[window.length - 1] ?? null;
+  // With one query per sink each event shows up once per sink: count it from the query that
+  // also sends its dead letters (lines of earlier versions have no sink and count as such).
+  const primary = window.filter((p) => p.primary !== false);
+  const last = primary[primary.length - 1] ?? null;
   const tables = job.tables.map((t): TableStatus => {
-    const lag = topicLag(t.topic, ends, processed);
+    const sinks: NonNullable<TableStatus['sinks']> = { mongodb: null, redis: null };
+    let lag: ReturnType<typeof topicLag> | null = null;
+    for (const sink of ['mongodb', 'redis'] as const) {
+      if (!job.sinks[sink] || t[sink] === null) continue;
+      const l = topicLag(t.topic, ends, processed[sink]);
+      sinks[sink] = { processedOffset: l.processedOffset.toString(), lag: l.lag.toString() };
+      if (!lag || l.lag > lag.lag) lag = l;
+    }
+    lag ??= topicLag(t.topic, ends, processed.redis.size > 0 ? processed.redis : processed.mongodb);
     const label = `${t.db}.${t.table}`;
     let rows = 0;
     let dead = 0;
@@ -124,7 +143,7 @@ export async function pipelineStatus(
     for (const p of window) {
       const stats = p.tables?.[label] as Record<string, number> | undefined;
       if (stats) perBatch.push(stats);
-      rows += Number(stats?.events ?? 0);
+      if (p.primary !== false) rows += Number(stats?.events ?? 0);
     }
     for (const p of allProgress) dead += Number(p.dlq?.[label] ?? 0);
     return {
@@ -134,6 +153,7 @@ export async function pipelineStatus(
       kafkaEndOffset: lag.endOffset.toString(),
       sparkProcessedOffset: lag.processedOffset.toString(),
       kafkaLag: lag.lag.toString(),
+      sinks,
       eventsPerSecond: window.length > 0 ? rows / 60 : 0,
       deadLetters: dead,
       latencyMs: { mongodb: latencySummary(perBatch, 'mongodb'), redis: latencySummary(perBatch, 'redis') },
@@ -149,7 +169,7 @@ export async function pipelineStatus(
       batches: window.length,
       lastBatchAt: last?.timestamp ?? null,
       lastBatchMs: last?.durationMs ?? null,
-      rowsPerSecond: window.reduce((a, p) => a + p.numInputRows, 0) / 60,
+      rowsPerSecond: primary.reduce((a, p) => a + p.numInputRows, 0) / 60,
     },
     generatedAt: new Date().toISOString(),
   };
@@ -207,7 +227,8 @@ export function formatStatus(status: PipelineStatus): string {
     'BACKLOG',
     'KAFKA END',
     'SPARK AT',
-    'LAG',
+    'LAG→MONGO',
+    'LAG→REDIS',
     'EVENTS/S',
     'DLQ',
     '→MONGO p50/p99',
@@ -218,7 +239,8 @@ export function formatStatus(status: PipelineStatus): string {
     String(t.changelogBacklog),
     t.kafkaEndOffset,
     t.sparkProcessedOffset,
-    t.kafkaLag,
+    t.sinks ? (t.sinks.mongodb?.lag ?? 'off') : t.kafkaLag,
+    t.sinks ? (t.sinks.redis?.lag ?? 'off') : t.kafkaLag,
     t.eventsPerSecond.toFixed(1),
     String(t.deadLetters),
     formatLatency(t.latencyMs.mongodb),

@@ -136,6 +136,12 @@ export function checkJobDescription(jobFile: string): ExpressionProblem[] {
 
 /** One batch's progress as the job prints it (`SYNCLINE_PROGRESS <json>`). */
 export interface BatchProgress {
+  /** The sink whose query ran the batch (one query per sink and table; absent before 0040). */
+  sink?: 'mongodb' | 'redis';
+  /** The query that sends the table's validation dead letters: its lines count events. */
+  primary?: boolean;
+  /** The query's Kafka offsets after the batch, as JSON text ({"topic":{"0":n,…}}). */
+  endOffset?: string;
   batchId: number;
   timestamp: string;
   numInputRows: number;
@@ -207,5 +213,5 @@ export function startJob(
 export function formatProgress(p: BatchProgress): string {
   const dlq = Object.values(p.dlq ?? {}).reduce((a, b) => a + b, 0);
   const ms = p.durationMs;
-  return `batch ${p.batchId}: ${p.numInputRows} events, ${Math.round(p.processedRowsPerSecond)} events/s, ${ms} ms${dlq ? `, ${dlq} to DLQ` : ''}`;
+  return `${p.sink ? `${p.sink} ` : ''}batch ${p.batchId}: ${p.numInputRows} events, ${Math.round(p.processedRowsPerSecond)} events/s, ${ms} ms${dlq ? `, ${dlq} to DLQ` : ''}`;
 }

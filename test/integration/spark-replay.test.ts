@@ -85,7 +85,7 @@ test('duplicates interleaved across batch boundaries, including updates after de
     sent += p.length;
     // Watch the sinks while the batches of this publish run: versions only ever grow.
     const watching = (async () => {
-      while (run.progress.reduce((a, b) => a + b.numInputRows, 0) < sent) {
+      while (run.processed() < sent) {
         const s = await readKvState(f, keys);
         for (const k of keys) {
           assert.ok(

@@ -137,8 +137,8 @@ export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<S
 }
 
 export async function produce(
-  f: SparkFixture,
-  messages: { topic: string; key: string; value: string }[],
+  f: Pick<SparkFixture, 'stack'>,
+  messages: { topic: string; key: string | undefined; value: string; partition?: number }[],
 ): Promise<void> {
   const producer = new Producer({
     clientId: 'spark-test-producer',
@@ -158,7 +158,9 @@ export async function produce(
 export interface JobRun extends RunningJob {
   progress: BatchProgress[];
   logs: string[];
-  /** Resolves when the job has reported at least `rows` input rows in total since start. */
+  /** Input rows every sink's queries have processed since start (the slowest sink's count). */
+  processed(): number;
+  /** Resolves when every sink has processed at least `rows` input rows since start. */
   waitForRows(rows: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -168,7 +170,15 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
   const progress: BatchProgress[] = [];
   const logs: string[] = [];
   const waiters: { rows: number; resolve: () => void }[] = [];
-  const total = (): number => progress.reduce((a, p) => a + p.numInputRows, 0);
+  // One query per sink (decision 0040): a row counts as processed once every sink's query has it.
+  const job = JSON.parse(readFileSync(options.jobFile ?? f.jobFile, 'utf8')) as JobDescription;
+  const sinks = (['mongodb', 'redis'] as const).filter((s) => job.sinks[s] !== null);
+  const total = (): number =>
+    Math.min(
+      ...sinks.map((s) =>
+        progress.filter((p) => (p.sink ?? s) === s).reduce((a, p) => a + p.numInputRows, 0),
+      ),
+    );
   const running = startJob(localCommand(options.jobFile ?? f.jobFile, { heap: '1g' }), f.env, {
     onProgress: (p) => {
       progress.push(p);
@@ -183,6 +193,7 @@ export function runJob(f: SparkFixture, options: { jobFile?: string } = {}): Job
     ...running,
     progress,
     logs,
+    processed: total,
     waitForRows: (rows, timeoutMs = 120_000) =>
       new Promise<void>((resolve, reject) => {
         if (total() >= rows) return resolve();
@@ -322,6 +333,29 @@ export function kvMessage(
   };
 }
 
+/** A TRUNCATE of kv at `seq` as the relay publishes it: null key, one copy per partition. */
+export function kvTruncateMessages(
+  topic: string,
+  seq: number,
+  partitions: number,
+): { topic: string; key: undefined; value: string; partition: number }[] {
+  const value = JSON.stringify({
+    op: 't',
+    before: null,
+    after: null,
+    source: {
+      name: 'syncline',
+      db: 'shop',
+      table: 'kv',
+      capture: 'trigger',
+      seq: String(seq),
+      ts_ms: 1_700_000_000_000 + seq,
+    },
+    ts_ms: 0,
+  });
+  return Array.from({ length: partitions }, (_, partition) => ({ topic, key: undefined, value, partition }));
+}
+
 /** What the sinks must hold: the newest event per key (absent when that event is a delete). */
 export function expectedKv(events: KvEvent[]): Map<number, { v: number; seq: number } | null> {
   const newest = new Map<number, KvEvent>();
@@ -367,7 +401,8 @@ export async function readKvState(f: SparkFixture, keys: number[]): Promise<KvSi
       const tomb = await redis.get(`syncline:tomb:{${f.redisPrefix}:kv:${k}${suffix}}`);
       const present = Object.keys(h).length > 0;
       state.redis.set(k, present ? { v: Number(h.v), seq: Number(h._sync_v) } : null);
-      state.redisVersion.set(k, present ? Number(h._sync_v) : tomb ? Number(tomb) : 0);
+      // A tombstone holds '<version>@<source id>'.
+      state.redisVersion.set(k, present ? Number(h._sync_v) : tomb ? Number(tomb.split('@')[0]) : 0);
     }
     return state;
   });

@@ -23,6 +23,8 @@ public final class JobDescription implements Serializable {
 
   public int version;
   public String name;
+  /** Who writes: every sink entry is stamped with {@code source.id} (issue 11). */
+  public Source source;
   public Kafka kafka;
   public String checkpointLocation;
   public long triggerIntervalMs = 1000;
@@ -35,6 +37,14 @@ public final class JobDescription implements Serializable {
   public String progressFile;
   public Sinks sinks;
   public List<Table> tables;
+
+  public static final class Source implements Serializable {
+    private static final long serialVersionUID = 1L;
+    /** A UUID generated once per source database. */
+    public String id;
+    /** For people: e.g. "shop@127.0.0.1:13306". */
+    public String label;
+  }
 
   public static final class Kafka implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -156,6 +166,12 @@ public final class JobDescription implements Serializable {
     List<String> p = new ArrayList<>();
     if (version != 1) {
       p.add("version must be 1, got " + version);
+    }
+    if (source == null || blank(source.id)) {
+      p.add("source.id is required (syncline generates it once per source database; a hand-written job"
+          + " description needs a stable id of its own, e.g. a UUID)");
+    } else if (source.id.contains("@") || source.id.length() > 200) {
+      p.add("source.id must be at most 200 characters without '@', got " + source.id);
     }
     if (kafka == null || blank(kafka.bootstrapServers)) {
       p.add("kafka.bootstrapServers is required");

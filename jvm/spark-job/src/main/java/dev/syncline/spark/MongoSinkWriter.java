@@ -14,6 +14,8 @@ import com.mongodb.client.model.IndexOptions;
 import com.mongodb.client.model.InsertOneModel;
 import com.mongodb.client.model.Indexes;
 import com.mongodb.client.model.ReplaceOneModel;
+import com.mongodb.client.model.UpdateOptions;
+import com.mongodb.client.model.Updates;
 import com.mongodb.client.model.WriteModel;
 import java.util.ArrayList;
 import java.util.Date;
@@ -52,8 +54,10 @@ final class MongoSinkWriter {
   private final String collectionName;
   private final long tombstoneTtlMs;
   private final boolean standIn;
+  private final String sourceId;
 
-  MongoSinkWriter(String uri, String database, String collection, String tombstoneCollection, long tombstoneTtlSeconds) {
+  MongoSinkWriter(String uri, String database, String collection, String tombstoneCollection, long tombstoneTtlSeconds, String sourceId) {
+    this.sourceId = sourceId;
     MongoClient client = CLIENTS.computeIfAbsent(uri, MongoClients::create);
     MongoDatabase db = client.getDatabase(database);
     this.data = db.getCollection(collection);
@@ -93,92 +97,146 @@ final class MongoSinkWriter {
     return !info.containsKey("gitVersion");
   }
 
-  record Upsert(Object id, Document doc, Object version) {}
+  /** {@code tag} is handed back when the write is refused (e.g. for the dead letter). */
+  record Upsert(Object id, Document doc, Object version, Object tag) {}
 
-  record Delete(Object id, Object version) {}
+  record Delete(Object id, Object version, Object tag) {}
 
-  void write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
-    if (!upserts.isEmpty()) {
-      List<Upsert> live = withoutTombstoned(upserts, stats);
-      Map<String, Object> stored = storedVersions(data, "_sync.v", idsOf(live));
-      List<WriteModel<Document>> ops = new ArrayList<>();
-      long stale = 0;
-      for (Upsert u : live) {
-        Object current = stored.get(idKey(u.id()));
-        if (current == null) {
-          ops.add(new InsertOneModel<>(u.doc()));
-        } else if (Versions.compare(current, u.version()) < 0) {
-          // Against the stand-in the version read just above is the guard: one writer per key
-          // at a time (one partition of one batch) makes it as good there. Real MongoDB keeps
-          // the guard in the filter, where the _id index serves it anyway.
-          Bson filter =
-              standIn
-                  ? Filters.eq("_id", u.id())
-                  : Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
-          ops.add(new ReplaceOneModel<>(filter, u.doc()));
-        } else {
-          stale++;
-        }
-      }
-      stale += bulkIgnoringDuplicates(data, ops);
-      stats.add("mongo.upserted", live.size() - stale);
-      stats.add("mongo.stale", stale);
+  /** A write refused because the document or its tombstone belongs to another source. */
+  record Foreign(Object id, Object tag, String otherSource) {}
+
+  /** What the pre-read found for one _id: the document's and the tombstone's version and source. */
+  private record Stored(Object version, String source) {}
+
+  /**
+   * Writes a chunk. One read of the chunk's documents and one of their tombstones (which also
+   * fetches the table's truncate floor), then one bulk write per collection. Returns the writes
+   * refused because another source owns the entry; they are not applied.
+   */
+  List<Foreign> write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
+    List<Foreign> foreign = new ArrayList<>();
+    if (upserts.isEmpty() && deletes.isEmpty()) {
+      return foreign;
     }
-    if (!deletes.isEmpty()) {
-      List<WriteModel<Document>> ops = new ArrayList<>();
-      List<WriteModel<Document>> tombs = new ArrayList<>();
-      Date expireAt = new Date(System.currentTimeMillis() + tombstoneTtlMs);
-      List<Object> tombIds = new ArrayList<>();
-      for (Delete d : deletes) {
-        tombIds.add(tombstoneId(d.id()));
-      }
-      Map<String, Object> tombVersions = storedVersions(tombstones, "v", tombIds);
-      // The stand-in scans the whole collection for {_id, _sync.v <= v} (as for replaces, 0014):
-      // there the version read here is the guard and the delete filters on _id alone.
-      Map<String, Object> stored = standIn ? storedVersions(data, "_sync.v", deleteIds(deletes)) : Map.of();
-      for (int i = 0; i < deletes.size(); i++) {
-        Delete d = deletes.get(i);
-        if (standIn) {
-          Object current = stored.get(idKey(d.id()));
-          if (current != null && Versions.compare(current, d.version()) <= 0) {
-            ops.add(new DeleteOneModel<>(Filters.eq("_id", d.id())));
-          }
-        } else {
-          ops.add(new DeleteOneModel<>(Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
-        }
-        Object tombId = tombIds.get(i);
-        Document tomb = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
-            .append("v", d.version()).append("expireAt", expireAt);
-        Object current = tombVersions.get(idKey(tombId));
-        if (current == null) {
-          tombs.add(new InsertOneModel<>(tomb));
-        } else if (Versions.compare(current, d.version()) < 0) {
-          tombs.add(new ReplaceOneModel<>(Filters.and(Filters.eq("_id", tombId), Filters.lt("v", d.version())), tomb));
-        }
-      }
-      // Tombstones first: should the deletes fail half way, the retry finds them in place.
-      bulkIgnoringDuplicates(tombstones, tombs);
-      if (!ops.isEmpty()) {
-        BulkWriteResult r = data.bulkWrite(ops, new BulkWriteOptions().ordered(false));
-        stats.add("mongo.deleted", r.getDeletedCount());
-      }
-    }
-  }
-
-  private static List<Object> deleteIds(List<Delete> deletes) {
     List<Object> ids = new ArrayList<>();
-    for (Delete d : deletes) {
-      ids.add(d.id());
-    }
-    return ids;
-  }
-
-  private static List<Object> idsOf(List<Upsert> upserts) {
-    List<Object> ids = new ArrayList<>();
+    List<Object> tombIds = new ArrayList<>();
     for (Upsert u : upserts) {
       ids.add(u.id());
+      tombIds.add(tombstoneId(u.id()));
     }
-    return ids;
+    for (Delete d : deletes) {
+      ids.add(d.id());
+      tombIds.add(tombstoneId(d.id()));
+    }
+    tombIds.add(floorId());
+    Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids);
+    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds);
+    Stored floorDoc = tombs.get(idKey(floorId()));
+    Object floor = floorDoc == null ? null : floorDoc.version();
+
+    List<WriteModel<Document>> ops = new ArrayList<>();
+    long stale = 0;
+    long applied = 0;
+    for (Upsert u : upserts) {
+      Stored cur = stored.get(idKey(u.id()));
+      Stored tomb = tombs.get(idKey(tombstoneId(u.id())));
+      String other = otherSource(cur, tomb);
+      if (other != null) {
+        foreign.add(new Foreign(u.id(), u.tag(), other));
+      } else if (floor != null && Versions.compare(u.version(), floor) < 0) {
+        stats.add("mongo.truncated", 1);
+      } else if (tomb != null && Versions.compare(tomb.version(), u.version()) >= 0) {
+        stats.add("mongo.tombstoned", 1);
+      } else if (cur == null) {
+        ops.add(new InsertOneModel<>(u.doc()));
+        applied++;
+      } else if (Versions.compare(cur.version(), u.version()) < 0) {
+        // Against the stand-in the version read just above is the guard: one writer per key
+        // at a time (one partition of one batch) makes it as good there. Real MongoDB keeps
+        // the guard in the filter, where the _id index serves it anyway.
+        Bson filter =
+            standIn
+                ? Filters.eq("_id", u.id())
+                : Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
+        ops.add(new ReplaceOneModel<>(filter, u.doc()));
+        applied++;
+      } else {
+        stale++;
+      }
+    }
+    List<WriteModel<Document>> tombOps = new ArrayList<>();
+    Date expireAt = new Date(System.currentTimeMillis() + tombstoneTtlMs);
+    for (Delete d : deletes) {
+      Stored cur = stored.get(idKey(d.id()));
+      Object tombId = tombstoneId(d.id());
+      Stored tomb = tombs.get(idKey(tombId));
+      String other = otherSource(cur, tomb);
+      if (other != null) {
+        foreign.add(new Foreign(d.id(), d.tag(), other));
+        continue;
+      }
+      if (floor != null && Versions.compare(d.version(), floor) < 0) {
+        stats.add("mongo.truncated", 1); // the truncate removed what this delete would
+        continue;
+      }
+      if (cur != null && Versions.compare(cur.version(), d.version()) <= 0) {
+        // The stand-in scans the whole collection for {_id, _sync.v <= v} (as for replaces,
+        // 0014): there the version read here is the guard and the delete filters on _id alone.
+        ops.add(new DeleteOneModel<>(
+            standIn ? Filters.eq("_id", d.id()) : Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
+        stats.add("mongo.deleted", 1);
+      }
+      Document doc = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
+          .append("v", d.version()).append("src", sourceId).append("expireAt", expireAt);
+      if (tomb == null) {
+        tombOps.add(new InsertOneModel<>(doc));
+      } else if (Versions.compare(tomb.version(), d.version()) < 0) {
+        tombOps.add(new ReplaceOneModel<>(Filters.eq("_id", tombId), doc));
+      }
+    }
+    // Tombstones first: should the deletes fail half way, the retry finds them in place.
+    bulkIgnoringDuplicates(tombstones, tombOps);
+    long dup = bulkIgnoringDuplicates(data, ops);
+    stats.add("mongo.upserted", applied - dup);
+    stats.add("mongo.stale", stale + dup);
+    stats.add("mongo.foreign", foreign.size());
+    return foreign;
+  }
+
+  /** The other source owning the document or its tombstone, or null (unstamped = ours). */
+  private String otherSource(Stored doc, Stored tomb) {
+    if (doc != null && doc.source() != null && !doc.source().equals(sourceId)) {
+      return doc.source();
+    }
+    if (tomb != null && tomb.source() != null && !tomb.source().equals(sourceId)) {
+      return tomb.source();
+    }
+    return null;
+  }
+
+  /** The table's truncate floor for this source: a document in the tombstone collection. */
+  private String floorId() {
+    return collectionName + ":floor:" + sourceId;
+  }
+
+  /**
+   * A TRUNCATE at {@code version}: raise the floor first (no older write lands from now on), then
+   * delete every document of this source older than it. Idempotent; a newer document stays.
+   */
+  long truncate(Object version) {
+    tombstones.updateOne(
+        Filters.eq("_id", floorId()),
+        Updates.combine(
+            Updates.max("v", version),
+            Updates.set("c", collectionName),
+            Updates.set("src", sourceId),
+            Updates.set("floor", true)),
+        new UpdateOptions().upsert(true));
+    return data.deleteMany(
+            Filters.and(
+                Filters.lt("_sync.v", version),
+                Filters.or(Filters.eq("_sync.src", sourceId), Filters.exists("_sync.src", false))))
+        .getDeletedCount();
   }
 
   /** A map key for an _id value: its extended JSON (Long and Integer print differently). */
@@ -195,38 +253,25 @@ final class MongoSinkWriter {
     return collectionName + ":" + idKey(id);
   }
 
-  /** The version field of the documents with these _ids, by idKey. */
-  private static Map<String, Object> storedVersions(MongoCollection<Document> coll, String field, List<Object> ids) {
-    Map<String, Object> out = new HashMap<>();
+  /** Version and source of the documents with these _ids, by idKey (dotted fields one deep). */
+  private static Map<String, Stored> stored(MongoCollection<Document> coll, String versionField, String sourceField, List<Object> ids) {
+    Map<String, Stored> out = new HashMap<>();
     if (ids.isEmpty()) {
       return out;
     }
-    for (Document d : coll.find(Filters.in("_id", ids)).projection(new Document(field, 1))) {
-      Object v = field.equals("_sync.v") ? ((Document) d.get("_sync")).get("v") : d.get(field);
-      out.put(idKey(d.get("_id")), v);
+    for (Document d : coll.find(Filters.in("_id", ids)).projection(new Document(versionField, 1).append(sourceField, 1))) {
+      out.put(idKey(d.get("_id")), new Stored(field(d, versionField), (String) field(d, sourceField)));
     }
     return out;
   }
 
-  private List<Upsert> withoutTombstoned(List<Upsert> upserts, Stats stats) {
-    List<Object> ids = new ArrayList<>();
-    for (Upsert u : upserts) {
-      ids.add(tombstoneId(u.id()));
+  private static Object field(Document d, String path) {
+    int dot = path.indexOf('.');
+    if (dot < 0) {
+      return d.get(path);
     }
-    Map<String, Object> tombVersion = storedVersions(tombstones, "v", ids);
-    if (tombVersion.isEmpty()) {
-      return upserts;
-    }
-    List<Upsert> live = new ArrayList<>();
-    for (int i = 0; i < upserts.size(); i++) {
-      Object tv = tombVersion.get(idKey(ids.get(i)));
-      if (tv != null && Versions.compare(tv, upserts.get(i).version()) >= 0) {
-        stats.add("mongo.tombstoned", 1);
-      } else {
-        live.add(upserts.get(i));
-      }
-    }
-    return live;
+    Object inner = d.get(path.substring(0, dot));
+    return inner instanceof Document id ? id.get(path.substring(dot + 1)) : null;
   }
 
   /**

@@ -12,6 +12,11 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.math.BigInteger;
+import java.util.LinkedHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -52,7 +57,31 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     String redisUrl;
     long redisTombstoneTtlSeconds;
     String dlqTopic;
+    /** Validation dead letters are sent by one sink's query only, so each is sent once. */
+    boolean deadLetters = true;
+    String sourceId;
+    String sourceLabel;
     Map<String, String> kafkaProducerProps = new HashMap<>();
+
+    /** A copy for one sink's query: the other sink's connection left out. */
+    Settings forSink(String sink, boolean sendsDeadLetters) {
+      Settings s = new Settings();
+      if (sink.equals("mongodb")) {
+        s.mongoUri = mongoUri;
+        s.mongoDatabase = mongoDatabase;
+        s.tombstoneCollection = tombstoneCollection;
+        s.mongoTombstoneTtlSeconds = mongoTombstoneTtlSeconds;
+      } else {
+        s.redisUrl = redisUrl;
+        s.redisTombstoneTtlSeconds = redisTombstoneTtlSeconds;
+      }
+      s.dlqTopic = dlqTopic;
+      s.deadLetters = sendsDeadLetters;
+      s.sourceId = sourceId;
+      s.sourceLabel = sourceLabel;
+      s.kafkaProducerProps = kafkaProducerProps;
+      return s;
+    }
   }
 
   private final Table table;
@@ -65,20 +94,110 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     this.fieldsType = fieldsType instanceof StructType st ? st : null;
   }
 
+  /** A partition's rows sorted out: dead letters, the newest truncate, the newest write per key. */
+  record Collapsed(List<Row> deadLetters, BigInteger truncateAt, Map<String, Row> newest, long events) {}
+
+  /**
+   * Invariant 4 without a shuffle: per key the event with the highest seq (a number, up to
+   * 2^64-1) wins; for equal seqs (a replayed copy) the later one. Keys are compared by their
+   * values, so two spellings of one key JSON still meet.
+   */
+  static Collapsed collapse(Iterator<Row> rows, Table table) throws Exception {
+    List<Row> dlq = new ArrayList<>();
+    Map<String, Row> newest = new LinkedHashMap<>();
+    Map<String, BigInteger> newestSeq = new HashMap<>();
+    BigInteger truncateAt = null;
+    long events = 0;
+    while (rows.hasNext()) {
+      Row r = rows.next();
+      events++;
+      String kind = r.getAs(TablePlan.KIND);
+      if ("dlq".equals(kind)) {
+        dlq.add(r);
+        continue;
+      }
+      BigInteger seq = new BigInteger((String) r.getAs(TablePlan.SEQ));
+      if ("truncate".equals(kind)) {
+        truncateAt = truncateAt == null ? seq : truncateAt.max(seq);
+        continue;
+      }
+      JsonNode key = JSON.readTree((String) r.getAs(TablePlan.KEY));
+      StringBuilder k = new StringBuilder();
+      for (String c : table.keyColumns) {
+        k.append(SinkValues.toRedisText(key.get(c))).append('\u0001');
+      }
+      String gk = k.toString();
+      BigInteger cur = newestSeq.get(gk);
+      if (cur == null || seq.compareTo(cur) >= 0) {
+        newest.remove(gk); // keep the map in the order of the newest events
+        newest.put(gk, r);
+        newestSeq.put(gk, seq);
+      }
+    }
+    return new Collapsed(dlq, truncateAt, newest, events);
+  }
+
+  /** Shared by the tasks of this JVM: chunks of one partition are written side by side. */
+  private static final ExecutorService WRITE_POOL =
+      Executors.newFixedThreadPool(
+          8,
+          r -> {
+            Thread th = new Thread(r, "syncline-write");
+            th.setDaemon(true);
+            return th;
+          });
+
+  /** Chunks of one partition in flight at once (keys are distinct after the collapse). */
+  static final int IN_FLIGHT = 4;
+
   @Override
   public Iterator<Stats> call(Iterator<Row> rows) throws Exception {
     Stats stats = new Stats();
-    List<Row> chunk = new ArrayList<>(CHUNK);
-    List<Future<?>> sent = new ArrayList<>();
-    while (rows.hasNext()) {
-      chunk.add(rows.next());
-      if (chunk.size() == CHUNK) {
-        handle(chunk, stats, sent);
-        chunk.clear();
+    List<Future<?>> sent = java.util.Collections.synchronizedList(new ArrayList<>());
+    long now = System.currentTimeMillis();
+    Collapsed c = collapse(rows, table);
+    stats.add("events", c.events());
+    if (settings.deadLetters) {
+      for (Row r : c.deadLetters()) {
+        sent.add(deadLetter(r, now, stats));
       }
     }
-    if (!chunk.isEmpty()) {
-      handle(chunk, stats, sent);
+    // A truncate first: its floor then refuses every older write of this partition, and the
+    // truncate copy on each other partition clears what those wrote before it.
+    if (c.truncateAt() != null) {
+      truncate(c.truncateAt().toString(), stats);
+    }
+    String floor = table.redis != null && settings.redisUrl != null ? redisFloor() : "";
+    List<Row> writes = new ArrayList<>(c.newest().values());
+    List<Future<Stats>> chunks = new ArrayList<>();
+    java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(IN_FLIGHT);
+    for (int i = 0; i < writes.size(); i += CHUNK) {
+      List<Row> chunk = writes.subList(i, Math.min(writes.size(), i + CHUNK));
+      slots.acquire();
+      chunks.add(
+          WRITE_POOL.submit(
+              () -> {
+                try {
+                  Stats s = new Stats();
+                  handle(chunk, s, sent, floor);
+                  return s;
+                } finally {
+                  slots.release();
+                }
+              }));
+    }
+    Exception failed = null;
+    for (Future<Stats> f : chunks) {
+      try {
+        stats.merge(f.get()); // every chunk is awaited before the task fails: none writes on
+      } catch (ExecutionException e) {
+        if (failed == null) {
+          failed = e.getCause() instanceof Exception ex ? ex : e;
+        }
+      }
+    }
+    if (failed != null) {
+      throw failed;
     }
     for (Future<?> f : sent) {
       f.get(); // a dead letter that Kafka did not take fails the batch: never dropped silently
@@ -86,7 +205,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     return List.of(stats).iterator();
   }
 
-  private void handle(List<Row> chunk, Stats stats, List<Future<?>> sent) throws Exception {
+  private void handle(List<Row> chunk, Stats stats, List<Future<?>> sent, String floor) throws Exception {
     List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
     List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
     List<RedisSinkWriter.Write> redis = new ArrayList<>();
@@ -95,11 +214,6 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     long now = System.currentTimeMillis();
     long started = System.nanoTime();
     for (Row r : chunk) {
-      String kind = r.getAs(TablePlan.KIND);
-      if ("dlq".equals(kind)) {
-        sent.add(deadLetter(r, now, stats));
-        continue;
-      }
       stats.add("events.applied", 1);
       JsonNode key = JSON.readTree((String) r.getAs(TablePlan.KEY));
       JsonNode envelope = JSON.readTree((String) r.getAs(TablePlan.VALUE));
@@ -122,37 +236,37 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         if (keep) {
           Document doc = mongoDocument(id, envelope.get("after"), fields, op, version, ts, now);
           if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
-            upserts.add(new MongoSinkWriter.Upsert(id, doc, version));
+            upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r));
             mongoTs.add(ts);
           }
         } else {
-          deletes.add(new MongoSinkWriter.Delete(id, version));
+          deletes.add(new MongoSinkWriter.Delete(id, version, r));
           mongoTs.add(ts);
         }
       }
       if (table.redis != null && settings.redisUrl != null) {
-        redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts));
+        redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts, floor, r));
         redisTs.add(ts);
       }
     }
     long built = System.nanoTime();
     stats.add("ms.build", (built - started) / 1_000_000);
     if (!upserts.isEmpty() || !deletes.isEmpty()) {
-      new MongoSinkWriter(
-              settings.mongoUri,
-              settings.mongoDatabase,
-              table.mongodb.collection,
-              settings.tombstoneCollection,
-              settings.mongoTombstoneTtlSeconds)
-          .write(upserts, deletes, stats);
+      for (MongoSinkWriter.Foreign f : mongoWriter().write(upserts, deletes, stats)) {
+        sent.add(foreignSource((Row) f.tag(), "mongodb", f.otherSource(), now, stats));
+      }
       recordLatency(stats, "mongodb", mongoTs);
     }
     long mongoDone = System.nanoTime();
     stats.add("ms.mongodb", (mongoDone - built) / 1_000_000);
     if (!redis.isEmpty()) {
-      long applied = new RedisSinkWriter(settings.redisUrl).write(redis);
-      stats.add("redis.applied", applied);
-      stats.add("redis.stale", redis.size() - applied);
+      RedisSinkWriter.Result res = new RedisSinkWriter(settings.redisUrl).write(redis);
+      stats.add("redis.applied", res.applied());
+      stats.add("redis.stale", res.stale());
+      stats.add("redis.foreign", res.foreign().size());
+      for (RedisSinkWriter.Foreign f : res.foreign()) {
+        sent.add(foreignSource((Row) f.write().tag(), "redis", f.otherSource(), now, stats));
+      }
       recordLatency(stats, "redis", redisTs);
     }
     stats.add("ms.redis", (System.nanoTime() - mongoDone) / 1_000_000);
@@ -184,11 +298,79 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         new Document("v", version)
             .append("ts", ts == null ? null : new Date(ts))
             .append("wt", new Date(now))
-            .append("op", op));
+            .append("op", op)
+            .append("src", settings.sourceId));
     return d;
   }
 
-  private RedisSinkWriter.Write redisWrite(JsonNode key, JsonNode after, Row fields, boolean keep, String seq, Long ts) {
+  MongoSinkWriter mongoWriter() {
+    return new MongoSinkWriter(
+        settings.mongoUri,
+        settings.mongoDatabase,
+        table.mongodb.collection,
+        settings.tombstoneCollection,
+        settings.mongoTombstoneTtlSeconds,
+        settings.sourceId);
+  }
+
+  private String redisFloorKey() {
+    return RedisSinkWriter.floorKey(settings.sourceId, SinkValues.redisKeyPattern(table, table.redis.keyTemplate));
+  }
+
+  /** The table's truncate floor, read once per partition after its truncate (it only grows). */
+  private String redisFloor() {
+    String f = new RedisSinkWriter(settings.redisUrl).floor(redisFloorKey());
+    return f == null ? "" : f;
+  }
+
+  /** A TRUNCATE of this table at version {@code seq} in both sinks; figures into stats. */
+  void truncate(String seq, Stats stats) {
+    if (table.mongodb != null && settings.mongoUri != null) {
+      stats.add("mongo.truncateDeleted", mongoWriter().truncate(Versions.toBson(seq)));
+    }
+    if (table.redis != null && settings.redisUrl != null) {
+      stats.add(
+          "redis.truncateDeleted",
+          new RedisSinkWriter(settings.redisUrl)
+              .truncate(redisFloorKey(), SinkValues.redisKeyPattern(table, table.redis.keyTemplate), table.redis.format, seq, settings.sourceId));
+    }
+    stats.add("truncates", 1);
+  }
+
+  /**
+   * The entry belongs to another source (two pipelines mapped onto one key or document): not
+   * written, never dropped silently.
+   */
+  private Future<?> foreignSource(Row r, String sink, String other, long now, Stats stats) {
+    String key = r.getAs(TablePlan.KEY);
+    String where =
+        sink.equals("redis")
+            ? "Redis key " + SinkValues.redisKey(table, table.redis.keyTemplate, readJson(key))
+            : "MongoDB document " + key + " in " + settings.mongoDatabase + "." + table.mongodb.collection;
+    String fix =
+        sink.equals("redis")
+            ? "give the two sources distinct Redis key templates (tables." + table.table
+                + ".redis.key; the default {db}:{table}:{key} separates databases, add a prefix when two servers share a database name)"
+            : "give the two sources distinct MongoDB databases (sinks.mongodb.database)";
+    return sendDeadLetter(
+        key,
+        List.of(
+            new DeadLetters.Failure(
+                sink + ":foreign_source",
+                where + " belongs to source " + other + ", not to this pipeline's source " + settings.sourceLabel
+                    + " (" + settings.sourceId + "); the change was not written. Fix: " + fix)),
+        r.getAs(TablePlan.VALUE), table.topic, r.getAs(TablePlan.PARTITION), r.getAs(TablePlan.OFFSET), now, stats);
+  }
+
+  private static JsonNode readJson(String text) {
+    try {
+      return JSON.readTree(text);
+    } catch (Exception e) {
+      return JsonNodeFactory.instance.objectNode();
+    }
+  }
+
+  private RedisSinkWriter.Write redisWrite(JsonNode key, JsonNode after, Row fields, boolean keep, String seq, Long ts, String floor, Row tag) {
     String dataKey = SinkValues.redisKey(table, table.redis.keyTemplate, key);
     long ttl = table.redis.ttlSeconds == null ? 0 : table.redis.ttlSeconds;
     List<String> args = new ArrayList<>();
@@ -197,8 +379,10 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     args.add(seq);
     args.add(Long.toString(ttl));
     args.add(Long.toString(settings.redisTombstoneTtlSeconds));
+    args.add(settings.sourceId);
+    args.add(floor);
     if (!keep) {
-      return new RedisSinkWriter.Write(dataKey, args);
+      return new RedisSinkWriter.Write(dataKey, args, tag);
     }
     Map<String, JsonNode> values = new java.util.LinkedHashMap<>();
     for (Map.Entry<String, String> c : SinkValues.outputColumns(table).entrySet()) {
@@ -222,12 +406,15 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
       if (ts != null) {
         sync.put("ts", ts);
       }
+      sync.put("src", settings.sourceId);
       args.add(o.toString());
     } else {
       args.add("_sync_v");
       args.add(seq);
       args.add("_sync_ts");
       args.add(ts == null ? "" : Long.toString(ts));
+      args.add("_sync_src");
+      args.add(settings.sourceId);
       for (Map.Entry<String, JsonNode> e : values.entrySet()) {
         String text = SinkValues.toRedisText(e.getValue());
         if (text != null) { // a hash cannot hold null: an absent field is the null
@@ -236,7 +423,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         }
       }
     }
-    return new RedisSinkWriter.Write(dataKey, args);
+    return new RedisSinkWriter.Write(dataKey, args, tag);
   }
 
   private Future<?> deadLetter(Row r, long now, Stats stats) throws Exception {

@@ -24,21 +24,43 @@ final class RedisSinkWriter {
   private static final Map<String, JedisPool> POOLS = new ConcurrentHashMap<>();
 
   private final JedisPool pool;
+  private final String url;
 
   RedisSinkWriter(String url) {
+    this.url = url;
     this.pool = POOLS.computeIfAbsent(url, u -> new JedisPool(URI.create(u)));
   }
 
-  /** One row's write: keys and arguments of the script. */
-  record Write(String dataKey, List<String> args) {}
+  /** One row's write: keys and arguments of the script; {@code tag} comes back with a refusal. */
+  record Write(String dataKey, List<String> args, Object tag) {}
 
-  /** Returns how many writes were applied; the rest were stale. */
-  long write(List<Write> writes) {
+  /** A write refused because the entry belongs to another source. */
+  record Foreign(Write write, String otherSource) {}
+
+  record Result(long applied, long stale, List<Foreign> foreign) {}
+
+  /** Raises a table's truncate floor to a version (never lowers it). */
+  private static final String FLOOR_SCRIPT =
+      "local function pad(s) return string.rep('0', 20 - #s) .. s end "
+          + "local c = redis.call('GET', KEYS[1]) "
+          + "if not c or pad(c) < pad(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0";
+
+  /** One SCRIPT LOAD per Redis and JVM: a batch costs no extra round trip for it. */
+  private static final Map<String, String> SHAS = new ConcurrentHashMap<>();
+
+  private String sha(Jedis jedis, boolean reload) {
+    if (reload) {
+      SHAS.remove(url);
+    }
+    return SHAS.computeIfAbsent(url, u -> jedis.scriptLoad(SCRIPT));
+  }
+
+  Result write(List<Write> writes) {
     if (writes.isEmpty()) {
-      return 0;
+      return new Result(0, 0, List.of());
     }
     try (Jedis jedis = pool.getResource()) {
-      String sha = jedis.scriptLoad(SCRIPT);
+      String sha = sha(jedis, false);
       for (int attempt = 0; ; attempt++) {
         Pipeline p = jedis.pipelined();
         List<Response<Object>> answers = new ArrayList<>(writes.size());
@@ -47,12 +69,19 @@ final class RedisSinkWriter {
         }
         p.sync();
         long applied = 0;
+        long stale = 0;
+        List<Foreign> foreign = new ArrayList<>();
         boolean noScript = false;
-        for (Response<Object> r : answers) {
+        for (int i = 0; i < answers.size(); i++) {
           try {
-            Object v = r.get();
+            Object v = answers.get(i).get();
             if (v instanceof Long l && l == 1L) {
               applied++;
+            } else if (v instanceof List<?> list && list.size() == 2) {
+              Object other = list.get(1);
+              foreign.add(new Foreign(writes.get(i), other instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(other)));
+            } else {
+              stale++;
             }
           } catch (JedisDataException e) {
             if (e.getMessage() != null && e.getMessage().startsWith("NOSCRIPT") && attempt < 3) {
@@ -63,10 +92,47 @@ final class RedisSinkWriter {
           }
         }
         if (!noScript) {
-          return applied;
+          return new Result(applied, stale, foreign);
         }
-        sha = jedis.scriptLoad(SCRIPT);
+        sha = sha(jedis, true);
       }
+    }
+  }
+
+  /** The key holding a table's truncate floor for one source; verify ignores syncline: keys. */
+  static String floorKey(String sourceId, String pattern) {
+    return "syncline:floor:" + sourceId + ":" + pattern;
+  }
+
+  /** The floor (version digits) or null. */
+  String floor(String floorKey) {
+    try (Jedis jedis = pool.getResource()) {
+      return jedis.get(floorKey);
+    }
+  }
+
+  /**
+   * A TRUNCATE at version {@code seq}: raise the floor first (so no write older than it lands
+   * from now on), then delete every entry of this source older than it among the keys matching
+   * the table's pattern. Idempotent; a newer entry stays. Returns the entries deleted.
+   */
+  long truncate(String floorKey, String pattern, String format, String seq, String sourceId) {
+    try (Jedis jedis = pool.getResource()) {
+      jedis.eval(FLOOR_SCRIPT, List.of(floorKey), List.of(seq));
+      String sha = sha(jedis, false);
+      long deleted = 0;
+      redis.clients.jedis.params.ScanParams params = new redis.clients.jedis.params.ScanParams().match(pattern).count(1000);
+      String cursor = redis.clients.jedis.params.ScanParams.SCAN_POINTER_START;
+      do {
+        redis.clients.jedis.resps.ScanResult<String> page = jedis.scan(cursor, params);
+        cursor = page.getCursor();
+        List<Write> batch = new ArrayList<>();
+        for (String key : page.getResult()) {
+          batch.add(new Write(key, List.of(format, "trunc", seq, "0", "0", sourceId, ""), null));
+        }
+        deleted += write(batch).applied();
+      } while (!cursor.equals(redis.clients.jedis.params.ScanParams.SCAN_POINTER_START));
+      return deleted;
     }
   }
 

@@ -361,6 +361,41 @@ final class SinkValues {
     return out.toString();
   }
 
+  /**
+   * A SCAN pattern that matches every data key of the table's template: table and database
+   * literally (glob characters escaped), each key placeholder as {@code *}.
+   */
+  static String redisKeyPattern(Table t, String template) {
+    StringBuilder out = new StringBuilder();
+    int i = 0;
+    while (i < template.length()) {
+      char ch = template.charAt(i);
+      int end = ch == '{' ? template.indexOf('}', i) : -1;
+      if (end > i) {
+        String name = template.substring(i + 1, end);
+        String replacement =
+            switch (name) {
+              case "table" -> globEscape(t.table);
+              case "db" -> globEscape(t.db);
+              case "key" -> "*";
+              default -> t.keyColumns.contains(name) ? "*" : null;
+            };
+        if (replacement != null) {
+          out.append(replacement);
+          i = end + 1;
+          continue;
+        }
+      }
+      out.append(globEscape(String.valueOf(ch)));
+      i++;
+    }
+    return out.toString();
+  }
+
+  private static String globEscape(String s) {
+    return s.replaceAll("([\\\\*?\\[\\]])", "\\\\$1");
+  }
+
   static String encodeKeyPart(String v) {
     if (v == null) {
       return "null";

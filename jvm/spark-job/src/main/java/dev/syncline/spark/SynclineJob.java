@@ -139,6 +139,8 @@ public final class SynclineJob {
       s.redisTombstoneTtlSeconds = job.sinks.redis.tombstoneTtlSeconds;
     }
     s.dlqTopic = job.kafka.dlqTopic;
+    s.sourceId = job.source.id;
+    s.sourceLabel = job.source.label == null ? job.source.id : job.source.label;
     s.kafkaProducerProps.put("bootstrap.servers", job.kafka.bootstrapServers);
     s.kafkaProducerProps.putAll(extraKafkaOptions(job));
     return s;
@@ -171,15 +173,67 @@ public final class SynclineJob {
     }
   }
 
+  /**
+   * One streaming query per sink and table (decision 0040): each has its own checkpoint, so a
+   * stopped MongoDB never delays Redis, and a slow table never delays another. The table's first
+   * sink (Redis when it is on) sends its validation dead letters, so each is sent once.
+   */
+  record QuerySpec(String sink, Table table, boolean deadLetters, String name, String checkpoint) {}
+
+  static List<QuerySpec> querySpecs(JobDescription job) {
+    List<QuerySpec> out = new ArrayList<>();
+    for (Table t : job.tables) {
+      List<String> sinks = new ArrayList<>();
+      if (job.sinks.redis != null && t.redis != null) {
+        sinks.add("redis");
+      }
+      if (job.sinks.mongodb != null && t.mongodb != null) {
+        sinks.add("mongodb");
+      }
+      if (sinks.isEmpty()) {
+        // Neither sink takes the table: a query still reads it so bad events reach the DLQ.
+        sinks.add(job.sinks.redis != null ? "redis" : "mongodb");
+      }
+      for (int i = 0; i < sinks.size(); i++) {
+        String sink = sinks.get(i);
+        out.add(new QuerySpec(sink, t, i == 0, sink + ":" + t.label(), sinkCheckpoint(job.checkpointLocation, sink, t.topic)));
+      }
+    }
+    return out;
+  }
+
+  /** Where a sink's query for a topic keeps its checkpoint, under the job's checkpointLocation. */
+  static String sinkCheckpoint(String checkpointLocation, String sink, String topic) {
+    return new File(new File(new File(checkpointLocation, "sinks"), sink), topic).getPath();
+  }
+
   static int run(SparkSession spark, JobDescription job) throws Exception {
     PartitionWriter.Settings settings = settings(job);
-    Map<Long, ObjectNode> batchTables = new ConcurrentHashMap<>();
-    spark.streams().addListener(new ProgressListener(job.progressFile, batchTables));
+    Map<String, ObjectNode> batchTables = new ConcurrentHashMap<>();
+    List<QuerySpec> specs = querySpecs(job);
+    spark.streams().addListener(new ProgressListener(job.progressFile, batchTables, specs));
+    ExecutorService loops = Executors.newFixedThreadPool(specs.size(), r -> {
+      Thread th = new Thread(r, "syncline-query");
+      th.setDaemon(true);
+      return th;
+    });
+    List<Future<Integer>> running = new ArrayList<>();
+    for (QuerySpec spec : specs) {
+      running.add(loops.submit(() -> runQuery(spark, job, spec, settings.forSink(spec.sink(), spec.deadLetters()), batchTables)));
+    }
+    int code = 0;
+    for (Future<Integer> f : running) {
+      code = Math.max(code, f.get());
+    }
+    return code;
+  }
 
+  /** Runs one sink's query for one table, restarting it from its checkpoint after a failure. */
+  static int runQuery(SparkSession spark, JobDescription job, QuerySpec spec, PartitionWriter.Settings settings, Map<String, ObjectNode> batchTables) throws Exception {
     int failures = 0;
     long lastFailure = 0;
     while (true) {
-      StreamingQuery q = start(spark, job, settings, batchTables);
+      StreamingQuery q = start(spark, job, spec, settings, batchTables);
       try {
         q.awaitTermination();
         return 0;
@@ -193,11 +247,12 @@ public final class SynclineJob {
           System.err.println(
               "syncline spark: batch failed (" + linkageError(e)
                   + "); the job's classes cannot be loaded in this JVM (was the jar rebuilt while it ran?); exiting so that a fresh JVM starts");
-          return 3;
+          System.out.flush();
+          Runtime.getRuntime().halt(3);
         }
         long backoff = backoffMs(failures);
         System.err.println(
-            "syncline spark: batch failed (" + Checker.firstLine(e.cause() == null ? e : e.cause())
+            "syncline spark: " + spec.name() + " batch failed (" + Checker.firstLine(e.cause() == null ? e : e.cause())
                 + "); restarting from the checkpoint in " + backoff + " ms (failure " + failures + ")");
         if (job.availableNow && failures >= 3) {
           return 1;
@@ -230,147 +285,89 @@ public final class SynclineJob {
     return null;
   }
 
-  static StreamingQuery start(SparkSession spark, JobDescription job, PartitionWriter.Settings settings, Map<Long, ObjectNode> batchTables) throws Exception {
-    StringBuilder topics = new StringBuilder();
-    for (Table t : job.tables) {
-      topics.append(topics.length() == 0 ? "" : ",").append(t.topic);
-    }
+  static StreamingQuery start(SparkSession spark, JobDescription job, QuerySpec spec, PartitionWriter.Settings settings, Map<String, ObjectNode> batchTables) throws Exception {
+    Table t = spec.table();
     DataStreamReader r =
         spark.readStream()
             .format("kafka")
             .option("kafka.bootstrap.servers", job.kafka.bootstrapServers)
-            .option("subscribe", topics.toString())
-            .option("startingOffsets", job.kafka.startingOffsets == null ? "earliest" : job.kafka.startingOffsets);
-    if (job.kafka.maxOffsetsPerTrigger != null) {
-      r = r.option("maxOffsetsPerTrigger", job.kafka.maxOffsetsPerTrigger);
+            .option("subscribe", t.topic)
+            .option("startingOffsets", Upgrade.startingOffsets(job, spec, extraKafkaOptions(job)));
+    long perTrigger = job.kafka.maxOffsetsPerTrigger != null ? job.kafka.maxOffsetsPerTrigger : DEFAULT_MAX_OFFSETS_PER_TRIGGER;
+    if (perTrigger > 0) {
+      r = r.option("maxOffsetsPerTrigger", perTrigger);
     }
     for (Map.Entry<String, String> e : extraKafkaOptions(job).entrySet()) {
       r = r.option("kafka." + e.getKey(), e.getValue());
     }
     Dataset<Row> source = r.load();
-    VoidFunction2<Dataset<Row>, Long> perBatch = (batch, batchId) -> processBatch(job, settings, batch, batchId, batchTables);
+    VoidFunction2<Dataset<Row>, Long> perBatch = (batch, batchId) -> processBatch(spec, settings, batch, batchId, batchTables);
     return source
         .writeStream()
-        .queryName("syncline")
-        .option("checkpointLocation", job.checkpointLocation)
+        .queryName(spec.name())
+        .option("checkpointLocation", spec.checkpoint())
         .trigger(job.availableNow ? Trigger.AvailableNow() : Trigger.ProcessingTime(job.triggerIntervalMs))
         .foreachBatch(perBatch)
         .start();
   }
 
-  static void processBatch(JobDescription job, PartitionWriter.Settings settings, Dataset<Row> batch, long batchId, Map<Long, ObjectNode> batchTables) {
-    Dataset<Row> raw = TablePlan.fromKafka(batch).persist(StorageLevel.MEMORY_AND_DISK());
-    try {
-      Map<String, Long> perTopic = new HashMap<>();
-      if (job.tables.size() == 1) {
-        // One table: no need for a separate Spark job to learn which tables have events.
-        perTopic.put(job.tables.get(0).topic, -1L);
-      } else {
-        for (Row row : raw.groupBy(col(TablePlan.TOPIC)).count().collectAsList()) {
-          perTopic.put(row.getString(0), row.getLong(1));
-        }
-      }
-      // Tables are independent (per-row order is all the invariants ask for), so their Spark jobs
-      // run side by side: a batch is no longer the sum of every table's job overhead.
-      List<Future<ObjectNode>> pending = new ArrayList<>();
-      for (Table t : job.tables) {
-        Long n = perTopic.get(t.topic);
-        if (n == null || n == 0) {
-          continue;
-        }
-        pending.add(TABLE_POOL.submit(() -> processTable(settings, raw, t, n)));
-      }
-      ObjectNode tables = JsonNodeFactory.instance.objectNode();
-      RuntimeException failed = null;
-      for (Future<ObjectNode> f : pending) {
-        try {
-          ObjectNode o = f.get();
-          tables.set(o.remove("__table").asText(), o);
-        } catch (ExecutionException e) {
-          // Every table's job is awaited before the batch fails, so none still writes while
-          // Spark re-runs the batch.
-          if (failed == null) {
-            failed = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted while writing batch " + batchId, e);
-        }
-      }
-      if (failed != null) {
-        throw failed;
-      }
-      batchTables.put(batchId, tables);
-    } finally {
-      raw.unpersist();
-    }
-  }
+  /**
+   * Events per micro-batch when the job description sets none: a backlog or an initial load then
+   * moves in steps a user can watch instead of one batch of minutes (decision 0041).
+   */
+  static final long DEFAULT_MAX_OFFSETS_PER_TRIGGER = 20_000;
 
-  private static final ExecutorService TABLE_POOL =
-      Executors.newFixedThreadPool(
-          4,
-          r -> {
-            Thread th = new Thread(r, "syncline-table");
-            th.setDaemon(true);
-            return th;
-          });
-
-  /** One table's part of a batch: dead letters and sink writes; its figures for the progress line. */
-  static ObjectNode processTable(PartitionWriter.Settings settings, Dataset<Row> raw, Table t, long n) {
-    long planStart = System.nanoTime();
-    TablePlan.Planned p = TablePlan.plan(raw.filter(col(TablePlan.TOPIC).equalTo(t.topic)), t);
-    try {
-      PartitionWriter w = new PartitionWriter(t, settings, p.out().schema().apply(TablePlan.FIELDS).dataType());
-      Stats total = new Stats();
-      for (Stats s : p.out().mapPartitions(w, Encoders.javaSerialization(Stats.class)).collectAsList()) {
-        total.merge(s);
-      }
-      ObjectNode o = JsonNodeFactory.instance.objectNode();
-      o.put("__table", t.label());
-      o.put("ms.total", (System.nanoTime() - planStart) / 1_000_000);
-      if (n >= 0) {
-        o.put("events", n);
-      }
-      total.counts.forEach(o::put);
-      if (!total.dlqRules.isEmpty()) {
-        ObjectNode rules = o.putObject("dlqRules");
-        total.dlqRules.forEach(rules::put);
-      }
-      return o;
-    } finally {
-      p.cached().unpersist();
+  /** One table's batch for one sink: a single pass over the Kafka records, no shuffle, no cache. */
+  static void processBatch(QuerySpec spec, PartitionWriter.Settings settings, Dataset<Row> batch, long batchId, Map<String, ObjectNode> batchTables) {
+    long started = System.nanoTime();
+    Table t = spec.table();
+    TablePlan.Planned p = TablePlan.plan(TablePlan.fromKafka(batch), t);
+    PartitionWriter w = new PartitionWriter(t, settings, p.out().schema().apply(TablePlan.FIELDS).dataType());
+    Stats total = new Stats();
+    for (Stats s : p.out().mapPartitions(w, Encoders.javaSerialization(Stats.class)).collectAsList()) {
+      total.merge(s);
     }
+    ObjectNode o = JsonNodeFactory.instance.objectNode();
+    o.put("ms.total", (System.nanoTime() - started) / 1_000_000);
+    total.counts.forEach(o::put);
+    if (!total.dlqRules.isEmpty()) {
+      ObjectNode rules = o.putObject("dlqRules");
+      total.dlqRules.forEach(rules::put);
+    }
+    batchTables.put(spec.name() + "#" + batchId, o);
   }
 
   /** Prints one SYNCLINE_PROGRESS line per batch that carried data, and appends it to a file. */
   static final class ProgressListener extends StreamingQueryListener {
     private final String progressFile;
-    private final Map<Long, ObjectNode> batchTables;
+    private final Map<String, ObjectNode> batchTables;
+    private final Map<String, QuerySpec> specs = new HashMap<>();
 
-    ProgressListener(String progressFile, Map<Long, ObjectNode> batchTables) {
+    ProgressListener(String progressFile, Map<String, ObjectNode> batchTables, List<QuerySpec> specs) {
       this.progressFile = progressFile;
       this.batchTables = batchTables;
+      specs.forEach(s -> this.specs.put(s.name(), s));
     }
 
     @Override
     public void onQueryStarted(QueryStartedEvent event) {
-      OUT.println("SYNCLINE_STARTED {\"id\":\"" + event.id() + "\"}");
+      OUT.println("SYNCLINE_STARTED {\"id\":\"" + event.id() + "\",\"name\":\"" + event.name() + "\"}");
     }
 
     @Override
     public void onQueryProgress(QueryProgressEvent event) {
       var p = event.progress();
-      ObjectNode tables = batchTables.remove(p.batchId());
-      if (tables == null) {
+      QuerySpec spec = specs.get(p.name());
+      ObjectNode table = batchTables.remove(p.name() + "#" + p.batchId());
+      if (table == null || spec == null) {
         return; // an idle tick without data: nothing was written
       }
-      if (tables.size() == 1) {
-        ObjectNode only = (ObjectNode) tables.elements().next();
-        if (!only.has("events")) {
-          only.put("events", p.numInputRows());
-        }
-      }
+      ObjectNode tables = JsonNodeFactory.instance.objectNode();
+      tables.set(spec.table().label(), table);
       ObjectNode o = JsonNodeFactory.instance.objectNode();
+      o.put("sink", spec.sink());
+      // The query that sends the table's dead letters: its lines count events and dead letters.
+      o.put("primary", spec.deadLetters());
       o.put("batchId", p.batchId());
       o.put("timestamp", p.timestamp());
       o.put("numInputRows", p.numInputRows());
@@ -380,6 +377,11 @@ public final class SynclineJob {
       ObjectNode phases = o.putObject("phasesMs");
       p.durationMs().forEach((k, v) -> phases.put(k, v));
       o.set("tables", tables);
+      // Where the query stands, so `syncline status` can show each sink's lag without reading
+      // the checkpoint of every query.
+      if (p.sources().length > 0) {
+        o.put("endOffset", p.sources()[0].endOffset());
+      }
       Map<String, Long> dlq = new LinkedHashMap<>();
       tables.properties().forEach(e -> {
         if (e.getValue().has("dlq")) {

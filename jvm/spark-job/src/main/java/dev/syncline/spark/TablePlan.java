@@ -38,8 +38,6 @@ final class TablePlan {
 
   private static final String E = "__sl_e";
   private static final String K = "__sl_k";
-  private static final String SEQN = "__sl_seqn";
-  private static final String GK = "__sl_gk";
 
   /**
    * Row images are read as string maps: every value keeps its JSON text (nested JSON stays JSON
@@ -135,14 +133,15 @@ final class TablePlan {
 
   static String failExpr(Table t) {
     String op = OP;
+    // op 't' (TRUNCATE) carries no row image and no key: it is checked for its seq only.
     String envelopeBad =
-        E + " IS NULL OR " + op + " IS NULL OR " + op + " NOT IN ('c','u','d','r') OR " + SEQ
+        E + " IS NULL OR " + op + " IS NULL OR " + op + " NOT IN ('c','u','d','r','t') OR " + SEQ
             + " IS NULL OR NOT (" + SEQ + " RLIKE '^[0-9]{1,20}$') OR try_cast(" + SEQ
-            + " AS DECIMAL(20,0)) IS NULL OR (" + op + " <> 'd' AND " + E + ".after IS NULL)";
+            + " AS DECIMAL(20,0)) IS NULL OR (" + op + " NOT IN ('d','t') AND " + E + ".after IS NULL)";
     String envelopeMessage =
         "CASE WHEN " + E + " IS NULL OR " + op + " IS NULL THEN"
             + " 'value is not a change-event envelope (no op field)'"
-            + " WHEN " + op + " NOT IN ('c','u','d','r') THEN concat('unknown op ', " + op + ")"
+            + " WHEN " + op + " NOT IN ('c','u','d','r','t') THEN concat('unknown op ', " + op + ")"
             + " WHEN " + SEQ + " IS NULL THEN 'source.seq is missing'"
             + " WHEN NOT (" + SEQ + " RLIKE '^[0-9]{1,20}$') OR try_cast(" + SEQ
             + " AS DECIMAL(20,0)) IS NULL THEN"
@@ -199,6 +198,7 @@ final class TablePlan {
               + fail(r.name, Sql.str(message)) + ", NULL)");
     }
     return "CASE WHEN " + envelopeBad + " THEN array(" + fail("envelope", envelopeMessage) + ")"
+        + " WHEN " + op + " = 't' THEN array()"
         + " WHEN " + keyBad + " THEN array(" + fail("key", keyMessage) + ")"
         + " ELSE filter(array(" + String.join(", ", checks) + "), x -> x IS NOT NULL) END";
   }
@@ -215,75 +215,41 @@ final class TablePlan {
     return "named_struct(" + String.join(", ", parts) + ")";
   }
 
-  /** The plan's output and the cached intermediate to release after the batch's action. */
-  record Planned(Dataset<Row> out, Dataset<Row> cached) {}
+  /** The plan's output (kept a record so callers need not change when the plan grows). */
+  record Planned(Dataset<Row> out) {}
 
-  /** Full plan: dead letters plus newest valid event per key with transform results. */
+  /**
+   * Full plan, one row per Kafka record in the partition's order, no shuffle and no cache: a dead
+   * letter ('dlq'), a truncate ('truncate') or a valid change ('write') with its transform
+   * results. The newest event per key is chosen inside each partition by {@link
+   * PartitionWriter#collapse}: the relay keys every row's changes into one Kafka partition, and the
+   * version guards keep the sinks right should that ever not hold.
+   */
   static Planned plan(Dataset<Row> raw, Table t) {
-    // Both branches below read the parsed events; caching them parses each event once.
-    Dataset<Row> checked = checked(typed(raw, t), t).cache();
+    Dataset<Row> checked = checked(typed(raw, t), t);
     String fields = fieldsExpr(t);
     String fieldsCol = fields == null ? "CAST(NULL AS STRING)" : fields;
-
-    Dataset<Row> dlq =
-        checked
-            .filter("size(" + FAIL + ") > 0")
-            .selectExpr(
-                "'dlq' AS " + KIND,
-                KEY,
-                VALUE,
-                OP,
-                SEQ,
-                TS,
-                FAIL,
-                "CAST(NULL AS BOOLEAN) AS " + KEEP,
-                TOPIC,
-                PARTITION,
-                OFFSET);
-
     String keep =
         t.transform.filter == null
             ? "(" + OP + " <> 'd')"
             : "(" + OP + " <> 'd' AND coalesce((" + t.transform.filter + "), false))";
-    List<String> gk = new ArrayList<>();
-    for (String k : t.keyColumns) {
-      gk.add(K + "[" + Sql.str(k) + "]");
-    }
-    Dataset<Row> ok =
-        checked
-            .filter("size(" + FAIL + ") = 0")
-            .withColumn(KEEP, expr(keep))
-            .withColumn(FIELDS, expr("IF(" + keep + ", " + fieldsCol + ", NULL)"))
-            .withColumn(SEQN, expr("CAST(" + SEQ + " AS DECIMAL(20,0))"))
-            .withColumn(GK, expr("to_json(array(" + String.join(", ", gk) + "))"));
-    // Invariant 4: per key keep only the newest event of the batch. max_by over the version is
-    // deterministic, unlike dropDuplicates which keeps an arbitrary row.
-    Dataset<Row> newest =
-        ok.groupBy(col(GK))
-            .agg(
-                expr(
-                        "max_by(named_struct('k', " + KEY + ", 'v', " + VALUE + ", 'op', " + OP
-                            + ", 's', " + SEQ + ", 't', " + TS + ", 'keep', " + KEEP + ", 'f', "
-                            + FIELDS + "), " + SEQN + ")")
-                    .as("r"))
-            .selectExpr(
-                "'write' AS " + KIND,
-                "r.k AS " + KEY,
-                "r.v AS " + VALUE,
-                "r.op AS " + OP,
-                "r.s AS " + SEQ,
-                "r.t AS " + TS,
-                "CAST(NULL AS ARRAY<STRUCT<rule: STRING, message: STRING>>) AS " + FAIL,
-                "r.keep AS " + KEEP,
-                "CAST(NULL AS STRING) AS " + TOPIC,
-                "CAST(NULL AS INT) AS " + PARTITION,
-                "CAST(NULL AS BIGINT) AS " + OFFSET,
-                "r.f AS " + FIELDS);
-    String nullFields =
-        fields == null
-            ? "CAST(NULL AS STRING)"
-            : "CAST(NULL AS " + newest.schema().apply(FIELDS).dataType().sql() + ")";
-    return new Planned(dlq.withColumn(FIELDS, expr(nullFields)).unionByName(newest), checked);
+    String kind =
+        "CASE WHEN size(" + FAIL + ") > 0 THEN 'dlq' WHEN " + OP + " = 't' THEN 'truncate' ELSE 'write' END";
+    Dataset<Row> out =
+        checked.selectExpr(
+            kind + " AS " + KIND,
+            KEY,
+            VALUE,
+            OP,
+            SEQ,
+            TS,
+            "IF(size(" + FAIL + ") > 0, " + FAIL + ", NULL) AS " + FAIL,
+            "IF(" + kind + " = 'write', " + keep + ", NULL) AS " + KEEP,
+            TOPIC,
+            PARTITION,
+            OFFSET,
+            "IF(" + kind + " = 'write' AND " + keep + ", " + fieldsCol + ", NULL) AS " + FIELDS);
+    return new Planned(out);
   }
 
   /** The Kafka batch columns this plan expects, from a Kafka source DataFrame. */

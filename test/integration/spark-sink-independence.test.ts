@@ -1,0 +1,96 @@
+// Invariant 10, "each sink at its own pace": with MongoDB unreachable, Redis still receives every
+// change, each sink's lag is reported on its own, and once MongoDB is back its query catches up
+// from its own checkpoint (decision 0040).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { sinkCommittedOffsets, topicLag, endOffsets } from '../../src/observe/lag.ts';
+import {
+  expectedKv,
+  kvMessage,
+  kvTable,
+  produce,
+  readKvState,
+  runJob,
+  sparkFixture,
+  type KvEvent,
+} from './spark-support.ts';
+
+/** A loopback port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+test('with MongoDB unreachable Redis still applies every change, the lag is shown per sink, and MongoDB catches up when it is back', async () => {
+  const f = await sparkFixture('spark_sink_pace', { tables: [kvTable()] });
+  const events: KvEvent[] = [];
+  for (let i = 0; i < 300; i++) events.push({ k: 1 + (i % 50), op: i < 50 ? 'c' : 'u', seq: 100 + i, v: i });
+  await produce(
+    f,
+    events.map((e) => kvMessage(f.topics.kv!, e)),
+  );
+  const keys = Array.from({ length: 50 }, (_, i) => i + 1);
+  const expected = expectedKv(events);
+
+  const port = await deadPort();
+  const down = runJob({
+    ...f,
+    env: { ...f.env, SYNCLINE_MONGODB_URI: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=1500` },
+  });
+  try {
+    const deadline = Date.now() + 120_000;
+    let state = await readKvState(f, keys);
+    while (keys.some((k) => JSON.stringify(state.redis.get(k)) !== JSON.stringify(expected.get(k)))) {
+      assert.ok(Date.now() < deadline, `Redis did not receive every change while MongoDB was down`);
+      assert.equal(down.child.exitCode, null, `the job exited:\n${down.logs.slice(-20).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 500));
+      state = await readKvState(f, keys);
+    }
+    assert.ok(
+      keys.every((k) => state.mongo.get(k) === null),
+      'nothing reached MongoDB (it was unreachable)',
+    );
+    assert.ok(
+      down.logs.some((l) => l.includes('mongodb:shop.kv batch failed')),
+      'the MongoDB query reports its failures and retries',
+    );
+    const ends = await endOffsets({ brokers: f.stack.kafkaBrokers } as never, [f.topics.kv!]);
+    const redisLag = topicLag(
+      f.topics.kv!,
+      ends,
+      sinkCommittedOffsets(f.job.checkpointLocation, 'redis', [f.topics.kv!]),
+    );
+    const mongoLag = topicLag(
+      f.topics.kv!,
+      ends,
+      sinkCommittedOffsets(f.job.checkpointLocation, 'mongodb', [f.topics.kv!]),
+    );
+    assert.equal(redisLag.lag, 0n, 'Redis has no lag');
+    assert.equal(mongoLag.lag, BigInt(events.length), 'MongoDB lags by every event');
+  } finally {
+    await down.stop();
+  }
+
+  // MongoDB is back: its query starts from its own checkpoint and catches up; Redis had nothing left.
+  const up = runJob(f);
+  try {
+    const deadline = Date.now() + 120_000;
+    let state = await readKvState(f, keys);
+    while (keys.some((k) => JSON.stringify(state.mongo.get(k)) !== JSON.stringify(expected.get(k)))) {
+      assert.ok(Date.now() < deadline, 'MongoDB did not catch up after it came back');
+      await new Promise((r) => setTimeout(r, 500));
+      state = await readKvState(f, keys);
+    }
+    for (const k of keys) assert.deepEqual(state.redis.get(k), expected.get(k), `Redis key ${k}`);
+    assert.ok(
+      up.progress.every((p) => p.sink === 'mongodb'),
+      'only the MongoDB query had events left to process',
+    );
+  } finally {
+    await up.stop();
+  }
+});
