@@ -3,7 +3,9 @@
 // from its own checkpoint (decision 0040).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { sinkCommittedOffsets, topicLag, endOffsets } from '../../src/observe/lag.ts';
 import {
   expectedKv,
@@ -54,9 +56,12 @@ test('with MongoDB unreachable Redis still applies every change, the lag is show
       keys.every((k) => state.mongo.get(k) === null),
       'nothing reached MongoDB (it was unreachable)',
     );
+    const failedBy = Date.now() + 60_000;
+    while (!down.logs.some((l) => l.includes('mongodb:shop.kv batch failed')) && Date.now() < failedBy)
+      await new Promise((r) => setTimeout(r, 500));
     assert.ok(
       down.logs.some((l) => l.includes('mongodb:shop.kv batch failed')),
-      'the MongoDB query reports its failures and retries',
+      `the MongoDB query reports its failures and retries; log:\n${down.logs.slice(-15).join('\n')}`,
     );
     const ends = await endOffsets({ brokers: f.stack.kafkaBrokers } as never, [f.topics.kv!]);
     const redisLag = topicLag(
@@ -92,5 +97,50 @@ test('with MongoDB unreachable Redis still applies every change, the lag is show
     );
   } finally {
     await up.stop();
+  }
+});
+
+test('a checkpoint of the single query of earlier versions is continued by every sink query: nothing it committed is read again, nothing after it is lost', async () => {
+  const f = await sparkFixture('spark_upgrade', { tables: [kvTable()] });
+  const topic = f.topics.kv!;
+  const early: KvEvent[] = Array.from({ length: 40 }, (_, i) => ({ k: i + 1, op: 'c', seq: 100 + i, v: i }));
+  await produce(
+    f,
+    early.map((e) => kvMessage(topic, e)),
+  );
+  // What the earlier single query leaves behind after committing batch 0 up to here.
+  const ends = (await endOffsets({ brokers: f.stack.kafkaBrokers } as never, [topic])).get(topic)!;
+  mkdirSync(join(f.job.checkpointLocation, 'offsets'), { recursive: true });
+  mkdirSync(join(f.job.checkpointLocation, 'commits'), { recursive: true });
+  const partitions = Object.fromEntries(ends.map((o, p) => [String(p), Number(o)]));
+  writeFileSync(
+    join(f.job.checkpointLocation, 'offsets', '0'),
+    `v1\n{"batchWatermarkMs":0,"batchTimestampMs":0,"conf":{}}\n${JSON.stringify({ [topic]: partitions })}`,
+  );
+  writeFileSync(join(f.job.checkpointLocation, 'commits', '0'), 'v1\n{"nextBatchWatermarkMs":0}');
+
+  const later: KvEvent[] = Array.from({ length: 30 }, (_, i) => ({
+    k: 100 + i,
+    op: 'c',
+    seq: 500 + i,
+    v: i,
+  }));
+  await produce(
+    f,
+    later.map((e) => kvMessage(topic, e)),
+  );
+  const run = runJob(f);
+  try {
+    await run.waitForRows(later.length);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(run.processed(), later.length, 'each sink read only the events after the old checkpoint');
+    const state = await readKvState(f, [1, 2, ...later.map((e) => e.k)]);
+    for (const e of later) {
+      assert.deepEqual(state.mongo.get(e.k), { v: e.v, seq: e.seq }, `MongoDB key ${e.k}`);
+      assert.deepEqual(state.redis.get(e.k), { v: e.v, seq: e.seq }, `Redis key ${e.k}`);
+    }
+    assert.equal(state.redis.get(1), null, 'events the old query had committed are not read again');
+  } finally {
+    await run.stop();
   }
 });

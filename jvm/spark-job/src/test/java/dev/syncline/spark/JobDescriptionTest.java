@@ -19,7 +19,7 @@ class JobDescriptionTest {
   }
 
   private static final String MINIMAL =
-      "{\"version\":1,\"name\":\"t\",\"kafka\":{\"bootstrapServers\":\"127.0.0.1:1\",\"dlqTopic\":\"d\"},"
+      "{\"version\":1,\"name\":\"t\",\"source\":{\"id\":\"3f1c\",\"label\":\"shop@h:1\"},\"kafka\":{\"bootstrapServers\":\"127.0.0.1:1\",\"dlqTopic\":\"d\"},"
           + "\"checkpointLocation\":\"/tmp/c\",\"triggerIntervalMs\":500,"
           + "\"sinks\":{\"mongodb\":{\"uriEnv\":\"M\",\"database\":\"db\"},\"redis\":null},"
           + "\"tables\":[{\"db\":\"shop\",\"table\":\"t\",\"topic\":\"x.shop.t\",\"keyColumns\":[\"id\"],"
@@ -42,5 +42,7 @@ class JobDescriptionTest {
     assertTrue(e.getMessage().contains("unknown column kind 'integer'"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> read(MINIMAL.replace("\"keyColumns\":[\"id\"]", "\"keyColumns\":[\"nope\"]")));
     assertTrue(e.getMessage().contains("key column nope is not among the columns"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> read(MINIMAL.replace("\"source\":{\"id\":\"3f1c\",\"label\":\"shop@h:1\"},", "")));
+    assertTrue(e.getMessage().contains("source.id is required"), e.getMessage());
   }
 }
