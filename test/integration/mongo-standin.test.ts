@@ -134,6 +134,48 @@ describe('MongoDB stand-in', () => {
       guarded.map((d) => d._id),
       [7],
     );
+
+    // Composite keys (documents as _id) are found, guarded and read back the same way.
+    const pairs = client
+      .db('guard')
+      .collection<{ _id: { order: number; line: number }; q: number; _sync: { v: number } }>('lines');
+    await pairs.insertMany(
+      Array.from({ length: 3000 }, (_, i) => ({ _id: { order: i % 100, line: i }, q: i, _sync: { v: 1 } })),
+    );
+    const pr = await pairs.bulkWrite([
+      {
+        replaceOne: {
+          filter: { _id: { order: 5, line: 105 }, '_sync.v': { $lt: 2 } },
+          replacement: { q: -1, _sync: { v: 2 } },
+        },
+      },
+      {
+        replaceOne: {
+          filter: { _id: { order: 6, line: 106 }, '_sync.v': { $lt: 1 } },
+          replacement: { q: -1, _sync: { v: 1 } },
+        },
+      },
+    ]);
+    assert.equal(pr.matchedCount, 1);
+    const lines = await pairs
+      .find({
+        _id: {
+          $in: [
+            { order: 5, line: 105 },
+            { order: 6, line: 106 },
+            { order: 7, line: 1 },
+          ],
+        },
+      })
+      .toArray();
+    assert.deepEqual(
+      lines.map((d) => [d._id.line, d.q]).sort((a, b) => a[0]! - b[0]!),
+      [
+        [105, -1],
+        [106, 106],
+      ],
+    );
+
     await client.close();
   });
 });
