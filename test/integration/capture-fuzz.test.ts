@@ -5,7 +5,7 @@
 //
 //   SYNCLINE_FUZZ_SEED=<n>      replay one run (the seed is printed on every run)
 //   SYNCLINE_FUZZ_ROUNDS=<n>    rounds (default 20)
-//   SYNCLINE_FUZZ_TRUNCATE=1    include TRUNCATE TABLE (the relay's `t` + `r` events)
+//   SYNCLINE_FUZZ_TRUNCATE=0    leave TRUNCATE TABLE out (it is in by default: the relay's `t` + `r` events)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
@@ -32,7 +32,7 @@ import {
 
 const SEED = Number(process.env.SYNCLINE_FUZZ_SEED ?? Math.floor(Math.random() * 1_000_000));
 const ROUNDS = Number(process.env.SYNCLINE_FUZZ_ROUNDS ?? 50);
-const TRUNCATE = process.env.SYNCLINE_FUZZ_TRUNCATE === '1';
+const TRUNCATE = process.env.SYNCLINE_FUZZ_TRUNCATE !== '0';
 const CONNECTIONS = 4;
 const TRANSACTIONS_PER_ROUND = 40;
 

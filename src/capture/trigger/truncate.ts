@@ -113,6 +113,8 @@ export class TruncateWatch {
   /** Set when the user lacks PROCESS: TRUNCATE cannot be noticed, said once, never fatal. */
   #blind = false;
   #reloading: Promise<void> | null = null;
+  /** Aborts the reload of a table when a newer TRUNCATE of it is marked. */
+  #superseders = new Map<string, AbortController>();
   #stop = new AbortController();
 
   constructor(database: string, options: TruncateWatchOptions) {
@@ -225,6 +227,7 @@ export class TruncateWatch {
       await conn.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
+    this.#superseders.get(table)?.abort();
     this.#log.warn(
       { table },
       'TRUNCATE detected: sinks drop the table up to this point, then the table is reloaded',
@@ -254,23 +257,44 @@ export class TruncateWatch {
       for (;;) {
         if (this.#stop.signal.aborted) return;
         const [rows] = await conn.query<RowDataPacket[]>(
-          `SELECT tbl FROM ${quoteId(TRUNCATE_STATE_TABLE)} WHERE reload = 1 ORDER BY tbl LIMIT 1`,
+          `SELECT tbl, CAST(truncates AS CHAR) AS gen FROM ${quoteId(TRUNCATE_STATE_TABLE)} WHERE reload = 1 ORDER BY tbl LIMIT 1`,
         );
         const table = rows[0] ? String(rows[0].tbl) : null;
         if (table === null) return;
+        // The TRUNCATE this reload answers; a newer one (marked while it runs) aborts it.
+        const gen = String(rows[0]!.gen);
+        const superseded = new AbortController();
+        this.#superseders.set(table, superseded);
         const [schema] = await readCatalog(conn, this.#database, {
           tables: [table],
           requirePrimaryKey: true,
         });
+        let done = true;
         if (schema) {
           const result = await snapshotTable(conn, schema, {
             maxBacklog: this.#maxBacklog,
-            signal: this.#stop.signal,
+            signal: AbortSignal.any([this.#stop.signal, superseded.signal]),
           });
-          if (!result.done) return;
-          this.#log.info({ table, rows: result.rowsDone }, 'reloaded after TRUNCATE');
+          done = result.done;
+          if (done) this.#log.info({ table, rows: result.rowsDone }, 'reloaded after TRUNCATE');
         }
-        await conn.query(`UPDATE ${quoteId(TRUNCATE_STATE_TABLE)} SET reload = 0 WHERE tbl = ?`, [table]);
+        this.#superseders.delete(table);
+        const [now] = await conn.query<RowDataPacket[]>(
+          `SELECT CAST(truncates AS CHAR) AS gen FROM ${quoteId(TRUNCATE_STATE_TABLE)} WHERE tbl = ?`,
+          [table],
+        );
+        if (String(now[0]?.gen) !== gen) {
+          // Truncated again while it ran: its progress (possibly recorded after the newer marker
+          // reset it) must not let the next reload skip keys written since. Start that one over.
+          await conn.query(`DELETE FROM ${quoteId(SNAPSHOT_TABLE)} WHERE tbl = ?`, [table]);
+          continue;
+        }
+        if (!done) return;
+        // Guarded by the generation: a TRUNCATE marked after the check above keeps its reload.
+        await conn.query(
+          `UPDATE ${quoteId(TRUNCATE_STATE_TABLE)} SET reload = 0 WHERE tbl = ? AND truncates = ?`,
+          [table, gen],
+        );
       }
     } finally {
       await conn.end().catch(() => conn.destroy());
