@@ -32,9 +32,9 @@ const N = {
   guardedDocs: quick ? 20_000 : 100_000,
   guardedBulks: quick ? 10 : 30,
   evalshaOps: quick ? 100_000 : 300_000,
-  connectEvents: quick ? 20_000 : 100_000,
-  connectSeconds: quick ? 20 : 60,
-  probeSeconds: quick ? 20 : 45,
+  connectEvents: quick ? 20_000 : 200_000,
+  connectSeconds: quick ? 15 : 60,
+  probeSeconds: quick ? 15 : 45,
   e2eRows: quick ? 50_000 : 1_000_000,
   // Quick runs leave the fixed loads to the latency probe, which measures them from outside.
   e2eLoads: quick ? '0' : '1000,5000',
