@@ -7,11 +7,12 @@ import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { captureLimitationsOf, triggerStatus } from '../capture/trigger/install.ts';
 import { listTables, readCatalog } from '../mysql/catalog.ts';
-import { connect } from '../mysql/connect.ts';
+import { connect, mysqlErrno } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
 import { ServiceError } from '../errors/registry.ts';
 import { probeKafka, probeMongo, probeRedis } from '../pipeline/preflight.ts';
-import { SOURCE_PRIVILEGES, grantStatement } from '../mysql/privileges.ts';
+import { SOURCE_PRIVILEGES, globalGrantStatement, grantStatement } from '../mysql/privileges.ts';
+import { innodbTableIds } from '../capture/trigger/truncate.ts';
 
 export type CheckState = 'ok' | 'warn' | 'fail';
 
@@ -86,6 +87,27 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
             fix: grantStatement(config.source.database),
           },
     );
+
+    // TRUNCATE runs no trigger; the relay notices it by InnoDB's table ids, which need PROCESS.
+    try {
+      await innodbTableIds(conn, config.source.database);
+      out.push({
+        area: 'source',
+        name: 'truncate capture',
+        state: 'ok',
+        detail: 'InnoDB table ids readable: TRUNCATE TABLE reaches the sinks (decision 0035)',
+      });
+    } catch (err) {
+      if (mysqlErrno(err) !== 1227) throw err;
+      out.push({
+        area: 'source',
+        name: 'truncate capture',
+        state: 'warn',
+        detail:
+          'the user lacks PROCESS, so the relay cannot notice TRUNCATE TABLE: truncated rows would stay in MongoDB and Redis',
+        fix: globalGrantStatement(),
+      });
+    }
 
     const [vars] = await conn.query<RowDataPacket[]>(
       "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'log_bin_trust_function_creators')",

@@ -87,6 +87,11 @@ describe('doctor and secrets', () => {
       /ok\s+source privileges: SELECT, INSERT, UPDATE, DELETE, CREATE, TRIGGER, LOCK TABLES/,
     );
     assert.match(r.out, /WARN\s+source triggers: not installed: items\n\s+fix: `syncline triggers install`/);
+    // Without PROCESS the relay cannot notice TRUNCATE: a warning with the grant, not a failure.
+    assert.match(
+      r.out,
+      /WARN\s+source truncate capture: the user lacks PROCESS[^\n]*\n\s+fix: GRANT PROCESS ON \*\.\*/,
+    );
     assert.match(r.out, /ok\s+kafka reachable/);
   });
 
