@@ -228,7 +228,7 @@ export class TruncateWatch {
       throw err;
     }
     this.#superseders.get(table)?.abort();
-    this.#log.warn(
+    this.#log.info(
       { table },
       'TRUNCATE detected: sinks drop the table up to this point, then the table is reloaded',
     );
