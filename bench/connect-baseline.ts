@@ -15,7 +15,7 @@
 // same writes but with the key document as _id, which the stand-in's index mishandles).
 //
 //   npx tsx bench/connect-baseline.ts [--events 100000] [--rate 1000] [--seconds 60]
-//       [--only drain|latency] [--skip connect|spark]
+//       [--only drain|latency] [--skip connect|spark] [--mongodb-url URL]
 //
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -46,6 +46,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '60' },
     only: { type: 'string' },
+    // Another MongoDB server for both sides (default: the local stack's stand-in).
+    'mongodb-url': { type: 'string' },
     skip: { type: 'string' },
   },
 });
@@ -269,7 +271,14 @@ async function fixture(prefix: string): Promise<SparkFixture> {
     tables: [kvTable()],
     inputs: { triggerIntervalMs: 100, sinks: { mongodb: { database }, redis: null } },
   });
-  return { ...f, mongoDb: database };
+  const url = args['mongodb-url'];
+  if (!url) return { ...f, mongoDb: database };
+  return {
+    ...f,
+    mongoDb: database,
+    stack: { ...f.stack, mongoUrl: url },
+    env: { ...f.env, SYNCLINE_MONGODB_URI: url },
+  };
 }
 
 async function drain(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
@@ -489,7 +498,7 @@ async function cleanup(f: SparkFixture, mongo: MongoClient): Promise<void> {
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-bench-connect-'));
 const stack = await getStack();
-const mongo = new MongoClient(stack.mongoUrl, { directConnection: true });
+const mongo = new MongoClient(args['mongodb-url'] ?? stack.mongoUrl, { directConnection: true });
 await mongo.connect();
 const result: Record<string, unknown> = {};
 try {
