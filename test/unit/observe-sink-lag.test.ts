@@ -1,0 +1,34 @@
+// Lag per sink (decision 0040): each sink's query keeps its own checkpoint; a topic whose query has
+// none yet is where the single query of earlier versions left it, since the new query starts there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sinkCommittedOffsets, topicLag } from '../../src/observe/lag.ts';
+
+function checkpoint(dir: string, batch: number, offsets: Record<string, Record<string, number>>): void {
+  mkdirSync(join(dir, 'offsets'), { recursive: true });
+  mkdirSync(join(dir, 'commits'), { recursive: true });
+  writeFileSync(
+    join(dir, 'offsets', String(batch)),
+    `v1\n{"batchWatermarkMs":0}\n${JSON.stringify(offsets)}\n`,
+  );
+  writeFileSync(join(dir, 'commits', String(batch)), 'v1\n{}\n');
+}
+
+test('each sink reports its own position, and a sink without a checkpoint yet stands where the old single query committed', () => {
+  const cp = mkdtempSync(join(tmpdir(), 'syncline-lag-'));
+  checkpoint(cp, 4, { 't.a': { '0': 10, '1': 20 }, 't.b': { '0': 5 } });
+  checkpoint(join(cp, 'sinks', 'redis', 't.a'), 2, { 't.a': { '0': 40, '1': 50 } });
+  const ends = new Map([
+    ['t.a', [40n, 60n]],
+    ['t.b', [7n]],
+  ]);
+  const redis = sinkCommittedOffsets(cp, 'redis', ['t.a', 't.b']);
+  const mongo = sinkCommittedOffsets(cp, 'mongodb', ['t.a', 't.b']);
+  assert.equal(topicLag('t.a', ends, redis).lag, 10n, 'Redis: its own checkpoint');
+  assert.equal(topicLag('t.a', ends, mongo).lag, 70n, 'MongoDB: the old checkpoint');
+  assert.equal(topicLag('t.b', ends, redis).lag, 2n, 'Redis on t.b: the old checkpoint');
+  assert.equal(topicLag('t.b', ends, sinkCommittedOffsets(join(cp, 'none'), 'redis', ['t.b'])).lag, 7n);
+});
