@@ -104,7 +104,12 @@ const kafka = z
 const spark = z
   .strictObject({
     master: z.string().default('local[2]'),
-    triggerInterval: z.string().default('1 second').describe('Structured Streaming trigger interval.'),
+    triggerInterval: z
+      .string()
+      .default('250 ms')
+      .describe(
+        'Structured Streaming trigger interval: how often each sink query looks for new events (a lower value is fresher and costs more idle polling).',
+      ),
     maxOffsetsPerTrigger: positiveInt.optional(),
     checkpointDir: z.string().optional().describe('Default: <state-dir>/spark/checkpoints.'),
     conf: z.record(z.string(), z.string()).default({}).describe('Extra Spark configuration.'),

@@ -252,7 +252,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const config = resolveConfig(
     {
       source: { ...user, database: options.database, tables: '*' },
-      spark: { triggerInterval: '1 second' },
+      spark: { triggerInterval: '250 ms' },
     },
     { stateDir: options.stateDir },
   );
