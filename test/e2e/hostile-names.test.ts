@@ -211,10 +211,12 @@ describe('hostile names through run, the Spark job and verify', () => {
     await redis.connect();
     try {
       const keys: string[] = [];
-      for await (const batch of redis.scanIterator({ MATCH: `${ORDERS}:*`, COUNT: 1000 }))
+      // The default key is {db}:{table}:{key}.
+      const prefix = `${DATABASE}:${ORDERS}:`;
+      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 }))
         keys.push(...(batch as string[]));
       assert.equal(keys.length, 3, keys.join('\n'));
-      const ambiguous = keys.filter((k) => k.slice(ORDERS.length + 1).split(':').length !== 2);
+      const ambiguous = keys.filter((k) => k.slice(prefix.length).split(':').length !== 2);
       assert.deepEqual(ambiguous, [], 'keys of a two-column primary key that do not split into two values');
     } finally {
       await redis.close();
