@@ -14,12 +14,27 @@ export interface SourceIdentity {
   label: string;
 }
 
+/** Stands in for the identity where nothing may be created yet (run before its preflight). */
+export const PENDING_SOURCE_ID = 'pending';
+
 /**
- * Reads the source's identity, creating it on first use. INSERT IGNORE of a fixed single row makes
- * two concurrent first calls agree on one id.
+ * Reads the source's identity, creating it on first use unless `create` is false (then a source
+ * without one gets PENDING_SOURCE_ID, which no sink write may carry). INSERT IGNORE of a fixed
+ * single row makes two concurrent first calls agree on one id.
  */
-export async function sourceIdentity(conn: Connection, database: string): Promise<SourceIdentity> {
+export async function sourceIdentity(
+  conn: Connection,
+  database: string,
+  options: { create?: boolean } = {},
+): Promise<SourceIdentity> {
   const table = `${quoteId(database)}.${quoteId(SOURCE_TABLE)}`;
+  if (options.create === false) {
+    const [exists] = await conn.query<RowDataPacket[]>(
+      'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+      [database, SOURCE_TABLE],
+    );
+    if (exists.length === 0) return { id: PENDING_SOURCE_ID, label: database };
+  }
   await conn.query(
     `CREATE TABLE IF NOT EXISTS ${table} (
   one TINYINT NOT NULL PRIMARY KEY,

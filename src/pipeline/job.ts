@@ -43,11 +43,11 @@ export function progressFile(config: Config): string {
 export async function resolvePipeline(
   config: Config,
   conn: Connection,
-  opts: { availableNow?: boolean } = {},
+  opts: { availableNow?: boolean; createIdentity?: boolean } = {},
 ): Promise<ResolvedPipeline> {
   const tables = await capturedTables(conn, config.source.database, config.source.tables);
   const mongoDatabase = config.sinks.mongodb.database;
-  const source = await sourceIdentity(conn, config.source.database);
+  const source = await sourceIdentity(conn, config.source.database, { create: opts.createIdentity });
   const job = buildJobDescription({
     name: pipelineName(config),
     source,

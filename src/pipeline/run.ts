@@ -237,11 +237,12 @@ async function runLocked(
   const sparkLog = logStream(config.stateDir, 'spark');
   try {
     await checkSource(conn, config);
-    const pipeline = await resolvePipeline(config, conn);
     // Nothing is installed until every sink name is legal and every service answers: a run that
-    // cannot deliver must not leave triggers filling a changelog that nobody drains.
-    checkMongoNames(config, pipeline.job);
+    // cannot deliver must not leave triggers filling a changelog that nobody drains (nor the
+    // source's identity table: it is created once the services answer).
+    checkMongoNames(config, (await resolvePipeline(config, conn, { createIdentity: false })).job);
     await waitForServices(config, wait);
+    const pipeline = await resolvePipeline(config, conn);
     const installed = await installTriggers(conn, pipeline.tables);
     const changed = installed.filter((r) => r.action !== 'unchanged');
     log(
