@@ -64,11 +64,12 @@ test('with MongoDB unreachable Redis still applies every change, the lag is show
       `the MongoDB query reports its failures and retries; log:\n${down.logs.slice(-15).join('\n')}`,
     );
     const ends = await endOffsets({ brokers: f.stack.kafkaBrokers } as never, [f.topics.kv!]);
-    const redisLag = topicLag(
-      f.topics.kv!,
-      ends,
-      sinkCommittedOffsets(f.job.checkpointLocation, 'redis', [f.topics.kv!]),
-    );
+    const redisLagNow = () =>
+      topicLag(f.topics.kv!, ends, sinkCommittedOffsets(f.job.checkpointLocation, 'redis', [f.topics.kv!]));
+    // Spark records a batch as committed a moment after its writes are visible: wait for that.
+    const committedBy = Date.now() + 30_000;
+    while (redisLagNow().lag !== 0n && Date.now() < committedBy) await new Promise((r) => setTimeout(r, 250));
+    const redisLag = redisLagNow();
     const mongoLag = topicLag(
       f.topics.kv!,
       ends,
