@@ -21,6 +21,12 @@ import { CHANGELOG_TABLE, TRIGGER_STATE_TABLE } from './ddl.ts';
 export const TRUNCATE_STATE_TABLE = '_syncline_truncate';
 /** Table ids are compared at least this often, even when no TRUNCATE or ALTER was counted. */
 const LOOK_EVERY_MS = 2000;
+/**
+ * The server counters are read at most this often: the relay calls check() before every batch,
+ * and a busy relay runs hundreds of batches a second. Noticing a TRUNCATE later only moves its
+ * marker later; the reload brings back whatever was written in between.
+ */
+const COUNT_EVERY_MS = 100;
 
 export function truncateStateDdl(): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteId(TRUNCATE_STATE_TABLE)} (
@@ -109,6 +115,7 @@ export class TruncateWatch {
   /** Server counters at the last two looks at the table ids. */
   #looks: { truncate: number; alter: number }[] = [];
   #lastLook = 0;
+  #lastCount = 0;
   #unwatchable = new Set<string>();
   /** Set when the user lacks PROCESS: TRUNCATE cannot be noticed, said once, never fatal. */
   #blind = false;
@@ -129,14 +136,16 @@ export class TruncateWatch {
    * call (which covers the time the relay was down). Returns the tables marked truncated.
    */
   async check(conn: Connection): Promise<string[]> {
-    const now = await counters(conn);
     const prev = this.#looks[this.#looks.length - 1];
+    if (this.#blind || (prev !== undefined && Date.now() - this.#lastCount < COUNT_EVERY_MS)) return [];
+    this.#lastCount = Date.now();
+    const now = await counters(conn);
     const due =
       prev === undefined ||
       now.truncate !== prev.truncate ||
       now.alter !== prev.alter ||
       Date.now() - this.#lastLook >= LOOK_EVERY_MS;
-    if (!due || this.#blind) return [];
+    if (!due) return [];
     this.#lastLook = Date.now();
     let marked: string[];
     try {
