@@ -44,67 +44,17 @@ const config = {
 };
 const target = { url: config.source.url, password: config.source.password };
 
-/** Insert `rows` products from N connections, one row per INSERT, 10 rows per transaction. */
-async function writeRows(firstId: number): Promise<number> {
+/**
+ * Runs `count` single-row statements split over N connections, 10 per transaction, and returns
+ * statements per second. `statement(c, i)` gives the SQL and its parameters for the i-th row
+ * (0-based, unique over all connections) of connection c.
+ */
+async function timedWrites(
+  count: number,
+  statement: (c: number, i: number) => [string, unknown[]?],
+): Promise<number> {
   const pool = createPool({ ...target, database }, connections);
-  const perConn = Math.ceil(rows / connections);
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
-      const conn = await pool.getConnection();
-      const rng = new Rng(c + 1);
-      try {
-        for (let i = 0; i < perConn; i += 10) {
-          await conn.query('START TRANSACTION');
-          for (let j = i; j < Math.min(perConn, i + 10); j++) {
-            await conn.query(
-              `INSERT INTO products ${PRODUCT_COLUMNS} VALUES ${productValues(rng, firstId + c * perConn + j)}`,
-            );
-          }
-          await conn.query('COMMIT');
-        }
-      } finally {
-        conn.release();
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await pool.end();
-  return (perConn * connections) / seconds;
-}
-
-/** Update existing products by primary key from N connections, 10 single-row UPDATEs per transaction. */
-async function updateRows(): Promise<number> {
-  const pool = createPool({ ...target, database }, connections);
-  const perConn = Math.ceil(rows / connections);
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
-      const conn = await pool.getConnection();
-      try {
-        for (let i = 0; i < perConn; i += 10) {
-          await conn.query('START TRANSACTION');
-          for (let j = i; j < Math.min(perConn, i + 10); j++) {
-            await conn.query('UPDATE products SET stock = stock + 1, price = price + 0.01 WHERE id = ?', [
-              c * perConn + j + 1,
-            ]);
-          }
-          await conn.query('COMMIT');
-        }
-      } finally {
-        conn.release();
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await pool.end();
-  return (perConn * connections) / seconds;
-}
-
-/** The same UPDATE as updateRows, changing nothing: what a no-op costs (it emits no event). */
-async function noopUpdates(): Promise<number> {
-  const pool = createPool({ ...target, database }, connections);
-  const perConn = Math.ceil(rows / connections);
+  const perConn = Math.ceil(count / connections);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: connections }, async (_, c) => {
@@ -113,7 +63,7 @@ async function noopUpdates(): Promise<number> {
         for (let i = 0; i < perConn; i += 10) {
           await conn.query('START TRANSACTION');
           for (let j = i; j < Math.min(perConn, i + 10); j++)
-            await conn.query('UPDATE products SET stock = stock WHERE id = ?', [c * perConn + j + 1]);
+            await conn.query(...statement(c, c * perConn + j));
           await conn.query('COMMIT');
         }
       } finally {
@@ -124,6 +74,27 @@ async function noopUpdates(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   await pool.end();
   return (perConn * connections) / seconds;
+}
+
+/** Insert `rows` products, one row per INSERT. */
+function writeRows(firstId: number): Promise<number> {
+  const rngs = Array.from({ length: connections }, (_, c) => new Rng(c + 1));
+  return timedWrites(rows, (c, i) => [
+    `INSERT INTO products ${PRODUCT_COLUMNS} VALUES ${productValues(rngs[c]!, firstId + i)}`,
+  ]);
+}
+
+/** Update existing products by primary key. */
+function updateRows(): Promise<number> {
+  return timedWrites(rows, (_, i) => [
+    'UPDATE products SET stock = stock + 1, price = price + 0.01 WHERE id = ?',
+    [i + 1],
+  ]);
+}
+
+/** The same UPDATE as updateRows, changing nothing: what a no-op costs (it emits no event). */
+function noopUpdates(): Promise<number> {
+  return timedWrites(rows, (_, i) => ['UPDATE products SET stock = stock WHERE id = ?', [i + 1]]);
 }
 
 const CHILDREN = 5;
@@ -142,26 +113,7 @@ async function cascadeDeletes(conn: Awaited<ReturnType<typeof connect>>, capture
   );
   if (capture)
     await installTriggers(conn, await capturedTables(conn, database, ['bench_parent', 'bench_child']));
-  const pool = createPool({ ...target, database }, connections);
-  const perConn = Math.ceil(parents / connections);
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
-      const db = await pool.getConnection();
-      try {
-        for (let i = 0; i < perConn; i += 10) {
-          await db.query('START TRANSACTION');
-          for (let j = i; j < Math.min(perConn, i + 10); j++)
-            await db.query('DELETE FROM bench_parent WHERE id = ?', [c * perConn + j + 1]);
-          await db.query('COMMIT');
-        }
-      } finally {
-        db.release();
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await pool.end();
+  const rate = await timedWrites(parents, (_, i) => ['DELETE FROM bench_parent WHERE id = ?', [i + 1]]);
   if (capture) {
     const [n] = await conn.query<RowDataPacket[]>(
       `SELECT SUM(tbl = 'bench_child') AS children FROM ${quoteId(CHANGELOG_TABLE)}`,
@@ -175,7 +127,7 @@ async function cascadeDeletes(conn: Awaited<ReturnType<typeof connect>>, capture
   }
   await conn.query('DROP TABLE bench_child');
   await conn.query('DROP TABLE bench_parent');
-  return parents / seconds;
+  return rate;
 }
 
 async function main(): Promise<void> {

@@ -281,6 +281,16 @@ async function fixture(prefix: string): Promise<SparkFixture> {
   };
 }
 
+/** Rate and duration of a watched drain, and how many keys were still wrong when the end markers arrived. */
+function drainFigures(w: Awaited<ReturnType<typeof watchDrain>>): Record<string, number> {
+  const s = (w.doneMs - w.firstMs) / 1000;
+  return {
+    eventsPerSecond: Math.round(EVENTS / s),
+    seconds: +s.toFixed(1),
+    keysWrongWhenMarkersSeen: w.wrongAtMarkers,
+  };
+}
+
 async function drain(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
   const f = await fixture('bench_connect_drain');
   const topic = f.topics.kv!;
@@ -297,13 +307,7 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
     const coll = mongo.db(f.mongoDb).collection('kv');
     const run = runJob(f, { jobFile: job });
     try {
-      const w = await watchDrain(coll, 'spark', timeout, final);
-      const s = (w.doneMs - w.firstMs) / 1000;
-      out.spark = {
-        eventsPerSecond: Math.round(EVENTS / s),
-        seconds: +s.toFixed(1),
-        keysWrongWhenMarkersSeen: w.wrongAtMarkers,
-      };
+      out.spark = drainFigures(await watchDrain(coll, 'spark', timeout, final));
     } finally {
       await run.stop();
     }
@@ -321,13 +325,7 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
       dir,
     });
     try {
-      const w = await watchDrain(coll, 'connect', timeout, final);
-      const s = (w.doneMs - w.firstMs) / 1000;
-      out.connect = {
-        eventsPerSecond: Math.round(EVENTS / s),
-        seconds: +s.toFixed(1),
-        keysWrongWhenMarkersSeen: w.wrongAtMarkers,
-      };
+      out.connect = drainFigures(await watchDrain(coll, 'connect', timeout, final));
     } finally {
       await worker.stop();
       await mongo

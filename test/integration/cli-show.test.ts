@@ -14,6 +14,7 @@ import { quoteId } from '../../src/mysql/identifiers.ts';
 import { demoHints } from '../../src/pipeline/demo.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { CLI } from '../support/cli.ts';
+import { dropEverywhere } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 let stack: TestStack;
@@ -95,16 +96,7 @@ describe('syncline show and the demo hints', () => {
   });
 
   after(async () => {
-    const conn = await connect({ url: stack.mysqlUrl });
-    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
-    await conn.end();
-    const mongo = new MongoClient(stack.mongoUrl);
-    await mongo.connect();
-    await mongo
-      .db(database)
-      .dropDatabase()
-      .catch(() => undefined);
-    await mongo.close();
+    await dropEverywhere(stack, database);
     const redis = createClient({ url: stack.redisUrl });
     await redis.connect();
     await redis.del([`${database}:customers:1`, `${database}:order_lines:7:2`]);

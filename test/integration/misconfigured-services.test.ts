@@ -18,6 +18,7 @@ import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { Supervisor } from '../../src/pipeline/supervisor.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
+import { closedPort } from '../support/ports.ts';
 
 const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 const SECRET = `Pw-${randomBytes(8).toString('hex')}-Qz`;
@@ -27,15 +28,6 @@ let stack: TestStack;
 let database: string;
 let user: string;
 let prefix: string;
-
-/** A port nothing listens on (bound once by us, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function withPort(url: string, port: number): string {
   const u = new URL(url);

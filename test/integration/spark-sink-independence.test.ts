@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sinkCommittedOffsets, topicLag, endOffsets } from '../../src/observe/lag.ts';
 import {
@@ -17,15 +16,7 @@ import {
   sparkFixture,
   type KvEvent,
 } from './spark-support.ts';
-
-/** A loopback port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { closedPort } from '../support/ports.ts';
 
 test('with MongoDB unreachable Redis still applies every change, the lag is shown per sink, and MongoDB catches up when it is back', async () => {
   const f = await sparkFixture('spark_sink_pace', { tables: [kvTable()] });
@@ -38,7 +29,7 @@ test('with MongoDB unreachable Redis still applies every change, the lag is show
   const keys = Array.from({ length: 50 }, (_, i) => i + 1);
   const expected = expectedKv(events);
 
-  const port = await deadPort();
+  const port = await closedPort();
   const down = runJob({
     ...f,
     env: { ...f.env, SYNCLINE_MONGODB_URI: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=1500` },

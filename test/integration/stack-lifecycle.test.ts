@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { isAlive } from '../../src/stack/process.ts';
+import { closedPort } from '../support/ports.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
 
@@ -27,15 +28,6 @@ function syncline(args: string[]): { code: number; stdout: string; stderr: strin
 function json<T>(out: { code: number; stdout: string; stderr: string }): T {
   assert.equal(out.code, 0, `command failed:\n${out.stderr}\n${out.stdout}`);
   return JSON.parse(out.stdout) as T;
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 interface ServiceRow {
@@ -56,15 +48,15 @@ describe('a private stack brought up, checked, stopped and brought back', () => 
       '--state-dir',
       stateDir,
       '--mysql-port',
-      String(await freePort()),
+      String(await closedPort()),
       '--kafka-port',
-      String(await freePort()),
+      String(await closedPort()),
       '--kafka-controller-port',
-      String(await freePort()),
+      String(await closedPort()),
       '--mongodb-port',
-      String(await freePort()),
+      String(await closedPort()),
       '--redis-port',
-      String(await freePort()),
+      String(await closedPort()),
     ];
   });
 

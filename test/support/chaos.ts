@@ -3,7 +3,6 @@
 // supervisor would restart it, writers stop, the pipeline catches up, verify judges".
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -19,6 +18,7 @@ import { resolveStackOptions } from '../../src/stack/options.ts';
 import { stackDown, stackUp } from '../../src/stack/stack.ts';
 import { cliArgs } from './cli.ts';
 import type { StackUrls } from '../../src/stack/types.ts';
+import { closedPort } from './ports.ts';
 
 export type Fault =
   'relay' | 'spark' | 'kafka' | 'mongodb' | 'redis' | 'mariadb' | 'sigstop-mongodb' | 'sigstop-redis';
@@ -36,14 +36,6 @@ export interface RoundResult {
   duplicateIds: number;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
 export interface ChaosOptions {
   faults: Fault[];
   rounds: number;
@@ -59,11 +51,11 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
   const stateDir = join(dir, 'state');
   const stackFlags = {
     stateDir,
-    mysqlPort: await freePort(),
-    kafkaPort: await freePort(),
-    kafkaControllerPort: await freePort(),
-    mongodbPort: await freePort(),
-    redisPort: await freePort(),
+    mysqlPort: await closedPort(),
+    kafkaPort: await closedPort(),
+    kafkaControllerPort: await closedPort(),
+    mongodbPort: await closedPort(),
+    redisPort: await closedPort(),
   };
   const stackOpts = resolveStackOptions(stackFlags);
   const up = await stackUp(stackOpts);
