@@ -45,6 +45,8 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient boolean closing;
   private transient Stats taskStats;
   private transient long appliedWrittenAt;
+  /** Only the flusher thread (and close(), after joining it) touches the applied position. */
+  private transient boolean appliedDirty;
   private transient long appliedOffset;
   private transient String appliedTopic;
   private transient int appliedPartition;
@@ -63,6 +65,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     taskStats = new Stats();
     appliedWrittenAt = 0;
     appliedOffset = -1;
+    appliedDirty = false;
     flusher = new Thread(this::flushLoop, "syncline-rtm-" + partitionId + "-" + epochId);
     flusher.setDaemon(true);
     flusher.start();
@@ -105,29 +108,35 @@ final class RealTimeWriter extends ForeachWriter<Row> {
 
   private void flushLoop() {
     while (true) {
-      List<Row> batch;
+      List<Row> batch = null;
+      boolean writePosition = false;
       synchronized (this) {
-        while (pending.isEmpty() && !closing) {
-          waitQuietly();
+        while (pending.isEmpty() && !closing && !writePosition) {
+          // A position applied but not yet recorded is recorded once the writes pause.
+          long due = appliedDirty ? appliedWrittenAt + APPLIED_EVERY_MS - System.currentTimeMillis() : 0;
+          if (appliedDirty && due <= 0) {
+            writePosition = true;
+          } else {
+            waitQuietly(due);
+          }
         }
-        if (pending.isEmpty() || failure != null) {
-          return;
+        if (!writePosition) {
+          if (pending.isEmpty() || failure != null) {
+            return;
+          }
+          batch = pending;
+          pending = new ArrayList<>();
+          notifyAll(); // a writer blocked on MAX_PENDING may go on
         }
-        batch = pending;
-        pending = new ArrayList<>();
-        notifyAll(); // a writer blocked on MAX_PENDING may go on
+      }
+      if (batch == null) {
+        writeApplied();
+        continue;
       }
       try {
         Stats s = writer.apply(batch.iterator());
         synchronized (this) {
           taskStats.merge(s);
-        }
-        Row last = batch.get(batch.size() - 1);
-        appliedTopic = last.getAs(TablePlan.TOPIC);
-        appliedPartition = last.<Integer>getAs(TablePlan.PARTITION);
-        appliedOffset = Math.max(appliedOffset, last.<Long>getAs(TablePlan.OFFSET) + 1);
-        if (System.currentTimeMillis() - appliedWrittenAt >= APPLIED_EVERY_MS) {
-          writeApplied();
         }
       } catch (Throwable t) {
         synchronized (this) {
@@ -135,9 +144,14 @@ final class RealTimeWriter extends ForeachWriter<Row> {
           notifyAll();
         }
         return;
-      } finally {
-        synchronized (this) {
-              }
+      }
+      Row last = batch.get(batch.size() - 1);
+      appliedTopic = last.getAs(TablePlan.TOPIC);
+      appliedPartition = last.<Integer>getAs(TablePlan.PARTITION);
+      appliedOffset = Math.max(appliedOffset, last.<Long>getAs(TablePlan.OFFSET) + 1);
+      appliedDirty = true;
+      if (System.currentTimeMillis() - appliedWrittenAt >= APPLIED_EVERY_MS) {
+        writeApplied();
       }
     }
   }
@@ -148,6 +162,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       return;
     }
     appliedWrittenAt = System.currentTimeMillis();
+    appliedDirty = false;
     try {
       Path dir = Path.of(checkpoint, "applied");
       Files.createDirectories(dir);
@@ -169,8 +184,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   }
 
   private void waitQuietly() {
+    waitQuietly(0);
+  }
+
+  /** Waits up to {@code ms} (0 = until notified). */
+  private void waitQuietly(long ms) {
     try {
-      wait();
+      wait(ms);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while waiting for the sinks", e);

@@ -351,6 +351,10 @@ public final class SynclineJob {
     // (re-analysing its validation and transform expressions cost hundreds of ms per batch).
     Dataset<Row> planned = TablePlan.plan(TablePlan.fromKafka(r.load()), t).out();
     PartitionWriter writer = new PartitionWriter(t, settings, planned.schema().apply(TablePlan.FIELDS).dataType());
+    int tidied = Checkpoints.removeTempFiles(spec.checkpoint());
+    if (tidied > 0) {
+      System.err.println("syncline spark: " + spec.name() + ": removed " + tidied + " unfinished checkpoint file(s) left by a killed run");
+    }
     if (realTime(job)) {
       StatsAccumulator acc = new StatsAccumulator();
       spark.sparkContext().register(acc, "syncline " + spec.name());
