@@ -23,6 +23,10 @@ if (process.env.SINKS === 'mongodb') {
   f.job.sinks.redis = null;
   for (const t of f.job.tables) t.redis = null;
 }
+if (process.env.REALTIME === '1') {
+  // A slot per Kafka partition for each long-running task, plus one for the driver's own work.
+  Object.assign(f.job, { realTime: true, master: `local[${f.job.tables.length * 3 * 2 + 1}]` });
+}
 const run = runJob(f, {
   jobFile: writeJobFile(f.job, `${f.stateDir}/steady.json`),
 });

@@ -1,6 +1,7 @@
 // The shape of syncline.yaml. Every object is strict: an unknown key is an error, because a typo
 // in a config key would otherwise silently fall back to a default.
 import { z } from 'zod';
+import { durationMs } from './duration.ts';
 
 const ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
@@ -16,6 +17,11 @@ const secretRef = z
 const filePath = z.string().min(1).describe('Path of a file whose content (trimmed) is the secret.');
 
 const positiveInt = z.number().int().positive();
+/** A duration like "250 ms" or "30 seconds", at least `minMs`. */
+const duration = (minMs: number) =>
+  z.string().refine((t) => (durationMs(t) ?? -1) >= minMs, {
+    error: minMs > 0 ? `a duration of at least ${minMs / 1000} s, like "30 seconds"` : 'a duration like "250 ms" or "1 second"',
+  });
 
 const tableList = z.union([z.literal('*'), z.array(z.string().min(1)).min(1)], {
   error: 'a list of table names, or "*" for every table',
@@ -103,12 +109,27 @@ const kafka = z
 
 const spark = z
   .strictObject({
-    master: z.string().default('local[2]'),
-    triggerInterval: z
+    master: z
       .string()
+      .default('local[2]')
+      .describe(
+        'Spark master. In real-time mode a local master is widened to one thread per Kafka partition of each sink query.',
+      ),
+    mode: z
+      .enum(['real-time', 'micro-batch'])
+      .default('real-time')
+      .describe(
+        'real-time: Spark Real-Time Mode, long-running tasks write each change as it arrives (needs a task slot per Kafka partition of each sink query); micro-batch: a batch every triggerInterval.',
+      ),
+    checkpointInterval: duration(5000)
+      .default('30 seconds')
+      .describe(
+        'Real-time mode: how often progress is checkpointed (at least 5 seconds). After a crash the changes since the last checkpoint are applied again (the version guards make that harmless).',
+      ),
+    triggerInterval: duration(0)
       .default('250 ms')
       .describe(
-        'Structured Streaming trigger interval: how often each sink query looks for new events (a lower value is fresher and costs more idle polling).',
+        'Micro-batch mode: how often each sink query looks for new events (a lower value is fresher and costs more idle polling).',
       ),
     maxOffsetsPerTrigger: positiveInt.optional(),
     checkpointDir: z.string().optional().describe('Default: <state-dir>/spark/checkpoints.'),

@@ -79,6 +79,39 @@ export function sparkCommittedOffsets(checkpointDir: string): Map<string, Map<nu
 export type SinkName = 'mongodb' | 'redis';
 
 /**
+ * In real-time mode Spark commits offsets once per checkpoint interval; in between each task
+ * records how far its partition is applied in `applied/<topic>-<partition>` (the next offset).
+ */
+export function appliedOffsets(queryCheckpoint: string, topic: string): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  const dir = join(queryCheckpoint, 'applied');
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(`${topic}-`)) continue;
+    const partition = name.slice(topic.length + 1);
+    if (!/^\d+$/.test(partition)) continue;
+    try {
+      const text = readFileSync(join(dir, name), 'utf8').trim();
+      if (/^\d+$/.test(text)) out.set(Number(partition), BigInt(text));
+    } catch {
+      // replaced while read: the next look sees the new one
+    }
+  }
+  return out;
+}
+
+/** Per partition the further of the committed and the applied position (both are facts). */
+function mergeApplied(
+  committed: Map<number, bigint> | undefined,
+  applied: Map<number, bigint>,
+): Map<number, bigint> | undefined {
+  if (applied.size === 0) return committed;
+  const out = new Map(committed ?? []);
+  for (const [p, at] of applied) if (at > (out.get(p) ?? -1n)) out.set(p, at);
+  return out;
+}
+
+/**
  * Where one sink's queries stand, per topic (one query per sink and table, decision 0040). A topic
  * whose query has no checkpoint of its own yet falls back to the single query of earlier
  * versions, directly under the job's checkpoint folder: that is where the new query will start.
@@ -91,7 +124,8 @@ export function sinkCommittedOffsets(
   const out = new Map<string, Map<number, bigint>>();
   let old: Map<string, Map<number, bigint>> | null = null;
   for (const topic of topics) {
-    const own = sparkCommittedOffsets(join(checkpointLocation, 'sinks', sink, topic)).get(topic);
+    const dir = join(checkpointLocation, 'sinks', sink, topic);
+    const own = mergeApplied(sparkCommittedOffsets(dir).get(topic), appliedOffsets(dir, topic));
     if (own) {
       out.set(topic, own);
       continue;

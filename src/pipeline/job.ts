@@ -12,6 +12,7 @@ import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/
 import { javaKafkaOptions } from '../spark/kafka-options.ts';
 import { urlWithPassword } from '../config/urls.ts';
 import { fileSafeName } from '../model/file-names.ts';
+import { durationMs } from '../config/duration.ts';
 
 export interface ResolvedPipeline {
   tables: TableSchema[];
@@ -20,15 +21,11 @@ export interface ResolvedPipeline {
   sparkEnv: NodeJS.ProcessEnv;
 }
 
-/** "1 second", "500 ms", "2s", "1 minute" → milliseconds. */
-export function parseInterval(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)?\s*$/i.exec(text);
-  if (!m) throw new Error(`spark.triggerInterval: "${text}" is not a duration like "1 second" or "500 ms"`);
-  const n = Number(m[1]);
-  const unit = (m[2] ?? 's').toLowerCase();
-  if (unit.startsWith('ms') || unit.startsWith('milli')) return n;
-  if (unit.startsWith('m')) return n * 60_000;
-  return n * 1000;
+/** A duration of the config (validated at load) in milliseconds. */
+export function parseInterval(text: string, key = 'spark.triggerInterval'): number {
+  const ms = durationMs(text);
+  if (ms === null) throw new Error(`${key}: "${text}" is not a duration like "1 second" or "500 ms"`);
+  return ms;
 }
 
 /** The pipeline's name: Spark's query name and the stem of its files in the state folder. */
@@ -60,7 +57,9 @@ export async function resolvePipeline(
         : {}),
     },
     checkpointLocation: join(resolve(config.spark.checkpointDir), pipelineName(config)),
-    triggerIntervalMs: parseInterval(config.spark.triggerInterval),
+    ...(config.spark.mode === 'real-time'
+      ? { realTime: true, triggerIntervalMs: parseInterval(config.spark.checkpointInterval, 'spark.checkpointInterval') }
+      : { triggerIntervalMs: parseInterval(config.spark.triggerInterval) }),
     master: config.spark.master,
     progressFile: progressFile(config),
     ...(opts.availableNow ? { availableNow: true } : {}),

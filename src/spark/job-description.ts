@@ -70,7 +70,10 @@ export interface JobDescription {
     maxOffsetsPerTrigger?: number;
   };
   checkpointLocation: string;
+  /** Micro-batch trigger interval, or in real-time mode the checkpoint interval. */
   triggerIntervalMs: number;
+  /** Spark Real-Time Mode (decision 0044); an availableNow run is always micro-batch. */
+  realTime?: boolean;
   /** Process what Kafka holds now, then exit (catch-up runs, tests). */
   availableNow?: boolean;
   /** Spark master for `java -cp` runs; spark-submit's --master wins. Default local[2]. */
@@ -125,6 +128,7 @@ export interface JobInputs {
   };
   checkpointLocation: string;
   triggerIntervalMs?: number;
+  realTime?: boolean;
   availableNow?: boolean;
   master?: string;
   shufflePartitions?: number;
@@ -211,6 +215,7 @@ export function buildJobDescription(inputs: JobInputs): JobDescription {
   if (inputs.kafka.maxOffsetsPerTrigger !== undefined)
     job.kafka.maxOffsetsPerTrigger = inputs.kafka.maxOffsetsPerTrigger;
   if (inputs.availableNow) job.availableNow = true;
+  if (inputs.realTime) job.realTime = true;
   if (inputs.master) job.master = inputs.master;
   if (inputs.shufflePartitions !== undefined) job.shufflePartitions = inputs.shufflePartitions;
   if (inputs.progressFile) job.progressFile = inputs.progressFile;

@@ -28,6 +28,12 @@ public final class JobDescription implements Serializable {
   public Kafka kafka;
   public String checkpointLocation;
   public long triggerIntervalMs = 1000;
+  /**
+   * Spark Real-Time Mode instead of micro-batches (decision 0044): long-running tasks, one per
+   * Kafka partition of every query, write each record as it arrives; triggerIntervalMs is then
+   * the checkpoint interval (Spark's minimum is 5 s).
+   */
+  public boolean realTime;
   /** Process what is in Kafka now, then stop (used by tests and catch-up runs). */
   public boolean availableNow;
   public String master;

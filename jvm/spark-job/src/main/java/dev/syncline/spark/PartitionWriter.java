@@ -163,6 +163,15 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
 
   @Override
   public Iterator<Stats> call(Iterator<Row> rows) throws Exception {
+    return List.of(apply(rows)).iterator();
+  }
+
+  /**
+   * Applies a run of one Kafka partition's rows (a micro-batch's share, or what a real-time task
+   * gathered since its last flush) to the sinks and returns its counters. Returns only when every
+   * write and dead letter is acknowledged; throws if any failed.
+   */
+  Stats apply(Iterator<Row> rows) throws Exception {
     Stats stats = new Stats();
     List<Future<?>> sent = java.util.Collections.synchronizedList(new ArrayList<>());
     long now = System.currentTimeMillis();
@@ -213,7 +222,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     for (Future<?> f : sent) {
       f.get(); // a dead letter that Kafka did not take fails the batch: never dropped silently
     }
-    return List.of(stats).iterator();
+    return stats;
   }
 
   private void handle(List<Row> chunk, Stats stats, List<Future<?>> sent, String floor) throws Exception {

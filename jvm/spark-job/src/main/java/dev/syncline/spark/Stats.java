@@ -25,7 +25,7 @@ public final class Stats implements Serializable {
    * Upper bounds (ms) of the commit → sink latency histogram. Counts per bucket add up across
    * partitions and batches, so `syncline status` can compute percentiles over any window.
    */
-  static final long[] LATENCY_BUCKETS_MS = {50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000};
+  static final long[] LATENCY_BUCKETS_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000};
 
   /** Counts one event's latency into {@code latency.<sink>.le_<bound>} (or {@code .le_inf}). */
   void addLatency(String sink, long latencyMs) {

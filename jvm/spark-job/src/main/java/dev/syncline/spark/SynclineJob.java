@@ -107,6 +107,9 @@ public final class SynclineJob {
     SparkConf conf = new SparkConf();
     SparkSession.Builder b = SparkSession.builder().appName("syncline-" + (job.name == null ? "job" : job.name));
     String master = conf.contains("spark.master") ? conf.get("spark.master") : (check ? "local[1]" : (job.master == null ? "local[2]" : job.master));
+    if (!check && realTime(job) && !conf.contains("spark.master")) {
+      master = realTimeMaster(master, realTimeSlots(job));
+    }
     b.master(master);
     if (master.startsWith("local")) {
       b.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1");
@@ -124,6 +127,39 @@ public final class SynclineJob {
       job.conf.forEach(b::config);
     }
     return b.getOrCreate();
+  }
+
+  /**
+   * Real-Time Mode runs one long-running task per Kafka partition of every query, all at once: a
+   * query short of slots would leave partitions unread. A local master gets as many threads as
+   * that (the tasks mostly wait on Kafka and the sinks); a cluster master is checked in run().
+   */
+  static String realTimeMaster(String master, int slots) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+|\\*)(,\\s*\\d+)?\\]").matcher(master);
+    int have =
+        master.equals("local") ? 1
+            : !m.matches() ? -1
+            : m.group(1).equals("*") ? Runtime.getRuntime().availableProcessors()
+            : Integer.parseInt(m.group(1));
+    if (have < 0 || have >= slots) {
+      return master;
+    }
+    String widened = "local[" + slots + (m.matches() && m.group(2) != null ? m.group(2) : "") + "]";
+    System.err.println(
+        "syncline spark: real-time mode runs one task per Kafka partition of each query (" + slots
+            + " in all): master " + master + " widened to " + widened);
+    return widened;
+  }
+
+  /** Task slots Real-Time Mode needs: the partitions of every query's topic, plus one spare. */
+  static int realTimeSlots(JobDescription job) {
+    Map<String, String> kafka = extraKafkaOptions(job);
+    Map<String, Integer> partitions = new HashMap<>();
+    int slots = 1;
+    for (QuerySpec spec : querySpecs(job)) {
+      slots += partitions.computeIfAbsent(spec.table().topic, topic -> Upgrade.partitionCount(job, topic, kafka));
+    }
+    return slots;
   }
 
   static PartitionWriter.Settings settings(JobDescription job) {
@@ -209,6 +245,16 @@ public final class SynclineJob {
 
   static int run(SparkSession spark, JobDescription job) throws Exception {
     PartitionWriter.Settings settings = settings(job);
+    if (realTime(job) && !spark.sparkContext().isLocal()) {
+      int slots = realTimeSlots(job);
+      int have = spark.sparkContext().defaultParallelism();
+      if (have < slots) {
+        System.err.println(
+            "syncline spark: WARNING real-time mode needs " + slots + " task slots (one per Kafka partition of each query)"
+                + " and the cluster offers " + have + " now; partitions without a slot are not read. Give the job more"
+                + " executor cores, or set spark.mode: micro-batch");
+      }
+    }
     Map<String, ObjectNode> batchTables = new ConcurrentHashMap<>();
     List<QuerySpec> specs = querySpecs(job);
     spark.streams().addListener(new ProgressListener(job.progressFile, batchTables, specs));
@@ -294,7 +340,8 @@ public final class SynclineJob {
             .option("subscribe", t.topic)
             .option("startingOffsets", Upgrade.startingOffsets(job, spec, extraKafkaOptions(job)));
     long perTrigger = job.kafka.maxOffsetsPerTrigger != null ? job.kafka.maxOffsetsPerTrigger : DEFAULT_MAX_OFFSETS_PER_TRIGGER;
-    if (perTrigger > 0) {
+    // Real-Time Mode refuses a per-trigger limit: its batches are time-bounded.
+    if (perTrigger > 0 && !realTime(job)) {
       r = r.option("maxOffsetsPerTrigger", perTrigger);
     }
     for (Map.Entry<String, String> e : extraKafkaOptions(job).entrySet()) {
@@ -304,6 +351,23 @@ public final class SynclineJob {
     // (re-analysing its validation and transform expressions cost hundreds of ms per batch).
     Dataset<Row> planned = TablePlan.plan(TablePlan.fromKafka(r.load()), t).out();
     PartitionWriter writer = new PartitionWriter(t, settings, planned.schema().apply(TablePlan.FIELDS).dataType());
+    int tidied = Checkpoints.removeTempFiles(spec.checkpoint());
+    if (tidied > 0) {
+      System.err.println("syncline spark: " + spec.name() + ": removed " + tidied + " unfinished checkpoint file(s) left by a killed run");
+    }
+    if (realTime(job)) {
+      StatsAccumulator acc = new StatsAccumulator();
+      spark.sparkContext().register(acc, "syncline " + spec.name());
+      realTimeStats.put(spec.name(), acc);
+      return planned
+          .writeStream()
+          .queryName(spec.name())
+          .option("checkpointLocation", spec.checkpoint())
+          .outputMode("update")
+          .trigger(Trigger.RealTime(Math.max(job.triggerIntervalMs, MIN_REAL_TIME_CHECKPOINT_MS)))
+          .foreach(new RealTimeWriter(writer, acc, spec.checkpoint()))
+          .start();
+    }
     VoidFunction2<Dataset<Row>, Long> perBatch = (batch, batchId) -> processBatch(spec, writer, batch, batchId, batchTables);
     return planned
         .writeStream()
@@ -313,6 +377,17 @@ public final class SynclineJob {
         .foreachBatch(perBatch)
         .start();
   }
+
+  /** Spark refuses a shorter Real-Time Mode batch (spark.sql.streaming.realTimeMode.minBatchDuration). */
+  static final long MIN_REAL_TIME_CHECKPOINT_MS = 5000;
+
+  /** Real-Time Mode for continuous runs; a catch-up run (availableNow) stays a micro-batch run. */
+  static boolean realTime(JobDescription job) {
+    return job.realTime && !job.availableNow;
+  }
+
+  /** Counters of the Real-Time Mode queries, by query name, drained at each progress report. */
+  static final Map<String, StatsAccumulator> realTimeStats = new ConcurrentHashMap<>();
 
   /**
    * Events per micro-batch when the job description sets none: a backlog or an initial load then
@@ -327,14 +402,19 @@ public final class SynclineJob {
     for (Stats s : batch.mapPartitions(w, Encoders.javaSerialization(Stats.class)).collectAsList()) {
       total.merge(s);
     }
+    batchTables.put(spec.name() + "#" + batchId, tableLine(total, (System.nanoTime() - started) / 1_000_000));
+  }
+
+  /** A table's part of a SYNCLINE_PROGRESS line: its counters and dead-letter rules. */
+  static ObjectNode tableLine(Stats total, long totalMs) {
     ObjectNode o = JsonNodeFactory.instance.objectNode();
-    o.put("ms.total", (System.nanoTime() - started) / 1_000_000);
+    o.put("ms.total", totalMs);
     total.counts.forEach(o::put);
     if (!total.dlqRules.isEmpty()) {
       ObjectNode rules = o.putObject("dlqRules");
       total.dlqRules.forEach(rules::put);
     }
-    batchTables.put(spec.name() + "#" + batchId, o);
+    return o;
   }
 
   /** Prints one SYNCLINE_PROGRESS line per batch that carried data, and appends it to a file. */
@@ -359,6 +439,11 @@ public final class SynclineJob {
       var p = event.progress();
       QuerySpec spec = specs.get(p.name());
       ObjectNode table = batchTables.remove(p.name() + "#" + p.batchId());
+      StatsAccumulator rt = realTimeStats.get(p.name());
+      if (rt != null) {
+        Stats s = rt.drain();
+        table = s.counts.isEmpty() && s.dlqRules.isEmpty() ? null : tableLine(s, p.batchDuration());
+      }
       if (table == null || spec == null) {
         return; // an idle tick without data: nothing was written
       }

@@ -87,7 +87,7 @@ final class Upgrade {
     return null;
   }
 
-  private static int partitionCount(JobDescription job, String topic, Map<String, String> kafkaOptions) {
+  static int partitionCount(JobDescription job, String topic, Map<String, String> kafkaOptions) {
     Properties props = new Properties();
     props.putAll(kafkaOptions);
     props.put("bootstrap.servers", job.kafka.bootstrapServers);

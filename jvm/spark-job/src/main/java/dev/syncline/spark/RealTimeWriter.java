@@ -1,0 +1,199 @@
+package dev.syncline.spark;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.ForeachWriter;
+import org.apache.spark.sql.Row;
+
+/**
+ * The sink side of a Real-Time Mode query (decision 0044): one long-running task per Kafka
+ * partition hands every record to {@link #process} as soon as it is read. Records are applied by
+ * a flusher thread, which takes everything gathered since its previous flush and applies it with
+ * the same code as a micro-batch partition ({@link PartitionWriter#apply}: newest per key, dead
+ * letters, truncates, chunks in flight). A lone record is therefore written at once, and under
+ * load the flushes grow by themselves, with no linger to tune.
+ *
+ * <p>Spark commits the query's offsets only after {@link #close} returned without an error, and
+ * close waits for every flush: nothing is acknowledged to Kafka before the sinks have it. A failed
+ * flush fails the task (the next {@link #process} or close throws), and the query restarts from its
+ * last checkpoint; the replay is absorbed by the version guards.
+ *
+ * <p>Spark writes the query's offsets only at the end of a batch (the checkpoint interval), so
+ * after each flush the task also records how far its partition is applied, in
+ * {@code <checkpoint>/applied/<topic>-<partition>} (the next offset to apply, written at most every
+ * {@link #APPLIED_EVERY_MS} ms): `syncline status` and `verify --wait` read it to show the lag as
+ * it is, not as it was at the last checkpoint. The checkpoint is on a path every node reaches.
+ */
+final class RealTimeWriter extends ForeachWriter<Row> {
+  private static final long serialVersionUID = 1L;
+  /** Records gathered and not yet applied, at most: process() waits beyond this (backpressure). */
+  static final int MAX_PENDING = 20_000;
+  static final long APPLIED_EVERY_MS = 200;
+
+  private final PartitionWriter writer;
+  private final StatsAccumulator stats;
+  private final String checkpoint;
+
+  private transient List<Row> pending;
+  private transient Thread flusher;
+  private transient Throwable failure;
+  private transient boolean closing;
+  private transient Stats taskStats;
+  private transient long appliedWrittenAt;
+  /** Only the flusher thread (and close(), after joining it) touches the applied position. */
+  private transient boolean appliedDirty;
+  private transient long appliedOffset;
+  private transient String appliedTopic;
+  private transient int appliedPartition;
+
+  RealTimeWriter(PartitionWriter writer, StatsAccumulator stats, String checkpoint) {
+    this.writer = writer;
+    this.stats = stats;
+    this.checkpoint = checkpoint;
+  }
+
+  @Override
+  public boolean open(long partitionId, long epochId) {
+    pending = new ArrayList<>();
+    failure = null;
+    closing = false;
+    taskStats = new Stats();
+    appliedWrittenAt = 0;
+    appliedOffset = -1;
+    appliedDirty = false;
+    flusher = new Thread(this::flushLoop, "syncline-rtm-" + partitionId + "-" + epochId);
+    flusher.setDaemon(true);
+    flusher.start();
+    return true;
+  }
+
+  @Override
+  public void process(Row row) {
+    synchronized (this) {
+      while (pending.size() >= MAX_PENDING && failure == null) {
+        waitQuietly();
+      }
+      rethrow();
+      pending.add(row);
+      notifyAll();
+    }
+  }
+
+  @Override
+  public void close(Throwable error) {
+    synchronized (this) {
+      closing = true;
+      notifyAll();
+    }
+    try {
+      flusher.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the last writes", e);
+    }
+    // Counters go to the driver with the task's end; on failure the batch is replayed anyway.
+    stats.add(taskStats);
+    if (error == null) {
+      synchronized (this) {
+        rethrow();
+      }
+      writeApplied();
+    }
+  }
+
+  private void flushLoop() {
+    while (true) {
+      List<Row> batch = null;
+      boolean writePosition = false;
+      synchronized (this) {
+        while (pending.isEmpty() && !closing && !writePosition) {
+          // A position applied but not yet recorded is recorded once the writes pause.
+          long due = appliedDirty ? appliedWrittenAt + APPLIED_EVERY_MS - System.currentTimeMillis() : 0;
+          if (appliedDirty && due <= 0) {
+            writePosition = true;
+          } else {
+            waitQuietly(due);
+          }
+        }
+        if (!writePosition) {
+          if (pending.isEmpty() || failure != null) {
+            return;
+          }
+          batch = pending;
+          pending = new ArrayList<>();
+          notifyAll(); // a writer blocked on MAX_PENDING may go on
+        }
+      }
+      if (batch == null) {
+        writeApplied();
+        continue;
+      }
+      try {
+        Stats s = writer.apply(batch.iterator());
+        synchronized (this) {
+          taskStats.merge(s);
+        }
+      } catch (Throwable t) {
+        synchronized (this) {
+          failure = t;
+          notifyAll();
+        }
+        return;
+      }
+      Row last = batch.get(batch.size() - 1);
+      appliedTopic = last.getAs(TablePlan.TOPIC);
+      appliedPartition = last.<Integer>getAs(TablePlan.PARTITION);
+      appliedOffset = Math.max(appliedOffset, last.<Long>getAs(TablePlan.OFFSET) + 1);
+      appliedDirty = true;
+      if (System.currentTimeMillis() - appliedWrittenAt >= APPLIED_EVERY_MS) {
+        writeApplied();
+      }
+    }
+  }
+
+  /** Best effort: a position not written only makes the lag look larger until the next one. */
+  private void writeApplied() {
+    if (appliedOffset < 0 || appliedTopic == null) {
+      return;
+    }
+    appliedWrittenAt = System.currentTimeMillis();
+    appliedDirty = false;
+    try {
+      Path dir = Path.of(checkpoint, "applied");
+      Files.createDirectories(dir);
+      Path file = dir.resolve(appliedTopic + "-" + appliedPartition);
+      Path tmp = dir.resolve("." + appliedTopic + "-" + appliedPartition + ".tmp");
+      Files.writeString(tmp, Long.toString(appliedOffset), StandardCharsets.UTF_8);
+      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      System.err.println("syncline spark: cannot record the applied position in " + checkpoint + ": " + e.getMessage());
+    }
+  }
+
+  private void rethrow() {
+    if (failure != null) {
+      throw failure instanceof RuntimeException re
+          ? re
+          : new IllegalStateException("a sink write failed: " + Checker.firstLine(failure), failure);
+    }
+  }
+
+  private void waitQuietly() {
+    waitQuietly(0);
+  }
+
+  /** Waits up to {@code ms} (0 = until notified). */
+  private void waitQuietly(long ms) {
+    try {
+      wait(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the sinks", e);
+    }
+  }
+}
