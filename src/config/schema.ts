@@ -20,7 +20,10 @@ const positiveInt = z.number().int().positive();
 /** A duration like "250 ms" or "30 seconds", at least `minMs`. */
 const duration = (minMs: number) =>
   z.string().refine((t) => (durationMs(t) ?? -1) >= minMs, {
-    error: minMs > 0 ? `a duration of at least ${minMs / 1000} s, like "30 seconds"` : 'a duration like "250 ms" or "1 second"',
+    error:
+      minMs > 0
+        ? `a duration of at least ${minMs / 1000} s, like "30 seconds"`
+        : 'a duration like "250 ms" or "1 second"',
   });
 
 const tableList = z.union([z.literal('*'), z.array(z.string().min(1)).min(1)], {

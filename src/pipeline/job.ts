@@ -58,7 +58,10 @@ export async function resolvePipeline(
     },
     checkpointLocation: join(resolve(config.spark.checkpointDir), pipelineName(config)),
     ...(config.spark.mode === 'real-time'
-      ? { realTime: true, triggerIntervalMs: parseInterval(config.spark.checkpointInterval, 'spark.checkpointInterval') }
+      ? {
+          realTime: true,
+          triggerIntervalMs: parseInterval(config.spark.checkpointInterval, 'spark.checkpointInterval'),
+        }
       : { triggerIntervalMs: parseInterval(config.spark.triggerInterval) }),
     master: config.spark.master,
     progressFile: progressFile(config),

@@ -21,10 +21,18 @@ import {
 } from './spark-support.ts';
 
 let run: JobRun | undefined;
+/** Every job a test started: a test that fails midway must not leave its driver running. */
+const started: JobRun[] = [];
 
 after(async () => {
-  await run?.stop();
+  for (const r of started) await r.stop();
 });
+
+function start(f: SparkFixture, jobFile: string): JobRun {
+  const r = runJob(f, { jobFile });
+  started.push(r);
+  return r;
+}
 
 /** A real-time job description for the fixture, checkpointing every `checkpointMs`. */
 function realTimeJob(f: SparkFixture, checkpointMs: number, file: string): string {
@@ -66,7 +74,7 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
     v: i,
   }));
   // A checkpoint interval far longer than the test: every write seen here was made between checkpoints.
-  run = runJob(f, { jobFile: realTimeJob(f, 600_000, 'rtm-fresh.json') });
+  run = start(f, realTimeJob(f, 600_000, 'rtm-fresh.json'));
   await produce(
     f,
     events.map((e) => kvMessage(f.topics.kv!, e)),
@@ -113,7 +121,7 @@ test('in real-time mode replayed and interleaved duplicates never move a sink ba
     alive.set(k, op !== 'd');
     events.push({ k, op, seq: 100 + i * 2, v: i });
   }
-  run = runJob(f, { jobFile: realTimeJob(f, 5000, 'rtm-replay.json') });
+  run = start(f, realTimeJob(f, 5000, 'rtm-replay.json'));
   let last = new Map<number, number>();
   let lastRedis = new Map<number, number>();
   const published: KvEvent[] = [];
@@ -182,7 +190,7 @@ test('the real-time driver killed with SIGKILL between checkpoints three times r
   const job = realTimeJob(f, 5000, 'rtm-crash.json');
   let produced = 0;
   for (let kill = 0; kill < 3; kill++) {
-    run = runJob(f, { jobFile: job });
+    run = start(f, job);
     // A slice of the events while this driver runs; it is killed as soon as they are applied
     // (the first run) or once it has also checkpointed (the others).
     const slice = events.slice(produced, produced + 300);
@@ -200,7 +208,7 @@ test('the real-time driver killed with SIGKILL between checkpoints three times r
     await run.exited;
     run = undefined;
   }
-  run = runJob(f, { jobFile: job });
+  run = start(f, job);
   await produce(
     f,
     events.slice(produced).map((e) => kvMessage(f.topics.kv!, e)),
