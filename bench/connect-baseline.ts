@@ -49,8 +49,11 @@ const { values: args } = parseArgs({
     // Another MongoDB server for both sides (default: the local stack's stand-in).
     'mongodb-url': { type: 'string' },
     skip: { type: 'string' },
+    // The Spark job's mode: real-time (the default of `syncline run`) or micro-batch.
+    mode: { type: 'string', default: 'real-time' },
   },
 });
+const REAL_TIME = args.mode === 'real-time';
 const EVENTS = Number(args.events);
 const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
@@ -269,7 +272,10 @@ async function fixture(prefix: string): Promise<SparkFixture> {
   const database = `${prefix}_${process.pid}_${++fixtures}`;
   const f = await sparkFixture(prefix, {
     tables: [kvTable()],
-    inputs: { triggerIntervalMs: 100, sinks: { mongodb: { database }, redis: null } },
+    inputs: {
+      ...(REAL_TIME ? { realTime: true, triggerIntervalMs: 30_000 } : { triggerIntervalMs: 100 }),
+      sinks: { mongodb: { database }, redis: null },
+    },
   });
   const url = args['mongodb-url'];
   if (!url) return { ...f, mongoDb: database };
@@ -300,10 +306,18 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
     ...events.map((e) => kvMessage(topic, e)),
     ...markers(topic, 1000 + EVENTS),
   ]);
-  const out: Record<string, unknown> = { events: EVENTS, keys: final.size, partitions: PARTITIONS };
+  const out: Record<string, unknown> = {
+    events: EVENTS,
+    keys: final.size,
+    partitions: PARTITIONS,
+    mode: args.mode,
+  };
   const timeout = Math.max(600_000, EVENTS * 10);
   if (args.skip !== 'spark') {
-    const job = writeJobFile({ ...f.job, availableNow: true }, join(f.stateDir, 'drain.json'));
+    // Micro-batch: drain what is there and exit (availableNow); real-time: run until watched done.
+    const job = REAL_TIME
+      ? f.jobFile
+      : writeJobFile({ ...f.job, availableNow: true }, join(f.stateDir, 'drain.json'));
     const coll = mongo.db(f.mongoDb).collection('kv');
     const run = runJob(f, { jobFile: job });
     try {
