@@ -5,7 +5,7 @@
 // sink (p50/p95/p99) next to the job's own in-job histogram (source commit → sink acknowledgement,
 // what `syncline status` shows) over the same window.
 //
-//   npx tsx bench/latency-probe.ts [--rates 1000,5000] [--seconds 45] [--probes-per-second 50]
+//   npx tsx bench/latency-probe.ts [--rates 1000,5000] [--seconds 45] [--probes-per-second 50] [--spark "{ checkpointInterval: 5 minutes }"]
 //
 // The first 5 s of each rate are warm-up and not sampled. Prints progress on stderr and one JSON
 // object on stdout. Reports; asserts nothing.
@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '45' },
     'probes-per-second': { type: 'string', default: '50' },
     'state-dir': { type: 'string', default: '.syncline' },
+    // Any spark settings for the run under test, as YAML flow, e.g. "{ checkpointInterval: 5 minutes }".
+    spark: { type: 'string' },
   },
 });
 const RATES = args.rates.split(',').map(Number).filter(Boolean);
@@ -203,6 +205,7 @@ async function main(): Promise<void> {
     [
       `source: { database: ${database}, tables: "*" }`,
       `kafka: { topicPrefix: probe${process.pid} }`,
+      ...(args.spark ? [`spark: ${args.spark}`] : []),
       'tables:',
       '  probe: { redis: { key: "{db}:{table}:{key}" } }',
       '',
