@@ -43,6 +43,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient Thread flusher;
   private transient Throwable failure;
   private transient boolean closing;
+  private transient boolean abandoned;
   private transient Stats taskStats;
   private transient long appliedWrittenAt;
   /** Only the flusher thread (and close(), after joining it) touches the applied position. */
@@ -62,6 +63,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     pending = new ArrayList<>();
     failure = null;
     closing = false;
+    abandoned = false;
     taskStats = new Stats();
     appliedWrittenAt = 0;
     appliedOffset = -1;
@@ -88,17 +90,36 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   public void close(Throwable error) {
     synchronized (this) {
       closing = true;
+      // A failed or killed task leaves what it queued to the replay, not to its flusher.
+      abandoned = error != null || Thread.currentThread().isInterrupted();
       notifyAll();
     }
-    try {
-      flusher.join();
-    } catch (InterruptedException e) {
+    // The flusher's current write is waited for even when the task is being killed: a write
+    // that lands after the replacement attempt has replayed the same keys must not go on
+    // unseen (the MongoDB writer serialises writes of one key, see MongoSinkWriter.write).
+    boolean interrupted = false;
+    while (flusher.isAlive()) {
+      try {
+        flusher.join();
+      } catch (InterruptedException e) {
+        interrupted = true;
+        synchronized (this) {
+          abandoned = true;
+        }
+      }
+    }
+    if (interrupted) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for the last writes", e);
+    }
+    synchronized (this) {
+      if (error == null && abandoned && !pending.isEmpty()) {
+        // Never a normal end with rows left unwritten: the batch must not be committed.
+        throw new IllegalStateException("the task was stopped before " + pending.size() + " queued rows were written; they are replayed");
+      }
     }
     // Counters go to the driver with the task's end; on failure the batch is replayed anyway.
     stats.add(taskStats);
-    if (error == null) {
+    if (error == null && !interrupted) {
       synchronized (this) {
         rethrow();
       }
@@ -121,7 +142,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
           }
         }
         if (!writePosition) {
-          if (pending.isEmpty() || failure != null) {
+          if (pending.isEmpty() || failure != null || abandoned) {
             return;
           }
           batch = pending;
