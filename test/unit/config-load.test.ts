@@ -189,3 +189,21 @@ test('per-table settings for a table that is not captured are an error naming th
   );
   assert.doesNotThrow(() => checkTableSettings(config, ['custmers']));
 });
+
+test('the Spark mode defaults to real-time, and intervals are durations (a checkpoint interval of at least 5 s)', () => {
+  const config = resolveConfig(URLS, { env: {} });
+  assert.equal(config.spark.mode, 'real-time');
+  assert.equal(config.spark.checkpointInterval, '30 seconds');
+  assert.match(
+    configError({ ...URLS, spark: { checkpointInterval: '2 seconds' } }),
+    /^spark\.checkpointInterval: a duration of at least 5 s, like "30 seconds"$/m,
+  );
+  assert.match(
+    configError({ ...URLS, spark: { triggerInterval: 'soon' } }),
+    /^spark\.triggerInterval: a duration like "250 ms" or "1 second"$/m,
+  );
+  assert.match(
+    configError({ ...URLS, spark: { mode: 'continuous' } }),
+    /^spark\.mode: expected one of "real-time", "micro-batch", got the string "continuous"$/m,
+  );
+});

@@ -32,3 +32,26 @@ test('each sink reports its own position, and a sink without a checkpoint yet st
   assert.equal(topicLag('t.b', ends, redis).lag, 2n, 'Redis on t.b: the old checkpoint');
   assert.equal(topicLag('t.b', ends, sinkCommittedOffsets(join(cp, 'none'), 'redis', ['t.b'])).lag, 7n);
 });
+
+test('in real-time mode the applied position of each partition counts when it is ahead of the last checkpoint', () => {
+  const cp = mkdtempSync(join(tmpdir(), 'syncline-lag-'));
+  const query = join(cp, 'sinks', 'redis', 't.a');
+  checkpoint(query, 3, { 't.a': { '0': 10, '1': 20 } });
+  mkdirSync(join(query, 'applied'), { recursive: true });
+  writeFileSync(join(query, 'applied', 't.a-0'), '35');
+  // Behind the checkpoint (written before a crash, then replayed past): the checkpoint wins.
+  writeFileSync(join(query, 'applied', 't.a-1'), '15');
+  // Not a position: ignored, never an error.
+  writeFileSync(join(query, 'applied', '.t.a-0.tmp'), '99');
+  writeFileSync(join(query, 'applied', 't.a-x'), '99');
+  const ends = new Map([['t.a', [40n, 20n]]]);
+  const redis = sinkCommittedOffsets(cp, 'redis', ['t.a']);
+  assert.deepEqual(
+    [...redis.get('t.a')!.entries()],
+    [
+      [0, 35n],
+      [1, 20n],
+    ],
+  );
+  assert.equal(topicLag('t.a', ends, redis).lag, 5n);
+});
