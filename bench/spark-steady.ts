@@ -23,10 +23,8 @@ if (process.env.SINKS === 'mongodb') {
   f.job.sinks.redis = null;
   for (const t of f.job.tables) t.redis = null;
 }
-if (process.env.REALTIME === '1') {
-  // A slot per Kafka partition for each long-running task, plus one for the driver's own work.
-  Object.assign(f.job, { realTime: true, master: `local[${f.job.tables.length * 3 * 2 + 1}]` });
-}
+// REALTIME=1: real-time mode, triggerMs is then the checkpoint interval (at least 5000).
+if (process.env.REALTIME === '1') f.job.realTime = true;
 const run = runJob(f, {
   jobFile: writeJobFile(f.job, `${f.stateDir}/steady.json`),
 });
