@@ -82,7 +82,10 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       }
       rethrow();
       pending.add(row);
-      notifyAll();
+      // The flusher only waits while nothing is queued: one wake-up per run of rows, not per row.
+      if (pending.size() == 1) {
+        notifyAll();
+      }
     }
   }
 
