@@ -3,7 +3,9 @@
 // and poll MongoDB and Redis for sampled probe rows until each shows the row with its own values.
 // One sample = the moment a poll first saw the row − the moment its COMMIT returned. Reported per
 // sink (p50/p95/p99) next to the job's own in-job histogram (source commit → sink acknowledgement,
-// what `syncline status` shows) over the same window.
+// what `syncline status` shows) over the same window. A consumer of the table's topic also notes
+// when each probe's event reached Kafka, which splits the latency into capture (trigger, relay)
+// and apply (Spark job, sink) — where the time goes when a target is missed.
 //
 //   npx tsx bench/latency-probe.ts [--rates 1000,5000] [--seconds 45] [--probes-per-second 50] [--spark "{ checkpointInterval: 5 minutes }"]
 //
@@ -20,7 +22,8 @@ import { MongoClient } from 'mongodb';
 import { createPool } from 'mysql2/promise';
 import { createClient } from 'redis';
 import { loadConfig, type Config } from '../src/config/load.ts';
-import { createAdmin } from '../src/kafka/client.ts';
+import { Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
+import { connectionOptions, createAdmin } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
 import { latencySummary, recentProgress, waitForZeroLag } from '../src/observe/status.ts';
@@ -62,6 +65,7 @@ interface Probe {
   id: number;
   tag: string;
   committedAt: number;
+  kafkaAt?: number;
   mongoAt?: number;
   redisAt?: number;
 }
@@ -74,6 +78,8 @@ async function phase(
     config: Config;
     mongo: MongoClient;
     redis: Redis;
+    /** Probe id → when its event was read from Kafka. */
+    kafkaSeen: Map<number, number>;
   },
   firstId: number,
 ) {
@@ -166,6 +172,8 @@ async function phase(
   await poller;
   await pool.end();
   const all = [...done, ...pending.values()];
+  for (const p of all) p.kafkaAt = ctx.kafkaSeen.get(p.id);
+  const kafkaMs = all.filter((p) => p.kafkaAt !== undefined).map((p) => p.kafkaAt! - p.committedAt);
   const mongoMs = all.filter((p) => p.mongoAt !== undefined).map((p) => p.mongoAt! - p.committedAt);
   const redisMs = all.filter((p) => p.redisAt !== undefined).map((p) => p.redisAt! - p.committedAt);
   return {
@@ -177,6 +185,8 @@ async function phase(
       outsideMs: {
         mongodb: summary(mongoMs, all.length - mongoMs.length),
         redis: summary(redisMs, all.length - redisMs.length),
+        // Commit → read from the topic: the capture's share of the latencies above.
+        kafka: summary(kafkaMs, all.length - kafkaMs.length),
       },
     },
     window: { from: started + WARM_MS, to: Date.now() },
@@ -222,6 +232,7 @@ async function main(): Promise<void> {
   await mongo.connect();
   await redis.connect();
   let run: ChildProcess | null = null;
+  let kafkaWatch: Consumer<string, string, string, string> | null = null;
   const phases: unknown[] = [];
   try {
     run = spawn(
@@ -245,10 +256,33 @@ async function main(): Promise<void> {
       `INSERT INTO probe VALUES ${Array.from({ length: 100 }, (_, i) => `(${i + 1}, 'warm', 0)`).join(',')}`,
     );
     await waitForZeroLag(config, conn, p, 300_000);
+    const kafkaSeen = new Map<number, number>();
+    const topic = p.job.tables.find((t) => t.table === 'probe')!.topic;
+    kafkaWatch = new Consumer({
+      ...connectionOptions(config.kafka, '-probe'),
+      groupId: `syncline-probe-${process.pid}`,
+      deserializers: stringDeserializers,
+    });
+    const stream = await kafkaWatch.consume({
+      topics: [topic],
+      mode: 'latest',
+      autocommit: false,
+      maxWaitTime: 20,
+    });
+    void (async () => {
+      for await (const m of stream as AsyncIterable<Message<string, string, string, string>>) {
+        const id = (JSON.parse(m.key) as { id?: number }).id;
+        if (typeof id === 'number' && !kafkaSeen.has(id)) kafkaSeen.set(id, Date.now());
+      }
+    })().catch(() => undefined);
     let nextId = 1000;
     for (const rate of RATES) {
       log(`offering ${rate} row changes/s for ${SECONDS} s`);
-      const r = await phase(rate, { mysqlUrl: up.urls.mysql, database, config, mongo, redis }, nextId);
+      const r = await phase(
+        rate,
+        { mysqlUrl: up.urls.mysql, database, config, mongo, redis, kafkaSeen },
+        nextId,
+      );
       nextId = r.nextId;
       const res = { ...r.result, inJobMs: inJob(config, r.window.from, r.window.to) };
       log(JSON.stringify(res));
@@ -258,6 +292,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    if (kafkaWatch) await new Promise<void>((r) => kafkaWatch!.close(true, () => r()));
     if (run && run.exitCode === null) {
       const exited = new Promise((r) => run!.once('exit', r));
       run.kill('SIGTERM');

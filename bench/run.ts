@@ -357,7 +357,7 @@ interface Probe {
     offeredRowChangesPerSecond: number;
     measuredRowChangesPerSecond: number;
     seconds: number;
-    outsideMs: { mongodb: OutsideLatency; redis: OutsideLatency };
+    outsideMs: { mongodb: OutsideLatency; redis: OutsideLatency; kafka?: OutsideLatency };
     inJobMs: { mongodb: Latency; redis: Latency };
   }[];
 }
@@ -616,7 +616,7 @@ async function main(): Promise<void> {
     `| 1,000 events/s offered (${fmt(N.connectSeconds)} s), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,
     ...(probe?.phases ?? []).map(
       (p) =>
-        `| probe: ${fmt(p.offeredRowChangesPerSecond)} row changes/s offered (${fmt(p.measuredRowChangesPerSecond)} measured, ${p.seconds} s), commit → MongoDB; commit → Redis p50 / p95 / p99, outside the job | ${out(p.outsideMs.mongodb)}; ${out(p.outsideMs.redis)} | in the job: ${lat(p.inJobMs.mongodb)}; ${lat(p.inJobMs.redis)} |`,
+        `| probe: ${fmt(p.offeredRowChangesPerSecond)} row changes/s offered (${fmt(p.measuredRowChangesPerSecond)} measured, ${p.seconds} s), commit → MongoDB; commit → Redis p50 / p95 / p99, outside the job | ${out(p.outsideMs.mongodb)}; ${out(p.outsideMs.redis)} | in the job: ${lat(p.inJobMs.mongodb)}; ${lat(p.inJobMs.redis)}; of which commit → Kafka (capture): ${out(p.outsideMs.kafka)} |`,
     ),
     `| snapshot into the change stream (${fmt(e2e?.seededRows)} rows) | ${fmt(e2e?.initialLoad.snapshotRowsPerSecond)} rows/s | ÷ MariaDB raw = ${fmt(ratios.snapshotVsMariadbRaw)} |`,
     `| initial load end to end (snapshot → Kafka → Spark → both sinks) | ${fmt(e2e?.initialLoad.rowsPerSecondEndToEnd)} rows/s (${fmt(e2e?.initialLoad.seconds)} s) | ÷ stand-in bulk inserts = ${fmt(ratios.initialLoadVsMongoBulkInsertRaw)} |`,

@@ -1,8 +1,10 @@
 // Invariants 3, 3b and 4 under replay: the relay may publish the same changes twice after a crash,
 // so an old update can arrive after the delete that followed it. The same event sequence is
 // published a second time, interleaved with the first and split across micro-batches; after every
-// publish the sinks must equal the newest state, and no observation may ever go backwards.
-import { after, before, test } from 'node:test';
+// publish the sinks must equal the newest state, and no observation may ever go backwards. Both
+// MongoDB write methods run it (decision 0051): the guarded upserts the stand-in's probe selects,
+// and the read-then-write kept for servers that fail the probe.
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   expectedKv,
@@ -17,21 +19,20 @@ import {
   type SparkFixture,
 } from './spark-support.ts';
 
-let f: SparkFixture;
-let run: JobRun;
+const runs: JobRun[] = [];
 
-before(async () => {
-  f = await sparkFixture('spark_replay', {
-    // A composite key: MongoDB _ids are documents, the case the stand-in's upserts break (0005).
+after(async () => {
+  for (const r of runs) await r.stop();
+});
+
+async function fixture(name: string): Promise<SparkFixture> {
+  return sparkFixture(name, {
+    // A composite key: MongoDB _ids are documents, the case the stand-in's upserts once broke (0005).
     tables: [kvTable({ composite: true })],
     // Small batches so one publish spans several micro-batches.
     inputs: { triggerIntervalMs: 200 },
   });
-});
-
-after(async () => {
-  await run?.stop();
-});
+}
 
 /** Per key: insert, updates, delete, update-after-re-insert … with one global, growing seq. */
 function history(keys: number, seed: number): KvEvent[] {
@@ -54,6 +55,23 @@ function history(keys: number, seed: number): KvEvent[] {
 }
 
 test('duplicates interleaved across batch boundaries, including updates after deletes, never move a sink backwards and end at the newest state', async () => {
+  const f = await fixture('spark_replay');
+  const run = await replay(f);
+  assert.match(
+    run.logs.join('\n'),
+    /takes guarded upserts \(probe passed\)/,
+    'the stand-in passes the upsert probe',
+  );
+});
+
+test('the same replay with versions read before each write (servers that fail the upsert probe) ends equally exact', async () => {
+  const f = await fixture('spark_replay_pre');
+  f.env = { ...f.env, SYNCLINE_MONGO_WRITES: 'pre-read' };
+  const run = await replay(f);
+  assert.match(run.logs.join('\n'), /gets versions read before each write/);
+});
+
+async function replay(f: SparkFixture): Promise<JobRun> {
   const keys = Array.from({ length: 25 }, (_, i) => i + 1);
   const events = history(keys.length, 7);
   const chunks: KvEvent[][] = [];
@@ -70,7 +88,8 @@ test('duplicates interleaved across batch boundaries, including updates after de
     'the history has updates that a replay delivers after their delete',
   );
 
-  run = runJob(f, { jobFile: await withMaxOffsets(f, 30) });
+  const run = runJob(f, { jobFile: await withMaxOffsets(f, 30) });
+  runs.push(run);
   const published: KvEvent[] = [];
   let sent = 0;
   let last: Map<number, number> = new Map();
@@ -127,7 +146,8 @@ test('duplicates interleaved across batch boundaries, including updates after de
     0,
   );
   assert.ok(stale > 0, 'replayed events were recognised as stale by the guarded writes');
-});
+  return run;
+}
 
 /** A copy of the job description with a small maxOffsetsPerTrigger. */
 async function withMaxOffsets(f: SparkFixture, n: number): Promise<string> {

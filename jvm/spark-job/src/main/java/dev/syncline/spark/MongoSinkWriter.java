@@ -14,6 +14,7 @@ import com.mongodb.client.model.IndexOptions;
 import com.mongodb.client.model.InsertOneModel;
 import com.mongodb.client.model.Indexes;
 import com.mongodb.client.model.ReplaceOneModel;
+import com.mongodb.client.model.ReplaceOptions;
 import com.mongodb.client.model.UpdateOptions;
 import com.mongodb.client.model.Updates;
 import com.mongodb.client.model.WriteModel;
@@ -31,24 +32,30 @@ import org.bson.Document;
 import org.bson.conversions.Bson;
 
 /**
- * Version-guarded MongoDB writes for one table (invariants 3 and 3b).
+ * Version-guarded MongoDB writes for one table (invariants 3 and 3b), in one of two ways chosen
+ * per server by a capability probe ({@link #probe}, decision 0051):
  *
- * <p>The stored versions of a batch's keys (and their tombstones) are read first; then a key that
- * is absent is inserted, a key whose stored version is older is replaced with the guard
- * {_id, _sync.v < v} (no upsert), and a key that holds the same or a newer version is skipped
- * as stale. An insert that meets E11000 found a document written meanwhile (a re-run of the same
- * batch) and is stale too; any other error fails the batch so Spark retries it. Upserts are
- * avoided on purpose: the local stand-in (mongo-java-server 1.47) corrupts its _id index when an
- * upsert creates a document whose _id is a document (composite keys), see
- * docs/decisions/0005-mongodb-writes-without-upsert.md. Deletes are deleteOne({_id, _sync.v <=
- * v}) plus a tombstone in a side collection, so an older update that is replayed later (after a
- * relay crash) does not bring the row back. There is one writer per key at a time (a key lives in
- * one partition of one batch), so reading before writing is not racy.
+ * <ul>
+ *   <li><b>Guarded upserts</b> (servers that pass the probe: MongoDB, and the local stand-in since
+ *       decision 0050): each change is one {@code replaceOne({_id, _sync.v < v, _sync.src in
+ *       [this source, none]}, doc, upsert)}; a duplicate-key error (E11000) means a newer version
+ *       or another source's document holds the key, told apart by reading only those keys. Only
+ *       the tombstones (and the truncate floor) are read first, so one bulk write carries the
+ *       chunk.
+ *   <li><b>Read, then write</b> (servers that fail the probe; decision 0005): the stored versions
+ *       of the chunk's keys are read first; an absent key is inserted, an older one replaced with
+ *       the guard, the rest skipped as stale.
+ * </ul>
+ *
+ * <p>Deletes are deleteOne({_id, _sync.v <= v}) plus a tombstone in a side collection, so an older
+ * update that is replayed later (after a relay crash) does not bring the row back; their keys are
+ * read first in both ways, to tell another source's document apart. A key is written by one
+ * thread of a JVM at a time ({@link #claim}), so a version read before a write stays true until it.
  */
 final class MongoSinkWriter {
   private static final Map<String, MongoClient> CLIENTS = new ConcurrentHashMap<>();
   private static final Map<String, Long> LAST_CLEANUP = new ConcurrentHashMap<>();
-  private static final Map<String, Boolean> STAND_IN = new ConcurrentHashMap<>();
+  private static final Map<String, Mode> MODES = new ConcurrentHashMap<>();
   private static final int DUPLICATE_KEY = 11000;
   private static final long CLEANUP_EVERY_MS = 60_000;
 
@@ -58,7 +65,7 @@ final class MongoSinkWriter {
   /** Server and database, for the in-JVM claim of a key (two pipelines never share one). */
   private final String where;
   private final long tombstoneTtlMs;
-  private final boolean standIn;
+  private final Mode mode;
   private final String sourceId;
 
   MongoSinkWriter(String uri, String database, String collection, String tombstoneCollection, long tombstoneTtlSeconds, String sourceId) {
@@ -70,8 +77,8 @@ final class MongoSinkWriter {
     this.collectionName = collection;
     this.where = uri + "/" + database;
     this.tombstoneTtlMs = tombstoneTtlSeconds * 1000;
-    this.standIn = STAND_IN.computeIfAbsent(uri, u -> isStandIn(client));
     prepareTombstones(uri + "/" + database + "/" + tombstoneCollection);
+    this.mode = MODES.computeIfAbsent(uri + "/" + database, k -> chooseMode(tombstones, database));
   }
 
   /**
@@ -92,15 +99,104 @@ final class MongoSinkWriter {
     tombstones.deleteMany(Filters.lt("expireAt", new Date(now)));
   }
 
+  /** How a server takes version-guarded writes. */
+  enum Mode {
+    UPSERT,
+    PRE_READ
+  }
+
   /**
-   * The local stand-in (mongo-java-server) answers buildInfo without a gitVersion, which every
-   * real MongoDB reports. It uses its _id index only for a filter on _id alone: the guarded
-   * replace {_id, _sync.v < v} scans the collection (4 ms per write at 6,000 documents, growing
-   * with the collection) where {_id} takes 0.2 ms. See docs/decisions/0014.
+   * The probe's verdict, unless SYNCLINE_MONGO_WRITES (upsert | pre-read) forces one for a
+   * measurement or a test. Printed once per database and JVM, without the URI (it may hold a
+   * password).
    */
-  private static boolean isStandIn(MongoClient client) {
-    Document info = client.getDatabase("admin").runCommand(new Document("buildInfo", 1));
-    return !info.containsKey("gitVersion");
+  private static Mode chooseMode(MongoCollection<Document> scratch, String database) {
+    String forced = System.getenv("SYNCLINE_MONGO_WRITES");
+    String failed;
+    if ("upsert".equals(forced) || "pre-read".equals(forced)) {
+      failed = forced.equals("upsert") ? null : "skipped: SYNCLINE_MONGO_WRITES=pre-read";
+    } else {
+      failed = probe(scratch, java.util.UUID.randomUUID().toString());
+    }
+    if (failed == null) {
+      System.err.println(
+          "syncline spark: MongoDB database " + database + " takes guarded upserts ("
+              + (forced == null ? "probe passed" : "SYNCLINE_MONGO_WRITES=upsert") + "): one bulk write per chunk");
+      return Mode.UPSERT;
+    }
+    System.err.println(
+        "syncline spark: MongoDB database " + database + " gets versions read before each write (guarded-upsert probe "
+            + failed + "): slower, equally exact");
+    return Mode.PRE_READ;
+  }
+
+  static final int PROBE_KEYS = 64;
+
+  /**
+   * Whether the server gives guarded upserts of document-valued _ids the semantics the writer
+   * relies on: create when absent, replace when older, E11000 when the stored version is the
+   * same or newer, and every document found again by its _id afterwards (mongo-java-server
+   * before decision 0050 lost composite _ids from its index after upserts, 0005). Runs on
+   * scratch documents of the tombstone collection (unique per probe, expiring within the hour
+   * should the process die before it removes them). Returns null, or what went wrong.
+   */
+  static String probe(MongoCollection<Document> scratch, String probeId) {
+    List<Object> ids = new ArrayList<>();
+    for (int i = 0; i < PROBE_KEYS; i++) {
+      ids.add(new Document("probe", probeId).append("n", (long) i));
+    }
+    Date expireAt = new Date(System.currentTimeMillis() + 3_600_000L);
+    try {
+      for (long v = 1; v <= 2; v++) {
+        List<WriteModel<Document>> ops = new ArrayList<>();
+        for (Object id : ids) {
+          ops.add(
+              new ReplaceOneModel<>(
+                  guardFilter(id, "$lt", v),
+                  new Document("_id", id).append("_sync", new Document("v", v)).append("expireAt", expireAt),
+                  new ReplaceOptions().upsert(true)));
+        }
+        BulkWriteResult r = scratch.bulkWrite(ops, new BulkWriteOptions().ordered(false));
+        int created = r.getUpserts().size();
+        if (v == 1 && created != PROBE_KEYS) {
+          return created + " of " + PROBE_KEYS + " absent keys created";
+        }
+        if (v == 2 && (created != 0 || r.getMatchedCount() != PROBE_KEYS)) {
+          return "a newer version replaced " + r.getMatchedCount() + " of " + PROBE_KEYS + " documents and created " + created;
+        }
+      }
+      try {
+        scratch.replaceOne(
+            guardFilter(ids.get(0), "$lt", 1L),
+            new Document("_id", ids.get(0)).append("_sync", new Document("v", 1L)).append("expireAt", expireAt),
+            new ReplaceOptions().upsert(true));
+        return "an older version was not refused with E11000";
+      } catch (com.mongodb.MongoWriteException e) {
+        if (e.getError().getCode() != DUPLICATE_KEY) {
+          return "an older version was refused with " + e.getError().getCode() + " instead of E11000";
+        }
+      }
+      long found = 0;
+      for (Document d : scratch.find(Filters.in("_id", ids))) {
+        Object v = field(d, "_sync.v");
+        if (!(v instanceof Number n) || n.longValue() != 2) {
+          return "a document holds version " + v + " after a newer one was written";
+        }
+        found++;
+      }
+      if (found != PROBE_KEYS) {
+        return found + " of " + PROBE_KEYS + " documents found again by _id";
+      }
+      return null;
+    } catch (RuntimeException e) {
+      return Checker.firstLine(e);
+    } finally {
+      try {
+        scratch.deleteMany(Filters.in("_id", ids));
+      } catch (RuntimeException ignored) {
+        // they expire by themselves
+      }
+    }
   }
 
   /** {@code tag} is handed back when the write is refused (e.g. for the dead letter). */
@@ -177,25 +273,34 @@ final class MongoSinkWriter {
 
   private List<Foreign> writeClaimed(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
     List<Foreign> foreign = new ArrayList<>();
-    List<Object> ids = new ArrayList<>();
     List<Object> tombIds = new ArrayList<>();
     for (Upsert u : upserts) {
-      ids.add(u.id());
       tombIds.add(tombstoneId(u.id()));
     }
     for (Delete d : deletes) {
-      ids.add(d.id());
       tombIds.add(tombstoneId(d.id()));
     }
     tombIds.add(floorId());
+    // Deletes always read their documents (to tell another source's apart, which a delete
+    // filter cannot report); upserts only when the server needs the pre-read.
+    List<Object> ids = new ArrayList<>();
+    if (mode == Mode.PRE_READ) {
+      for (Upsert u : upserts) {
+        ids.add(u.id());
+      }
+    }
+    for (Delete d : deletes) {
+      ids.add(d.id());
+    }
     Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids);
     Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds);
     Stored floorDoc = tombs.get(idKey(floorId()));
     Object floor = floorDoc == null ? null : floorDoc.version();
 
     List<WriteModel<Document>> ops = new ArrayList<>();
+    /** The upsert behind each op, null for a delete: an E11000 is traced back to it. */
+    List<Upsert> opUpserts = new ArrayList<>();
     long stale = 0;
-    long applied = 0;
     for (Upsert u : upserts) {
       Stored cur = stored.get(idKey(u.id()));
       Stored tomb = tombs.get(idKey(tombstoneId(u.id())));
@@ -206,19 +311,15 @@ final class MongoSinkWriter {
         stats.add("mongo.truncated", 1);
       } else if (tomb != null && Versions.compare(tomb.version(), u.version()) >= 0) {
         stats.add("mongo.tombstoned", 1);
+      } else if (mode == Mode.UPSERT) {
+        ops.add(new ReplaceOneModel<>(guard(u.id(), "$lt", u.version()), u.doc(), new ReplaceOptions().upsert(true)));
+        opUpserts.add(u);
       } else if (cur == null) {
         ops.add(new InsertOneModel<>(u.doc()));
-        applied++;
+        opUpserts.add(u);
       } else if (Versions.compare(cur.version(), u.version()) < 0) {
-        // Against the stand-in the version read just above is the guard: one writer per key
-        // at a time (the claim in write()) makes it as good there. Real MongoDB keeps the guard
-        // in the filter, where the _id index serves it anyway.
-        Bson filter =
-            standIn
-                ? Filters.eq("_id", u.id())
-                : Filters.and(Filters.eq("_id", u.id()), Filters.lt("_sync.v", u.version()));
-        ops.add(new ReplaceOneModel<>(filter, u.doc()));
-        applied++;
+        ops.add(new ReplaceOneModel<>(guard(u.id(), "$lt", u.version()), u.doc()));
+        opUpserts.add(u);
       } else {
         stale++;
       }
@@ -239,10 +340,8 @@ final class MongoSinkWriter {
         continue;
       }
       if (cur != null && Versions.compare(cur.version(), d.version()) <= 0) {
-        // The stand-in scans the whole collection for {_id, _sync.v <= v} (as for replaces,
-        // 0014): there the version read here is the guard and the delete filters on _id alone.
-        ops.add(new DeleteOneModel<>(
-            standIn ? Filters.eq("_id", d.id()) : Filters.and(Filters.eq("_id", d.id()), Filters.lte("_sync.v", d.version()))));
+        ops.add(new DeleteOneModel<>(guard(d.id(), "$lte", d.version())));
+        opUpserts.add(null);
         stats.add("mongo.deleted", 1);
       }
       Document doc = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
@@ -254,12 +353,48 @@ final class MongoSinkWriter {
       }
     }
     // Tombstones first: should the deletes fail half way, the retry finds them in place.
-    bulkIgnoringDuplicates(tombstones, tombOps);
-    long dup = bulkIgnoringDuplicates(data, ops);
-    stats.add("mongo.upserted", applied - dup);
-    stats.add("mongo.stale", stale + dup);
+    bulkCollectingDuplicates(tombstones, tombOps);
+    List<Integer> dup = bulkCollectingDuplicates(data, ops);
+    long refused = 0;
+    if (!dup.isEmpty()) {
+      // E11000: the key holds the same or a newer version (stale), or, for a guarded upsert,
+      // another source's document, which the filter kept out; only these keys are read.
+      List<Object> dupIds = new ArrayList<>();
+      for (int i : dup) {
+        dupIds.add(opUpserts.get(i).id());
+      }
+      Map<String, Stored> holders = mode == Mode.UPSERT ? stored(data, "_sync.v", "_sync.src", dupIds) : Map.of();
+      for (int i : dup) {
+        Upsert u = opUpserts.get(i);
+        String other = otherSource(holders.get(idKey(u.id())), null);
+        if (other != null) {
+          foreign.add(new Foreign(u.id(), u.tag(), other));
+        } else {
+          stale++;
+        }
+        refused++;
+      }
+    }
+    long sent = opUpserts.stream().filter(java.util.Objects::nonNull).count();
+    stats.add("mongo.upserted", sent - refused);
+    stats.add("mongo.stale", stale);
     stats.add("mongo.foreign", foreign.size());
     return foreign;
+  }
+
+  /**
+   * The write filter of a key: its _id, the version condition ({@code $lt} for a replace,
+   * {@code $lte} for a delete), and a document of this source or of none, so that a guarded
+   * upsert never takes over another source's document. A flat document, not {@code Filters.and}
+   * (which the driver renders as {@code $and}): servers serve a top-level {@code _id} from the
+   * index, and the stand-in only that form (under {@code $and} it scanned the collection).
+   */
+  private Bson guard(Object id, String op, Object version) {
+    return guardFilter(id, op, version).append("_sync.src", new Document("$in", java.util.Arrays.asList(sourceId, null)));
+  }
+
+  static Document guardFilter(Object id, String op, Object version) {
+    return new Document("_id", id).append("_sync.v", new Document(op, version));
   }
 
   /** The other source owning the document or its tombstone, or null (unstamped = ours). */
@@ -298,10 +433,22 @@ final class MongoSinkWriter {
         .getDeletedCount();
   }
 
-  /** A map key for an _id value: its extended JSON (Long and Integer print differently). */
-  private static String idKey(Object id) {
-    return new Document("k", id).toJson(org.bson.json.JsonWriterSettings.builder()
-        .outputMode(org.bson.json.JsonMode.EXTENDED).build());
+  private static final org.bson.json.JsonWriterSettings EXTENDED =
+      org.bson.json.JsonWriterSettings.builder().outputMode(org.bson.json.JsonMode.EXTENDED).build();
+
+  /**
+   * A map key for an _id value: its extended JSON (Long and Integer print differently), which is
+   * also part of the stored tombstone _ids, so it must not change. Whole numbers, the common
+   * keys, are spelled here directly (BSON's JSON writer was a tenth of the writer's CPU).
+   */
+  static String idKey(Object id) {
+    if (id instanceof Long l) {
+      return "{\"k\": {\"$numberLong\": \"" + l + "\"}}";
+    }
+    if (id instanceof Integer i) {
+      return "{\"k\": {\"$numberInt\": \"" + i + "\"}}";
+    }
+    return new Document("k", id).toJson(EXTENDED);
   }
 
   /**
@@ -334,24 +481,25 @@ final class MongoSinkWriter {
   }
 
   /**
-   * Runs guarded upserts unordered and returns how many were stale (E11000). Any other error
-   * fails the batch. Some servers (the local stand-in) stop at the first error even when asked
-   * for unordered execution; operations after it that were neither applied nor reported are
-   * sent again, which is safe because every one is version-guarded.
+   * Runs writes unordered and returns the positions (in {@code ops}) of those refused with E11000.
+   * Any other error fails the batch. Some servers (the local stand-in) stop at the first error
+   * even when asked for unordered execution; operations after it that were neither applied nor
+   * reported are sent again, which is safe because every one is version-guarded.
    */
-  static long bulkIgnoringDuplicates(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
-    long stale = 0;
-    List<WriteModel<Document>> pending = ops;
-    while (!pending.isEmpty()) {
+  static List<Integer> bulkCollectingDuplicates(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+    List<Integer> duplicates = new ArrayList<>();
+    int base = 0;
+    while (base < ops.size()) {
+      List<WriteModel<Document>> pending = ops.subList(base, ops.size());
       try {
         coll.bulkWrite(pending, new BulkWriteOptions().ordered(false));
-        return stale;
+        return duplicates;
       } catch (MongoBulkWriteException e) {
         int last = -1;
         List<String> real = new ArrayList<>();
         for (BulkWriteError err : e.getWriteErrors()) {
           if (err.getCode() == DUPLICATE_KEY) {
-            stale++;
+            duplicates.add(base + err.getIndex());
           } else {
             real.add(err.getCode() + ": " + err.getMessage());
           }
@@ -362,13 +510,13 @@ final class MongoSinkWriter {
               "MongoDB rejected writes to " + coll.getNamespace() + ": " + String.join("; ", real), e);
         }
         BulkWriteResult r = e.getWriteResult();
-        long done = r.getInsertedCount() + r.getMatchedCount() + r.getUpserts().size() + e.getWriteErrors().size();
+        long done = r.getInsertedCount() + r.getMatchedCount() + r.getDeletedCount() + r.getUpserts().size() + e.getWriteErrors().size();
         if (done >= pending.size() || last + 1 >= pending.size()) {
-          return stale;
+          return duplicates;
         }
-        pending = pending.subList(last + 1, pending.size());
+        base += last + 1;
       }
     }
-    return stale;
+    return duplicates;
   }
 }
