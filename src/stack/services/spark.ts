@@ -67,6 +67,25 @@ export function assembleSparkHome(stateDir: string, log: (line: string) => void 
     symlinkSync(jar, join(jars, basename(jar)));
   }
   writeFileSync(join(home, 'RELEASE'), 'Spark 4.1.1 assembled by syncline from Maven Central jars\n');
+  // What a distribution's bin/spark-submit comes down to (SparkSubmit's main on jars/*), so a
+  // submit to this cluster reads exactly like one to any other. In client mode the driver is this
+  // JVM: SPARK_DRIVER_MEMORY sizes it, as --driver-memory would.
+  mkdirSync(join(home, 'bin'), { recursive: true });
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(
+    join(home, 'bin', 'spark-submit'),
+    [
+      '#!/bin/sh',
+      '# Written by `syncline stack up`: Spark 4.1.1 from the jars in ../jars.',
+      `SPARK_HOME=${quote(home)}`,
+      'export SPARK_HOME',
+      'export SPARK_SCALA_VERSION=2.13',
+      `exec "\${JAVA_HOME:+$JAVA_HOME/bin/}java" -Xmx"\${SPARK_DRIVER_MEMORY:-1g}" ${SPARK_JAVA_FLAGS.join(' ')} \\`,
+      `  -cp ${quote(sparkClasspath(home))} org.apache.spark.deploy.SparkSubmit "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   writeFileSync(
     join(home, 'conf', 'log4j2.properties'),
     [
@@ -123,7 +142,7 @@ export class SparkMasterService extends ServiceBase implements LocalService {
   }
 
   statusUrl(): string {
-    return `http://${this.opts.host}:${sparkMasterPorts(this.opts).webUi}/json`;
+    return `http://${this.opts.host}:${sparkMasterPorts(this.opts).webUi}/json/`;
   }
 
   extraPorts() {
@@ -195,7 +214,7 @@ export class SparkWorkerService extends ServiceBase implements LocalService {
   }
 
   statusUrl(): string {
-    return `http://${this.opts.host}:${this.webUiPort()}/json`;
+    return `http://${this.opts.host}:${this.webUiPort()}/json/`;
   }
 
   extraPorts() {
@@ -248,7 +267,7 @@ export class SparkWorkerService extends ServiceBase implements LocalService {
   /** Healthy once the master lists this worker as ALIVE: answering on its own port is not enough. */
   async health(): Promise<void> {
     const master = (await getJson(
-      `http://${this.opts.host}:${sparkMasterPorts(this.opts).webUi}/json`,
+      `http://${this.opts.host}:${sparkMasterPorts(this.opts).webUi}/json/`,
     )) as MasterJson;
     const me = (master.workers ?? []).find(
       (w) => w.port === this.port && w.host === this.opts.host && w.state === 'ALIVE',
