@@ -20,7 +20,7 @@ import { KafkaService } from './services/kafka.ts';
 import { MariaDbService } from './services/mariadb.ts';
 import { MongoStandinService } from './services/mongodb.ts';
 import { RedisService } from './services/redis.ts';
-import { SparkMasterService, SparkWorkerService } from './services/spark.ts';
+import { SparkMasterService, SparkWorkerService, sparkDriverUiPort } from './services/spark.ts';
 import type { LocalService, ServiceName, ServiceStatus, StackOptions, StackUrls } from './types.ts';
 
 type Service = LocalService & { home(): string; pidFile(): string };
@@ -65,7 +65,12 @@ function urlsOf(opts: StackOptions): StackUrls {
   };
   const master = services.find((s) => s.name === 'spark-master');
   if (master)
-    urls.spark = { master: master.url(), statusUrl: master.statusUrl!(), workers: opts.sparkWorkers };
+    urls.spark = {
+      master: master.url(),
+      statusUrl: master.statusUrl!(),
+      driverApiUrl: `http://${opts.host}:${sparkDriverUiPort(opts)}/api/v1`,
+      workers: opts.sparkWorkers,
+    };
   return urls;
 }
 

@@ -45,7 +45,14 @@ export interface StackUrls {
   mongodb: string;
   redis: string;
   /** Present when the stack runs a Spark standalone cluster. */
-  spark?: { master: string; statusUrl: string; workers: number };
+  spark?: {
+    master: string;
+    /** The master's state as JSON (workers, applications). */
+    statusUrl: string;
+    /** REST API of a driver submitted with this stack's spark-submit (executors, tasks). */
+    driverApiUrl: string;
+    workers: number;
+  };
 }
 
 export type ServiceState =

@@ -55,9 +55,9 @@ export function sparkEnv(home: string, host: string): NodeJS.ProcessEnv {
  * binary distribution) and jars/ (here links to the jars in the local Maven repository, the same
  * ones a distribution ships). Executors are started by the Worker with `SPARK_HOME/jars/*`.
  */
-export function assembleSparkHome(stateDir: string, log: (line: string) => void = () => {}): string {
+export function assembleSparkHome(opts: StackOptions, log: (line: string) => void = () => {}): string {
   ensureJvmModules(['spark-runtime'], log);
-  const home = sparkHome(stateDir);
+  const home = sparkHome(opts.stateDir);
   const jars = join(home, 'jars');
   rmSync(jars, { recursive: true, force: true });
   mkdirSync(jars, { recursive: true });
@@ -80,11 +80,24 @@ export function assembleSparkHome(stateDir: string, log: (line: string) => void 
       `SPARK_HOME=${quote(home)}`,
       'export SPARK_HOME',
       'export SPARK_SCALA_VERSION=2.13',
+      // The driver's UI and ports on loopback, like every other process of the stack.
+      'export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"',
       `exec "\${JAVA_HOME:+$JAVA_HOME/bin/}java" -Xmx"\${SPARK_DRIVER_MEMORY:-1g}" ${SPARK_JAVA_FLAGS.join(' ')} \\`,
       `  -cp ${quote(sparkClasspath(home))} org.apache.spark.deploy.SparkSubmit "$@"`,
       '',
     ].join('\n'),
     { mode: 0o755 },
+  );
+  // spark-submit reads these; a driver of this stack then serves its REST API (executors, tasks)
+  // on a port the stack owns (the next ones if taken) instead of 4040 on every interface.
+  writeFileSync(
+    join(home, 'conf', 'spark-defaults.conf'),
+    [
+      `spark.ui.port ${sparkDriverUiPort(opts)}`,
+      'spark.driver.host 127.0.0.1',
+      'spark.driver.bindAddress 127.0.0.1',
+      '',
+    ].join('\n'),
   );
   writeFileSync(
     join(home, 'conf', 'log4j2.properties'),
@@ -122,6 +135,11 @@ export function sparkMasterPorts(opts: StackOptions): { port: number; webUi: num
   return { port: opts.ports.clusterBase, webUi: opts.ports.clusterBase + 1 };
 }
 
+/** The web UI (and REST API, /api/v1) port of a driver submitted with the stack's spark-submit. */
+export function sparkDriverUiPort(opts: StackOptions): number {
+  return opts.ports.clusterBase + 80;
+}
+
 export function sparkMasterUrl(opts: StackOptions): string {
   return `spark://${opts.host}:${sparkMasterPorts(opts).port}`;
 }
@@ -152,7 +170,7 @@ export class SparkMasterService extends ServiceBase implements LocalService {
   async prepare(): Promise<void> {
     this.ensureDirs();
     // Laid out anew with each master start: the jars may have moved with a rebuild.
-    assembleSparkHome(this.opts.stateDir);
+    assembleSparkHome(this.opts);
   }
 
   async command() {
@@ -232,7 +250,7 @@ export class SparkWorkerService extends ServiceBase implements LocalService {
     for (const entry of readdirSync(this.workDir())) {
       rmSync(join(this.workDir(), entry), { recursive: true, force: true });
     }
-    if (!existsSync(join(sparkHome(this.opts.stateDir), 'RELEASE'))) assembleSparkHome(this.opts.stateDir);
+    if (!existsSync(join(sparkHome(this.opts.stateDir), 'RELEASE'))) assembleSparkHome(this.opts);
   }
 
   async command() {
