@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { CLUSTER_JAR, submitCommand } from '../../src/spark/launcher.ts';
 import { optionsFile, resolveStackOptions } from '../../src/stack/options.ts';
 import { topicConfigs } from '../../src/kafka/client.ts';
+import { KafkaService } from '../../src/stack/services/kafka.ts';
 
 const NO_ENV = {};
 
@@ -89,4 +90,17 @@ test("a spark:// job starts with the SPARK_HOME's spark-submit, in client mode, 
   // A user's own cluster: no loopback special case.
   const remote = submitCommand(jobFile, 'spark://spark-master:7077');
   assert.ok(!remote.args.includes('spark.driver.host=127.0.0.1'));
+});
+
+test('a Kafka formatted for one broker refuses to join a 3-broker quorum, and says how to fix it', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'cl-quorum-'));
+  mkdirSync(join(stateDir, 'kafka', 'data'), { recursive: true });
+  writeFileSync(join(stateDir, 'kafka', 'data', 'meta.properties'), 'node.id=1\n');
+  const opts = resolveStackOptions({ stateDir, kafkaBrokers: '3' }, NO_ENV);
+  await assert.rejects(new KafkaService(opts, 1).prepare(), (err: Error) => {
+    assert.match(err.message, /was formatted for 1 broker\(s\), not the 3 asked for now/);
+    assert.match(err.message, /--kafka-brokers 1/);
+    assert.match(err.message, /stack down` and delete .*kafka\*/);
+    return true;
+  });
 });

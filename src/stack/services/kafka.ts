@@ -170,25 +170,22 @@ export class KafkaService extends ServiceBase implements LocalService {
   }
 
   /**
-   * A KRaft log formatted for one quorum does not join another: a stack first started with a
-   * different `--kafka-brokers` has to be wiped, which is the user's call (it holds their topics).
+   * A KRaft log formatted for a quorum of one size does not join a quorum of another: a stack
+   * first started with a different `--kafka-brokers` has to be wiped, which is the user's call (it
+   * holds their topics). Ports may change: voters are known by node id.
    */
   private checkQuorumUnchanged(voters: string): void {
     const file = join(this.home(), 'quorum');
-    const formatted = existsSync(join(this.dataDir(), 'meta.properties'));
-    if (formatted && existsSync(file)) {
-      const before = readFileSync(file, 'utf8').trim();
-      if (before !== voters) {
+    const nodes = voters.split(',').length;
+    if (existsSync(join(this.dataDir(), 'meta.properties'))) {
+      // A data dir from before the file existed was formatted for the one-broker stack.
+      const before = existsSync(file) ? readFileSync(file, 'utf8').trim().split(',').length : 1;
+      if (before !== nodes) {
         throw new StackError(
           'STACK_KAFKA_QUORUM_CHANGED',
-          `Kafka: ${this.dataDir()} belongs to a quorum of ${before.split(',').length} node(s) (${before}), not the ${this.opts.kafkaBrokers} asked for now. To fix: keep --kafka-brokers ${before.split(',').length} or change no port, or run \`syncline stack down\` and delete ${join(this.opts.stateDir, 'kafka*')} (its topics go with it), or use another --state-dir.`,
+          `Kafka: ${this.dataDir()} was formatted for ${before} broker(s), not the ${nodes} asked for now. To fix: pass --kafka-brokers ${before}, or run \`syncline stack down\` and delete ${join(this.opts.stateDir, 'kafka*')} (its topics go with it), or use another --state-dir.`,
         );
       }
-    } else if (formatted && voters !== `1@${this.opts.host}:${this.opts.ports.kafkaController}`) {
-      throw new StackError(
-        'STACK_KAFKA_QUORUM_CHANGED',
-        `Kafka: ${this.dataDir()} was formatted for a single broker; a ${this.opts.kafkaBrokers}-broker quorum needs fresh storage. To fix: run \`syncline stack down\` and delete ${join(this.opts.stateDir, 'kafka*')} (its topics go with it), or use another --state-dir.`,
-      );
     }
     writeFileSync(file, `${voters}\n`);
   }
