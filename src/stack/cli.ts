@@ -66,7 +66,9 @@ function fail(err: unknown, json: boolean): never {
 export function registerStackCommands(program: Command): void {
   const stack = program
     .command('stack')
-    .description('the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes');
+    .description(
+      'the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes (optionally a Spark standalone cluster and more Kafka brokers)',
+    );
 
   withPortOptions(
     stack
