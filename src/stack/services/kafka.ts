@@ -96,10 +96,11 @@ export class KafkaService extends ServiceBase implements LocalService {
     const controller = kafkaNodePorts(this.opts, this.node).controller;
     const voters = this.voters();
     this.checkQuorumUnchanged(voters);
-    // Replicated internal topics once there are brokers to hold the copies: RF 3 (or all of
-    // them) with 2 in sync, so one broker may die without losing an acknowledged write.
+    // Replicated internal topics once there are brokers to hold the copies: RF 3 with 2 in sync,
+    // so one broker may die without losing an acknowledged write or stopping writes. With 2
+    // brokers, 2 in sync would stop writes when either dies: 1 then.
     const rf = Math.min(3, this.opts.kafkaBrokers);
-    const isr = Math.min(2, rf);
+    const isr = rf >= 3 ? 2 : 1;
     const props = [
       'process.roles=broker,controller',
       `node.id=${this.node}`,
