@@ -3,6 +3,7 @@
 import {
   Admin,
   Consumer,
+  ProduceAcks,
   Producer,
   compatibilityPartitioner,
   stringDeserializers,
@@ -32,7 +33,8 @@ export function connectionOptions(kafka: KafkaSettings, clientIdSuffix = ''): Ba
 export type StringProducer = Producer<string, string, string, string>;
 
 /**
- * An idempotent producer (acks=all, one in-flight request, broker-side dedup of retries). Keys are
+ * An idempotent producer (acks=all, one in-flight request, broker-side dedup of retries): with
+ * replicated topics an event is acknowledged only once min.insync.replicas brokers hold it. Keys are
  * partitioned with the Java client's murmur2 formula so that every producer of the pipeline,
  * whatever its language, puts one key in the same partition.
  */
@@ -40,6 +42,8 @@ export function createProducer(kafka: KafkaSettings, clientIdSuffix = '-relay'):
   return new Producer({
     ...connectionOptions(kafka, clientIdSuffix),
     idempotent: true,
+    // Implied by idempotence; spelled out because losing it would silently weaken durability.
+    acks: ProduceAcks.ALL,
     serializers: stringSerializers,
     partitioner: compatibilityPartitioner,
     retries: 5,
@@ -50,6 +54,16 @@ export function createProducer(kafka: KafkaSettings, clientIdSuffix = '-relay'):
 
 export function createAdmin(kafka: KafkaSettings): Admin {
   return new Admin({ ...connectionOptions(kafka, '-admin') });
+}
+
+/**
+ * Topic settings beyond partitions and replicas. With three or more copies a write is only
+ * acknowledged once two hold it (acks=all waits for the in-sync set): one broker may then die
+ * without losing an acknowledged event, and producers keep going while it is away. With fewer
+ * copies, or the broker default (-1), the broker's own min.insync.replicas applies.
+ */
+export function topicConfigs(replicationFactor: number): { name: string; value: string }[] {
+  return replicationFactor >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : [];
 }
 
 /** Create the topics that do not exist yet; returns the ones created. */
@@ -66,6 +80,7 @@ export async function ensureTopics(
       topics: missing,
       partitions: options.partitions,
       replicas: options.replicationFactor,
+      configs: topicConfigs(options.replicationFactor),
     });
   } catch (err) {
     // Another process may have created some of them in between; only a still-missing topic is a failure.

@@ -80,7 +80,9 @@ export function registerSparkCommands(program: Command): void {
       const master = job.master ?? 'local[2]';
       const local = master.startsWith('local');
       if (flags.printSubmit) {
-        process.stdout.write(`${shellLine(submitCommand(jobFile, local ? 'spark://HOST:7077' : master))}\n`);
+        process.stdout.write(
+          `${shellLine(submitCommand(jobFile, local ? 'spark://HOST:7077' : master, {}, { stateDir }))}\n`,
+        );
         if (local)
           process.stderr.write(
             '(no cluster master configured: pass --master spark://host:7077 or similar)\n',
@@ -105,7 +107,7 @@ export function registerSparkCommands(program: Command): void {
       if (local) command = localCommand(jobFile);
       else {
         ensureClusterJar();
-        command = submitCommand(jobFile, master);
+        command = submitCommand(jobFile, master, {}, { stateDir });
       }
       process.stderr.write(
         `syncline spark: ${job.tables.length} table(s), master ${master}, checkpoints in ${job.checkpointLocation}\n`,

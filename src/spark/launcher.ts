@@ -1,9 +1,10 @@
 // Starts the Spark job: locally as `java -cp` with the flags spark-submit would add, or prints /
 // runs a spark-submit line for a cluster with the self-contained cluster jar.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { JVM_DIR, ensureJvmModules, javaBinary, jvmClasspath } from '../stack/jvm.ts';
+import { JVM_DIR, ensureJvmModules, javaBinary, jvmClasspath, newestMtime } from '../stack/jvm.ts';
+import { sparkHome } from '../stack/services/spark.ts';
 import type { JobDescription } from './job-description.ts';
 
 export const MAIN_CLASS = 'dev.syncline.spark.SynclineJob';
@@ -44,11 +45,29 @@ export function writeJobFile(job: JobDescription, path: string): string {
   return path;
 }
 
-/** `java … SynclineJob <job.json>` for local mode (master from the job, default local[2]). */
+/** True for a master that `java -cp` runs in-process (`local`, `local[N]`, `local[N,F]`). */
+export function isLocalMaster(master: string | undefined): boolean {
+  return master === undefined || master.startsWith('local');
+}
+
+/**
+ * `java … SynclineJob <job.json>` for local mode (master from the job, default local[2]). A job
+ * whose master is a cluster (spark://, yarn, k8s://) gets the spark-submit command instead, the
+ * same one `syncline spark --print-submit` prints: there is one way to start the job on a cluster,
+ * whichever command starts it. Its state dir is the one the job file was written under
+ * (`<state>/spark/<name>.job.json`), where `stack up --spark-workers` assembles SPARK_HOME.
+ */
 export function localCommand(
   jobFile: string,
   options: { heap?: string; extraJvmArgs?: string[]; check?: boolean } = {},
 ): Command {
+  if (!options.check) {
+    const master = (JSON.parse(readFileSync(jobFile, 'utf8')) as { master?: string }).master;
+    if (!isLocalMaster(master)) {
+      ensureClusterJar();
+      return submitCommand(jobFile, master!, {}, { stateDir: dirname(dirname(jobFile)) });
+    }
+  }
   ensureJvmModules(['spark-job']);
   return {
     command: javaBinary(),
@@ -65,21 +84,52 @@ export function localCommand(
   };
 }
 
+export interface SubmitOptions {
+  /** Where a `stack up --spark-workers N` may have assembled a SPARK_HOME. */
+  stateDir?: string;
+}
+
 /**
- * spark-submit for a cluster. The job runs in client mode so the driver reads the job file and
- * the connection env variables on this machine; executors get the resolved connection settings
- * from the driver with their tasks.
+ * Spark's own submit path (spark-submit) for a cluster, in client mode: the driver runs here, reads
+ * the job file and the connection settings from its environment (never from the command line,
+ * where `ps` would show them, nor from Spark conf, which the UI and event logs show); executors
+ * get the resolved settings with their tasks and open their own sink clients.
+ *
+ * spark-submit is $SPARK_HOME/bin/spark-submit, else the one of the SPARK_HOME that
+ * `stack up --spark-workers N` assembled in the state dir, else the one on PATH.
  */
-export function submitCommand(jobFile: string, master: string, conf: Record<string, string> = {}): Command {
+export function submitCommand(
+  jobFile: string,
+  master: string,
+  extraConf: Record<string, string> = {},
+  options: SubmitOptions = {},
+): Command {
   const args = ['--master', master, '--deploy-mode', 'client', '--class', MAIN_CLASS, '--name', 'syncline'];
+  const conf: Record<string, string> = {};
+  // Executors must reach the driver: on a loopback master it must not advertise another address.
+  if (/^spark:\/\/(127\.|localhost[:/]|\[::1\])/.test(master)) {
+    conf['spark.driver.host'] = '127.0.0.1';
+    conf['spark.driver.bindAddress'] = '127.0.0.1';
+  }
+  Object.assign(conf, extraConf);
   for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
   args.push(CLUSTER_JAR, jobFile);
+  const home = process.env.SPARK_HOME || (options.stateDir ? sparkHome(options.stateDir) : undefined);
+  if (home && existsSync(join(home, 'bin', 'spark-submit'))) {
+    return { command: join(home, 'bin', 'spark-submit'), args };
+  }
   return { command: 'spark-submit', args };
 }
 
-/** Builds the cluster jar (Maven profile `cluster`) unless it is there already. */
+/** Builds the cluster jar (Maven profile `cluster`) unless an up-to-date one is there already. */
 export function ensureClusterJar(): void {
-  if (existsSync(CLUSTER_JAR)) return;
+  // A jar older than the job's sources would run yesterday's job on the cluster.
+  if (
+    existsSync(CLUSTER_JAR) &&
+    statSync(CLUSTER_JAR).mtimeMs >= newestMtime(join(JVM_DIR, 'spark-job', 'src', 'main')) &&
+    statSync(CLUSTER_JAR).mtimeMs >= statSync(join(JVM_DIR, 'spark-job', 'pom.xml')).mtimeMs
+  )
+    return;
   const r = spawnSync(
     'mvn',
     [

@@ -31,7 +31,24 @@ function withPortOptions(cmd: Command): Command {
     .option('--kafka-controller-port <port>', 'Kafka KRaft controller port (default 19093)')
     .option('--mongodb-port <port>', 'MongoDB stand-in port (default 37017, env SYNCLINE_MONGODB_PORT)')
     .option('--redis-port <port>', 'Redis port (default 16379, env SYNCLINE_REDIS_PORT)')
-    .option('--only <services>', 'comma-separated subset: mariadb,kafka,mongodb,redis (default: all)');
+    .option(
+      '--cluster-base-port <port>',
+      'first port of the extra brokers and the Spark cluster (default 19200, env SYNCLINE_CLUSTER_BASE_PORT)',
+    )
+    .option(
+      '--spark-workers <n>',
+      'Spark standalone workers, plus a master (default 0: the job runs in local mode)',
+    )
+    .option(
+      '--spark-worker-cores <n>',
+      'task slots per worker; real-time mode needs one per Kafka partition of every query (default 32)',
+    )
+    .option('--spark-worker-memory <size>', 'memory per worker for its executors (default 2g)')
+    .option(
+      '--kafka-brokers <n>',
+      'KRaft brokers (default 1); with 3 or more, topics get replication factor 3',
+    )
+    .option('--only <services>', 'comma-separated subset: mariadb,kafka,mongodb,redis,spark (default: all)');
 }
 
 function flagsOf(cmd: Command): StackFlags {
@@ -49,7 +66,9 @@ function fail(err: unknown, json: boolean): never {
 export function registerStackCommands(program: Command): void {
   const stack = program
     .command('stack')
-    .description('the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes');
+    .description(
+      'the local stack: MariaDB, Kafka, a MongoDB stand-in and Redis as plain processes (optionally a Spark standalone cluster and more Kafka brokers)',
+    );
 
   withPortOptions(
     stack
@@ -78,6 +97,10 @@ export function registerStackCommands(program: Command): void {
       );
       process.stdout.write(`  MySQL    ${result.urls.mysql}\n  Kafka    ${result.urls.kafka}\n`);
       process.stdout.write(`  MongoDB  ${result.urls.mongodb}\n  Redis    ${result.urls.redis}\n`);
+      if (result.urls.spark)
+        process.stdout.write(
+          `  Spark    ${result.urls.spark.master} (state: ${result.urls.spark.statusUrl})\n`,
+        );
     } catch (err) {
       fail(err, json);
     }

@@ -8,7 +8,8 @@ export type StackErrorCode =
   | 'STACK_INSTALL_FAILED'
   | 'STACK_JVM_BUILD_FAILED'
   | 'STACK_START_TIMEOUT'
-  | 'STACK_INIT_FAILED';
+  | 'STACK_INIT_FAILED'
+  | 'STACK_KAFKA_QUORUM_CHANGED';
 
 export class StackError extends Error {
   constructor(

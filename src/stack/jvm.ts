@@ -19,7 +19,7 @@ import { StackError } from './errors.ts';
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const JVM_DIR = join(PROJECT_ROOT, 'jvm');
 
-export type JvmModule = 'mongo-standin' | 'kafka-runtime' | 'spark-job';
+export type JvmModule = 'mongo-standin' | 'kafka-runtime' | 'spark-job' | 'spark-runtime';
 
 function moduleFiles(module: JvmModule): { classpathFile: string; jar: string; pom: string } {
   const dir = join(JVM_DIR, module);
@@ -43,7 +43,8 @@ function isBuilt(module: JvmModule): boolean {
   );
 }
 
-function newestMtime(dir: string): number {
+/** The newest modification time of any file under dir (0 when missing). */
+export function newestMtime(dir: string): number {
   let newest = 0;
   let entries: Dirent[];
   try {

@@ -9,6 +9,7 @@ export const DEFAULT_PORTS: StackOptions['ports'] = {
   kafkaController: 19093,
   mongodb: 37017,
   redis: 16379,
+  clusterBase: 19200,
 };
 
 const ENV_NAMES: Record<keyof StackOptions['ports'], string> = {
@@ -17,6 +18,7 @@ const ENV_NAMES: Record<keyof StackOptions['ports'], string> = {
   kafkaController: 'SYNCLINE_KAFKA_CONTROLLER_PORT',
   mongodb: 'SYNCLINE_MONGODB_PORT',
   redis: 'SYNCLINE_REDIS_PORT',
+  clusterBase: 'SYNCLINE_CLUSTER_BASE_PORT',
 };
 
 export const PORT_ENV = ENV_NAMES;
@@ -28,6 +30,11 @@ export interface StackFlags {
   kafkaControllerPort?: string | number;
   mongodbPort?: string | number;
   redisPort?: string | number;
+  clusterBasePort?: string | number;
+  sparkWorkers?: string | number;
+  sparkWorkerCores?: string | number;
+  sparkWorkerMemory?: string;
+  kafkaBrokers?: string | number;
   startTimeout?: string | number;
   only?: string;
 }
@@ -51,9 +58,11 @@ export function optionsFile(stateDir: string): string {
 export function resolveStackOptions(flags: StackFlags, env: NodeJS.ProcessEnv = process.env): StackOptions {
   const stateDir = resolve(flags.stateDir ?? env.SYNCLINE_STATE_DIR ?? '.syncline');
   let saved: Partial<StackOptions['ports']> = {};
+  let savedShape: Partial<StackOptions> = {};
   if (existsSync(optionsFile(stateDir))) {
     try {
-      saved = (JSON.parse(readFileSync(optionsFile(stateDir), 'utf8')) as StackOptions).ports ?? {};
+      savedShape = JSON.parse(readFileSync(optionsFile(stateDir), 'utf8')) as Partial<StackOptions>;
+      saved = savedShape.ports ?? {};
     } catch {
       saved = {};
     }
@@ -64,6 +73,7 @@ export function resolveStackOptions(flags: StackFlags, env: NodeJS.ProcessEnv = 
     kafkaController: flags.kafkaControllerPort,
     mongodb: flags.mongodbPort,
     redis: flags.redisPort,
+    clusterBase: flags.clusterBasePort,
   };
   const ports = { ...DEFAULT_PORTS };
   for (const key of Object.keys(ports) as (keyof StackOptions['ports'])[]) {
@@ -77,13 +87,56 @@ export function resolveStackOptions(flags: StackFlags, env: NodeJS.ProcessEnv = 
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     throw new Error(`--start-timeout: "${flags.startTimeout}" is not a positive number of seconds`);
   }
+  // Like the ports, the shape of the cluster is remembered, so `status` and `down` see every
+  // broker and worker that `up` started.
+  const sparkWorkers = count(flags.sparkWorkers, savedShape.sparkWorkers, 0, 0, 15, '--spark-workers');
+  const kafkaBrokers = count(flags.kafkaBrokers, savedShape.kafkaBrokers, 1, 1, 20, '--kafka-brokers');
+  const sparkWorkerCores = count(
+    flags.sparkWorkerCores,
+    savedShape.sparkWorkerCores,
+    DEFAULT_WORKER_CORES,
+    1,
+    1024,
+    '--spark-worker-cores',
+  );
+  const sparkWorkerMemory = flags.sparkWorkerMemory ?? savedShape.sparkWorkerMemory ?? '2g';
+  if (!/^\d+[mg]$/.test(sparkWorkerMemory)) {
+    throw new Error(`--spark-worker-memory: "${sparkWorkerMemory}" is not a size like 1024m or 2g`);
+  }
   return {
     stateDir,
     host: '127.0.0.1',
     ports,
     services: parseOnly(flags.only),
     startTimeoutMs: timeoutSeconds * 1000,
+    sparkWorkers,
+    sparkWorkerCores,
+    sparkWorkerMemory,
+    kafkaBrokers,
   };
+}
+
+/**
+ * Cores are task slots, not CPUs: Real-Time Mode keeps one long-running task per Kafka partition
+ * of every sink query (2 sinks x tables x partitions), and those tasks mostly wait on I/O. 32 covers
+ * a 4-table pipeline with 3 partitions per topic on a single surviving worker.
+ */
+export const DEFAULT_WORKER_CORES = 32;
+
+function count(
+  flag: string | number | undefined,
+  saved: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  what: string,
+): number {
+  if (flag === undefined) return typeof saved === 'number' ? saved : fallback;
+  const n = typeof flag === 'number' ? flag : Number.parseInt(flag, 10);
+  if (!Number.isInteger(n) || n < min || n > max || String(n) !== String(flag).trim()) {
+    throw new Error(`${what}: "${flag}" is not a whole number from ${min} to ${max}`);
+  }
+  return n;
 }
 
 function parseOnly(only: string | undefined): ServiceName[] {

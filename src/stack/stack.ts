@@ -20,30 +20,58 @@ import { KafkaService } from './services/kafka.ts';
 import { MariaDbService } from './services/mariadb.ts';
 import { MongoStandinService } from './services/mongodb.ts';
 import { RedisService } from './services/redis.ts';
+import { SparkMasterService, SparkWorkerService, sparkDriverUiPort } from './services/spark.ts';
 import type { LocalService, ServiceName, ServiceStatus, StackOptions, StackUrls } from './types.ts';
 
 type Service = LocalService & { home(): string; pidFile(): string };
 
 function allServices(opts: StackOptions): Service[] {
+  const brokers = Array.from({ length: opts.kafkaBrokers - 1 }, (_, i) => new KafkaService(opts, i + 2));
+  const spark =
+    opts.sparkWorkers > 0
+      ? [
+          new SparkMasterService(opts),
+          ...Array.from({ length: opts.sparkWorkers }, (_, i) => new SparkWorkerService(opts, i + 1)),
+        ]
+      : [];
   return [
     new MariaDbService(opts),
     new KafkaService(opts),
+    ...brokers,
     new MongoStandinService(opts),
     new RedisService(opts),
+    ...spark,
   ];
 }
 
-/** The services selected by `--only` (all four by default). */
+/** The processes selected by `--only` (all of them by default). */
 export function stackServices(opts: StackOptions): Service[] {
-  return allServices(opts).filter((s) => opts.services.includes(s.name));
+  return allServices(opts).filter((s) => opts.services.includes(s.group));
 }
 
 export { readStackUrls, stackUrlsFile } from './urls.ts';
 
 function urlsOf(opts: StackOptions): StackUrls {
   const services = allServices(opts);
-  const by = (name: ServiceName) => services.find((s) => s.name === name)!.url();
-  return { mysql: by('mariadb'), kafka: by('kafka'), mongodb: by('mongodb'), redis: by('redis') };
+  const by = (name: string) => services.find((s) => s.name === name)!.url();
+  const urls: StackUrls = {
+    mysql: by('mariadb'),
+    kafka: services
+      .filter((s) => s.group === 'kafka')
+      .map((s) => s.url())
+      .join(','),
+    mongodb: by('mongodb'),
+    redis: by('redis'),
+  };
+  const master = services.find((s) => s.name === 'spark-master');
+  if (master)
+    urls.spark = {
+      master: master.url(),
+      statusUrl: master.statusUrl!(),
+      driverApiUrl: `http://${opts.host}:${sparkDriverUiPort(opts)}/api/v1`,
+      workers: opts.sparkWorkers,
+    };
+  return urls;
 }
 
 // Every process we start carries its own home folder in its command line; `down` and `status`
@@ -84,7 +112,7 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
   const started: ServiceName[] = [];
 
   // Decide per service before doing anything slow, so a port conflict fails fast.
-  const plan = new Map<ServiceName, 'keep' | 'start' | 'external'>();
+  const plan = new Map<string, 'keep' | 'start' | 'external'>();
   for (const service of services) {
     const pid = owned(service);
     if (pid !== null) {
@@ -109,18 +137,33 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
     }
     plan.set(service.name, external ? 'external' : 'start');
   }
-  writeFileSync(optionsFile(opts.stateDir), `${JSON.stringify({ ports: opts.ports }, null, 2)}\n`);
+  writeFileSync(
+    optionsFile(opts.stateDir),
+    `${JSON.stringify(
+      {
+        ports: opts.ports,
+        sparkWorkers: opts.sparkWorkers,
+        sparkWorkerCores: opts.sparkWorkerCores,
+        sparkWorkerMemory: opts.sparkWorkerMemory,
+        kafkaBrokers: opts.kafkaBrokers,
+      },
+      null,
+      2,
+    )}\n`,
+  );
 
   // Installing packages and building jars are not safe to run in parallel: do them in order.
   const toStart = services.filter((s) => plan.get(s.name) === 'start');
   const jvmModules = toStart.flatMap((s) =>
-    s.name === 'kafka'
+    s.group === 'kafka'
       ? (['kafka-runtime'] as const)
-      : s.name === 'mongodb'
+      : s.group === 'mongodb'
         ? (['mongo-standin'] as const)
-        : [],
+        : s.group === 'spark'
+          ? (['spark-runtime'] as const)
+          : [],
   );
-  if (jvmModules.length > 0) ensureJvmModules([...jvmModules], log);
+  if (jvmModules.length > 0) ensureJvmModules([...new Set(jvmModules)], log);
   for (const service of toStart) await service.prepare();
 
   await Promise.all(
@@ -140,7 +183,7 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
           cwd: service.home(),
           ...(env ? { env } : {}),
         });
-        started.push(service.name);
+        if (!started.includes(service.group)) started.push(service.group);
       }
       const alivePid = pid;
       try {
@@ -165,7 +208,7 @@ export async function stackUp(opts: StackOptions, log: (line: string) => void = 
 }
 
 export interface DownResult {
-  stopped: { name: ServiceName; pid: number; how: 'terminated' | 'killed' }[];
+  stopped: { name: string; pid: number; how: 'terminated' | 'killed' }[];
 }
 
 /** Stops only the processes this stack started (pid file + matching command line). */
@@ -175,6 +218,15 @@ export async function stackDown(
 ): Promise<DownResult> {
   const services = stackServices(opts);
   const stopped: DownResult['stopped'] = [];
+  // Workers first: a worker that outlives its master keeps retrying to register, and its
+  // executors are stopped by the worker itself.
+  const workers = services.filter((s) => s.name.startsWith('spark-worker-'));
+  const rest = services.filter((s) => !s.name.startsWith('spark-worker-'));
+  for (const group of [workers, rest]) await stopAll(group, stopped, log);
+  return { stopped };
+}
+
+async function stopAll(services: Service[], stopped: DownResult['stopped'], log: (line: string) => void) {
   await Promise.all(
     services.map(async (service) => {
       const pid = owned(service);
@@ -186,7 +238,6 @@ export async function stackDown(
       removeFile(service.pidFile());
     }),
   );
-  return { stopped };
 }
 
 export async function stackStatus(opts: StackOptions): Promise<ServiceStatus[]> {
@@ -200,7 +251,9 @@ export async function stackStatus(opts: StackOptions): Promise<ServiceStatus[]> 
       else state = 'stopped';
       return {
         name: service.name,
+        group: service.group,
         url: service.url(),
+        ...(service.statusUrl ? { statusUrl: service.statusUrl() } : {}),
         state,
         pid,
         dataBytes: dirSize(service.dataDir()),

@@ -1,7 +1,10 @@
-/** The four local services the embedded stack runs. */
-export type ServiceName = 'mariadb' | 'kafka' | 'mongodb' | 'redis';
+/**
+ * The kinds of local service the embedded stack runs. `kafka` may be several brokers and `spark`
+ * a standalone master with workers (none by default); `--only` selects by these names.
+ */
+export type ServiceName = 'mariadb' | 'kafka' | 'mongodb' | 'redis' | 'spark';
 
-export const SERVICE_NAMES: readonly ServiceName[] = ['mariadb', 'kafka', 'mongodb', 'redis'];
+export const SERVICE_NAMES: readonly ServiceName[] = ['mariadb', 'kafka', 'mongodb', 'redis', 'spark'];
 
 /** Resolved options of the local stack: every path absolute, every port decided. */
 export interface StackOptions {
@@ -13,9 +16,23 @@ export interface StackOptions {
     kafkaController: number;
     mongodb: number;
     redis: number;
+    /**
+     * First of the ports the optional cluster processes use: the Spark master (+0, its web UI +1),
+     * Spark worker n (+10+2(n-1), web UI +11+2(n-1)), Kafka broker n ≥ 2 (+40+2(n-2), its
+     * controller +41+2(n-2)).
+     */
+    clusterBase: number;
   };
-  /** The services this command acts on (`--only`); all four by default. */
+  /** The services this command acts on (`--only`); all of them by default. */
   services: ServiceName[];
+  /** Spark standalone workers (0 = no master and no worker: the job runs in local mode). */
+  sparkWorkers: number;
+  /** Task slots each worker offers: Real-Time Mode needs one per Kafka partition of every query. */
+  sparkWorkerCores: number;
+  /** Memory each worker gives its executors, e.g. `2g`. */
+  sparkWorkerMemory: string;
+  /** KRaft nodes, each broker and controller (1 = today's single broker). */
+  kafkaBrokers: number;
   /** How long `up` waits for one service to answer its health check. */
   startTimeoutMs: number;
 }
@@ -23,9 +40,19 @@ export interface StackOptions {
 /** What the rest of the CLI needs to reach the stack: written to `<stateDir>/stack.json`. */
 export interface StackUrls {
   mysql: string;
+  /** Every broker's host:port, comma-separated. */
   kafka: string;
   mongodb: string;
   redis: string;
+  /** Present when the stack runs a Spark standalone cluster. */
+  spark?: {
+    master: string;
+    /** The master's state as JSON (workers, applications). */
+    statusUrl: string;
+    /** REST API of a driver submitted with this stack's spark-submit (executors, tasks). */
+    driverApiUrl: string;
+    workers: number;
+  };
 }
 
 export type ServiceState =
@@ -35,13 +62,18 @@ export type ServiceState =
   | 'external'; // not started by us, but something healthy answers at the URL: reused, never stopped
 
 export interface ServiceStatus {
-  name: ServiceName;
+  /** The process: `kafka`, `kafka-2`, `spark-master`, `spark-worker-1`, … */
+  name: string;
+  /** The `--only` name it belongs to. */
+  group: ServiceName;
   url: string;
   state: ServiceState;
   pid: number | null;
   dataBytes: number;
   dataDir: string;
   logFile: string;
+  /** A second URL where the process reports its state as JSON (the Spark master and workers). */
+  statusUrl?: string;
   detail?: string;
 }
 
@@ -50,7 +82,8 @@ export interface ServiceStatus {
  * runs them, and how to ask them whether they are healthy (a real request, not a port probe).
  */
 export interface LocalService {
-  readonly name: ServiceName;
+  readonly name: string;
+  readonly group: ServiceName;
   readonly port: number;
   /** The option that changes this service's port, named in port-conflict errors. */
   readonly portOption: string;
@@ -65,6 +98,8 @@ export interface LocalService {
   command(): Promise<{ cmd: string; args: string[]; env?: NodeJS.ProcessEnv }>;
   /** Resolves when the service answers a real request; rejects with the reason otherwise. */
   health(): Promise<void>;
+  /** Where the process reports its state as JSON, if it does. */
+  statusUrl?(): string;
   /** Extra ports the service binds, checked for conflicts before start. */
   extraPorts?(): { port: number; option: string; env: string }[];
 }

@@ -4,7 +4,8 @@ import type { LocalService, ServiceName, StackOptions } from '../types.ts';
 
 /** Layout shared by all services: `<stateDir>/<name>/{data/, <name>.log, <name>.pid}`. */
 export abstract class ServiceBase implements Partial<LocalService> {
-  abstract readonly name: ServiceName;
+  abstract readonly name: string;
+  abstract readonly group: ServiceName;
 
   constructor(protected readonly opts: StackOptions) {}
 

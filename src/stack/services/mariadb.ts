@@ -10,6 +10,7 @@ import { ServiceBase } from './base.ts';
 
 export class MariaDbService extends ServiceBase implements LocalService {
   readonly name = 'mariadb' as const;
+  readonly group = 'mariadb' as const;
   readonly portOption = '--mysql-port';
   readonly portEnv = PORT_ENV.mariadb;
 

@@ -11,6 +11,7 @@ import { ServiceBase } from './base.ts';
  */
 export class MongoStandinService extends ServiceBase implements LocalService {
   readonly name = 'mongodb' as const;
+  readonly group = 'mongodb' as const;
   readonly portOption = '--mongodb-port';
   readonly portEnv = PORT_ENV.mongodb;
 

@@ -8,6 +8,7 @@ import { ServiceBase } from './base.ts';
 
 export class RedisService extends ServiceBase implements LocalService {
   readonly name = 'redis' as const;
+  readonly group = 'redis' as const;
   readonly portOption = '--redis-port';
   readonly portEnv = PORT_ENV.redis;
 
