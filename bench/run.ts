@@ -33,6 +33,7 @@ const N = {
   guardedBulks: quick ? 10 : 30,
   evalshaOps: quick ? 100_000 : 300_000,
   connectEvents: quick ? 20_000 : 200_000,
+  clusterEvents: quick ? 40_000 : 120_000,
   connectSeconds: quick ? 15 : 60,
   probeSeconds: quick ? 15 : 45,
   e2eRows: quick ? 50_000 : 1_000_000,
@@ -429,6 +430,16 @@ async function main(): Promise<void> {
     spark = sparkRun(N.sparkEvents, Math.round(N.sparkEvents / 4), { REALTIME: '1' });
   }
 
+  // Issue 14: the Spark stage on a Spark standalone cluster of 1, then 2 workers (spark-submit).
+  log(`Spark job on a standalone cluster: 1 worker, then 2 (${N.clusterEvents} events, 4 tables)`);
+  const cl = tsx('bench/spark-cluster.ts', [String(N.clusterEvents), '4', '4', '4']);
+  const cluster = lastJson<{
+    oneWorker: { eventsPerSecond: number };
+    twoWorkers: { eventsPerSecond: number };
+    twoVsOneWorker: number;
+  }>(cl.stdout);
+  if (!cluster) log(`cluster benchmark failed: ${cl.stderr.slice(-1500)}`);
+
   log(
     `Kafka Connect MongoDB sink baseline vs the Spark job into MongoDB only (${N.connectEvents} events; ${N.connectSeconds} s at 1,000/s)`,
   );
@@ -579,6 +590,7 @@ async function main(): Promise<void> {
     spark,
     sparkRedisOnly: sparkRedis,
     sparkRedisOnlyMicroBatch: sparkRedisMicroBatch,
+    sparkCluster: cluster,
     connect,
     probe,
     e2e,
@@ -612,6 +624,7 @@ async function main(): Promise<void> {
       : [
           `| Spark job into MongoDB + Redis (pre-filled topic, real-time mode) | ${fmt(sparkRate)} events/s | ÷ slowest sink raw = ${fmt(ratios.sparkVsSlowestSinkRaw)} |`,
         ]),
+    `| Spark job on a standalone cluster (spark-submit, ${fmt(N.clusterEvents)} pre-filled events, 4 tables, both sinks, micro-batch): 1 worker / 2 workers | ${fmt(cluster?.oneWorker.eventsPerSecond)} / ${fmt(cluster?.twoWorkers.eventsPerSecond)} events/s | 2 ÷ 1 workers = ${fmt(cluster?.twoVsOneWorker)} (on ${cpus().length} cores) |`,
     `| backlog drain into MongoDB only (${fmt(connect?.drain?.events)} pre-filled events, one table): syncline Spark job / Kafka Connect sink | ${fmt(sparkMongoOnly)} / ${fmt(cDrain)} events/s | Spark ÷ guarded raw = ${fmt(ratios.sparkMongoOnlyVsGuardedRaw)}; Spark ÷ Connect = ${fmt(ratio(sparkMongoOnly, cDrain))} |`,
     `| 1,000 events/s offered (${fmt(N.connectSeconds)} s), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,
     ...(probe?.phases ?? []).map(

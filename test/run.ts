@@ -3,6 +3,7 @@
  * the JVM suites with Maven, then one closing line with the totals of both.
  *
  *   npm test                      everything except the long chaos suite
+ *   npm run test:cluster          only test/cluster (Spark standalone cluster, 3 Kafka brokers)
  *   npm test -- --only unit       only test/unit (no stack needed)
  *   npm test -- --only integration,jvm
  *   npm test -- relay             only files whose path contains "relay" (plus no JVM suite)
@@ -16,10 +17,11 @@ import { stackDown, stackUp } from '../src/stack/stack.ts';
 import type { ServiceName } from '../src/stack/types.ts';
 import { TEST_STATE_DIR_ENV } from './support/stack.ts';
 
-const SUITES = ['unit', 'integration', 'e2e', 'chaos', 'jvm'] as const;
+const SUITES = ['unit', 'integration', 'e2e', 'cluster', 'chaos', 'jvm'] as const;
 type Suite = (typeof SUITES)[number];
-// The full chaos suite is `npm run test:chaos`; its small round lives under e2e/.
-const DEFAULT_SUITES: Suite[] = ['unit', 'integration', 'e2e', 'jvm'];
+// The full chaos suite is `npm run test:chaos`; its small round lives under e2e/. The cluster
+// suite (2 Spark workers, 3 Kafka brokers, ~4 min) is `npm run test:cluster` and part of npm test.
+const DEFAULT_SUITES: Suite[] = ['unit', 'integration', 'e2e', 'cluster', 'jvm'];
 
 function parseArgs(argv: string[]): { suites: Suite[]; filters: string[] } {
   let suites: Suite[] | null = null;

@@ -64,6 +64,8 @@ export async function resolvePipeline(
         }
       : { triggerIntervalMs: parseInterval(config.spark.triggerInterval) }),
     master: config.spark.master,
+    // spark.conf of syncline.yaml: applied by the job after its own defaults.
+    ...(Object.keys(config.spark.conf).length > 0 ? { conf: config.spark.conf } : {}),
     progressFile: progressFile(config),
     ...(opts.availableNow ? { availableNow: true } : {}),
     sinks: {
