@@ -2,8 +2,8 @@
 // so an old update can arrive after the delete that followed it. The same event sequence is
 // published a second time, interleaved with the first and split across micro-batches; after every
 // publish the sinks must equal the newest state, and no observation may ever go backwards. Both
-// MongoDB write methods run it (decision 0051): the guarded upserts the stand-in's probe selects,
-// and the read-then-write kept for servers that fail the probe.
+// MongoDB write methods run it (decision 0051): read-then-write (the default) and the guarded
+// upserts of SYNCLINE_MONGO_WRITES=upsert, which the stand-in's capability probe admits.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -57,18 +57,18 @@ function history(keys: number, seed: number): KvEvent[] {
 test('duplicates interleaved across batch boundaries, including updates after deletes, never move a sink backwards and end at the newest state', async () => {
   const f = await fixture('spark_replay');
   const run = await replay(f);
+  assert.match(run.logs.join('\n'), /gets versions read before each write/, 'read-then-write by default');
+});
+
+test('the same replay with guarded upserts (SYNCLINE_MONGO_WRITES=upsert, admitted by the probe) ends equally exact', async () => {
+  const f = await fixture('spark_replay_upsert');
+  f.env = { ...f.env, SYNCLINE_MONGO_WRITES: 'upsert' };
+  const run = await replay(f);
   assert.match(
     run.logs.join('\n'),
     /takes guarded upserts \(probe passed\)/,
     'the stand-in passes the upsert probe',
   );
-});
-
-test('the same replay with versions read before each write (servers that fail the upsert probe) ends equally exact', async () => {
-  const f = await fixture('spark_replay_pre');
-  f.env = { ...f.env, SYNCLINE_MONGO_WRITES: 'pre-read' };
-  const run = await replay(f);
-  assert.match(run.logs.join('\n'), /gets versions read before each write/);
 });
 
 async function replay(f: SparkFixture): Promise<JobRun> {
