@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { JVM_DIR, ensureJvmModules, javaBinary, jvmClasspath, newestMtime } from '../stack/jvm.ts';
-import { sparkHome } from '../stack/services/spark.ts';
+import { SPARK_JAVA_FLAGS, sparkHome } from '../stack/services/spark.ts';
 import type { JobDescription } from './job-description.ts';
 
 export const MAIN_CLASS = 'dev.syncline.spark.SynclineJob';
@@ -14,24 +14,7 @@ export const CLUSTER_JAR = join(JVM_DIR, 'spark-job', 'target', 'spark-job-clust
  * The module flags spark-submit adds on Java 17 (Spark's launcher JavaModuleOptions); a plain
  * `java -cp` start needs them or Spark fails on reflective access.
  */
-export const JAVA_MODULE_FLAGS = [
-  'java.lang',
-  'java.lang.invoke',
-  'java.lang.reflect',
-  'java.io',
-  'java.net',
-  'java.nio',
-  'java.util',
-  'java.util.concurrent',
-  'java.util.concurrent.atomic',
-  'jdk.internal.ref',
-  'sun.nio.ch',
-  'sun.nio.cs',
-  'sun.security.action',
-  'sun.util.calendar',
-]
-  .map((p) => `--add-opens=java.base/${p}=ALL-UNNAMED`)
-  .concat(['-Dio.netty.tryReflectionSetAccessible=true']);
+export const JAVA_MODULE_FLAGS = SPARK_JAVA_FLAGS;
 
 export interface Command {
   command: string;

@@ -15,18 +15,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { MongoClient } from 'mongodb';
 import { Admin } from '@platformatic/kafka';
 import { connect } from '../../src/mysql/connect.ts';
 import { createDemoSchema, seedDemo } from '../../src/mysql/demo/seed.ts';
 import { runWorkload } from '../../src/mysql/demo/workload.ts';
-import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { resolveStackOptions } from '../../src/stack/options.ts';
 import { isAlive } from '../../src/stack/process.ts';
 import { sparkHome } from '../../src/stack/services/spark.ts';
 import { stackDown, stackUp } from '../../src/stack/stack.ts';
 import type { StackOptions, StackUrls } from '../../src/stack/types.ts';
+import { dropEverywhere } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
@@ -152,16 +151,7 @@ ${tables}
     }
     const before = (await stackDown(opts)).stopped.map((s) => s.pid);
     for (const pid of before) assert.equal(isAlive(pid), false, `pid ${pid} is gone after stack down`);
-    const conn = await connect({ url: shared.mysqlUrl });
-    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
-    await conn.end();
-    const mongo = new MongoClient(shared.mongoUrl);
-    await mongo.connect();
-    await mongo
-      .db(database)
-      .dropDatabase()
-      .catch(() => undefined);
-    await mongo.close();
+    await dropEverywhere(shared, database);
     rmSync(clusterDir, { recursive: true, force: true });
   });
 

@@ -6,8 +6,9 @@ import type { LocalService, StackOptions } from '../types.ts';
 import { ServiceBase } from './base.ts';
 
 /**
- * The module flags Spark's launcher adds on Java 17. Kept here as well as in the Spark launcher
- * because the stack must not import from the layers above it.
+ * The module flags Spark's launcher adds on Java 17, for every JVM that runs Spark (master,
+ * workers, and the job started by src/spark/launcher.ts, which takes them from here: the stack
+ * is the lower layer).
  */
 export const SPARK_JAVA_FLAGS = [
   'java.lang',
