@@ -25,7 +25,7 @@ import { isAlive } from '../../src/stack/process.ts';
 import { sparkHome } from '../../src/stack/services/spark.ts';
 import { stackDown, stackUp } from '../../src/stack/stack.ts';
 import type { StackOptions, StackUrls } from '../../src/stack/types.ts';
-import { dropEverywhere } from '../support/pipeline.ts';
+import { dropEverywhere, logVerifyReport } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
@@ -259,18 +259,7 @@ ${tables}
     assert.ok(work.transactions > 3000, 'the writers really wrote');
 
     const out = cli(['verify', '--wait', '240', '--json']);
-    const report = JSON.parse(out.stdout) as {
-      inSync: boolean;
-      tables: {
-        table: string;
-        sinks: { sink: string; checked: number; missing: number; extra: number; different: number }[];
-      }[];
-    };
-    for (const t of report.tables)
-      for (const s of t.sinks)
-        console.log(
-          `# verify ${t.table} ${s.sink}: ${s.checked} rows, ${s.missing} missing, ${s.extra} extra, ${s.different} different`,
-        );
+    const report = logVerifyReport(out.stdout);
     assert.equal(report.inSync, true, `verify found differences:\n${out.stderr}\n${runTail}`);
     assert.equal(out.code, 0);
     assert.equal(run.exitCode, null, 'run kept running through both kills');

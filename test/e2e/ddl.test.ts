@@ -19,6 +19,7 @@ import { capturedTables, installTriggers, triggerStatus } from '../../src/captur
 import { connect, createPool } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
+import { logVerifyReport } from '../support/pipeline.ts';
 import { getStack, uniqueName } from '../support/stack.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
@@ -165,18 +166,7 @@ tables:
     );
 
     const verify = await cli([...common, 'verify', '--wait', '400', '--json']);
-    const report = JSON.parse(verify.stdout) as {
-      inSync: boolean;
-      tables: {
-        table: string;
-        sinks: { sink: string; checked: number; missing: number; extra: number; different: number }[];
-      }[];
-    };
-    for (const t of report.tables)
-      for (const s of t.sinks)
-        console.log(
-          `# verify ${t.table} ${s.sink}: ${s.checked} rows, ${s.missing} missing, ${s.extra} extra, ${s.different} different`,
-        );
+    const report = logVerifyReport(verify.stdout);
     assert.equal(verify.status, 0, `${verify.stderr}\n--- run ---\n${runOut.slice(-3000)}`);
     assert.deepEqual(report.tables.map((t) => t.table).sort(), ['extra', 'notes']);
 

@@ -119,6 +119,25 @@ export function verifyPipeline(files: PipelineFiles, wait: boolean): VerifyResul
   return { code: r.status ?? 1, inSync: report.inSync === true, lines, stderr: r.stderr };
 }
 
+export interface VerifyReport {
+  inSync: boolean;
+  tables: {
+    table: string;
+    sinks: { sink: string; checked: number; missing: number; extra: number; different: number }[];
+  }[];
+}
+
+/** Parses `verify --json` output and logs one `# verify` line per table and sink. */
+export function logVerifyReport(stdout: string): VerifyReport {
+  const report = JSON.parse(stdout) as VerifyReport;
+  for (const t of report.tables)
+    for (const s of t.sinks)
+      console.log(
+        `# verify ${t.table} ${s.sink}: ${s.checked} rows, ${s.missing} missing, ${s.extra} extra, ${s.different} different`,
+      );
+  return report;
+}
+
 /** Drops the database in MySQL and its MongoDB database (Redis keys carry unique database names). */
 export async function dropEverywhere(stack: TestStack, database: string): Promise<void> {
   const conn = await connect({ url: stack.mysqlUrl });
