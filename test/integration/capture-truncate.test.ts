@@ -142,6 +142,33 @@ test('a TRUNCATE while the relay was down is noticed when it starts again', asyn
   }
 });
 
+test('a TRUNCATE after the triggers went in but before the relay ever ran still reaches the stream', async () => {
+  // The first CI failure of the capture fuzz test: the relay's first look took the truncated
+  // table's id as the baseline, so rows captured before the TRUNCATE stayed in the stream.
+  const f = await freshDatabase('trunc_first', DDL);
+  try {
+    await installTriggers(f.conn, await capturedTables(f.conn, f.database, '*'));
+    await f.conn.query("INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c')");
+    await f.conn.query('TRUNCATE TABLE t');
+    await f.conn.query("INSERT INTO t VALUES (3,'new')");
+    const r = startRelay(f.config);
+    try {
+      await settled(f.conn, f.database);
+    } finally {
+      r.relay.stop();
+      await r.running;
+    }
+    const events = await readEvents(f.config, ['t']);
+    assert.ok(
+      events.some((e) => e.event.op === ('t' as string)),
+      'a t event was published',
+    );
+    assert.deepEqual(modelRows(applyInOrder(events)), await tableRows(f.conn));
+  } finally {
+    await f.close();
+  }
+});
+
 test('a rebuilding ALTER never loses rows: the stream still applies to exactly the table', async () => {
   const f = await freshDatabase('trunc_alter', DDL);
   try {

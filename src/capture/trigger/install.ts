@@ -11,6 +11,7 @@ import {
 import { isMariaDb, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
 import { grantStatement } from '../../mysql/privileges.ts';
+import { recordTableId } from './truncate.ts';
 import { ServiceError } from '../../errors/registry.ts';
 import {
   CHANGELOG_TABLE,
@@ -237,6 +238,7 @@ export async function installTriggers(
     } finally {
       await conn.query('UNLOCK TABLES');
     }
+    await recordTableId(conn, database, table.name);
     await conn.query(
       `REPLACE INTO ${quoteId(TRIGGER_STATE_TABLE)} (tbl, schema_hash, generator_version) VALUES (?, ?, ?)`,
       [table.name, hash, GENERATOR_VERSION],

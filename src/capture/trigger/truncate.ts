@@ -80,6 +80,29 @@ export async function innodbTableIds(conn: Connection, database: string): Promis
   return ids;
 }
 
+/**
+ * Records `table`'s current InnoDB id as the one the relay compares against, unless one is
+ * recorded already. Trigger installation calls it right after the triggers go in: a TRUNCATE
+ * between then and the relay's first look would otherwise become the baseline and its rows (already
+ * in the changelog) would never be dropped from the sinks. Without PROCESS the ids cannot be read;
+ * the relay says so when it starts, so this stays quiet.
+ */
+export async function recordTableId(conn: Connection, database: string, table: string): Promise<void> {
+  let id: string | undefined;
+  try {
+    id = (await innodbTableIds(conn, database)).get(table);
+  } catch (err) {
+    if (mysqlErrno(err) === 1227) return;
+    throw err;
+  }
+  if (id === undefined) return;
+  await conn.query(truncateStateDdl());
+  await conn.query(`INSERT IGNORE INTO ${quoteId(TRUNCATE_STATE_TABLE)} (tbl, table_id) VALUES (?, ?)`, [
+    table,
+    id,
+  ]);
+}
+
 async function counters(conn: Connection): Promise<{ truncate: number; alter: number }> {
   const [rows] = await conn.query<RowDataPacket[]>(
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_truncate', 'Com_alter_table')",
