@@ -1,9 +1,11 @@
 // Invariants 3, 3b and 4 under replay: the relay may publish the same changes twice after a crash,
 // so an old update can arrive after the delete that followed it. The same event sequence is
 // published a second time, interleaved with the first and split across micro-batches; after every
-// publish the sinks must equal the newest state, and no observation may ever go backwards. Both
-// MongoDB write methods run it (decision 0051): read-then-write (the default) and the guarded
-// upserts of SYNCLINE_MONGO_WRITES=upsert, which the stand-in's capability probe admits.
+// publish the sinks must equal the newest state, and no observation may ever go backwards. Every
+// MongoDB write method runs it (decisions 0051, 0052): write-first (the default: inserts and
+// guarded replaces, reading back only what they refused), read-then-write
+// (SYNCLINE_MONGO_WRITES=read-first) and guarded upserts (SYNCLINE_MONGO_WRITES=upsert, which the
+// stand-in's capability probe admits).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -57,7 +59,14 @@ function history(keys: number, seed: number): KvEvent[] {
 test('duplicates interleaved across batch boundaries, including updates after deletes, never move a sink backwards and end at the newest state', async () => {
   const f = await fixture('spark_replay');
   const run = await replay(f);
-  assert.match(run.logs.join('\n'), /gets versions read before each write/, 'read-then-write by default');
+  assert.match(run.logs.join('\n'), /gets creates inserted and updates replaced/, 'write-first by default');
+});
+
+test('the same replay with versions read before every write (SYNCLINE_MONGO_WRITES=read-first) ends equally exact', async () => {
+  const f = await fixture('spark_replay_read_first');
+  f.env = { ...f.env, SYNCLINE_MONGO_WRITES: 'read-first' };
+  const run = await replay(f);
+  assert.match(run.logs.join('\n'), /gets versions read before each write/, 'read-then-write when asked for');
 });
 
 test('the same replay with guarded upserts (SYNCLINE_MONGO_WRITES=upsert, admitted by the probe) ends equally exact', async () => {

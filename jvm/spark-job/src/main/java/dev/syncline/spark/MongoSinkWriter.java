@@ -32,20 +32,22 @@ import org.bson.Document;
 import org.bson.conversions.Bson;
 
 /**
- * Version-guarded MongoDB writes for one table (invariants 3 and 3b), in one of two ways
- * (decision 0051; read-then-write by default, guarded upserts when asked for and the server passes
- * the capability probe {@link #probe}):
+ * Version-guarded MongoDB writes for one table (invariants 3 and 3b), in one of three ways
+ * (decisions 0051 and 0052; write-first by default):
  *
  * <ul>
- *   <li><b>Guarded upserts</b> (servers that pass the probe: MongoDB, and the local stand-in since
- *       decision 0050): each change is one {@code replaceOne({_id, _sync.v < v, _sync.src in
- *       [this source, none]}, doc, upsert)}; a duplicate-key error (E11000) means a newer version
- *       or another source's document holds the key, told apart by reading only those keys. Only
- *       the tombstones (and the truncate floor) are read first, so one bulk write carries the
- *       chunk.
- *   <li><b>Read, then write</b> (servers that fail the probe; decision 0005): the stored versions
- *       of the chunk's keys are read first; an absent key is inserted, an older one replaced with
- *       the guard, the rest skipped as stale.
+ *   <li><b>Write first</b> (default): creates and snapshot reads are inserted (E11000: the key
+ *       exists), updates replaced with the guard {@code {_id, _sync.v < v, _sync.src in [this
+ *       source, none]}} and no upsert; only what those refused (or, when a replace bulk matched
+ *       fewer than it sent, that bulk's keys) is read and decided as in read-then-write. In the
+ *       common case a chunk costs one read of its tombstones and one bulk write.
+ *   <li><b>Guarded upserts</b> (SYNCLINE_MONGO_WRITES=upsert and a server that passes the
+ *       capability probe {@link #probe}): each change is one {@code replaceOne(guard, doc,
+ *       upsert)}; a duplicate-key error (E11000) means a newer version or another source's
+ *       document holds the key, told apart by reading only those keys.
+ *   <li><b>Read, then write</b> (SYNCLINE_MONGO_WRITES=read-first; decision 0005): the stored
+ *       versions of the chunk's keys are read first; an absent key is inserted, an older one
+ *       replaced with the guard, the rest skipped as stale.
  * </ul>
  *
  * <p>Deletes are deleteOne({_id, _sync.v <= v}) plus a tombstone in a side collection, so an older
@@ -103,22 +105,29 @@ final class MongoSinkWriter {
   /** How version-guarded writes are sent. */
   enum Mode {
     UPSERT,
+    WRITE_FIRST,
     PRE_READ
   }
 
   /**
-   * Read-then-write unless SYNCLINE_MONGO_WRITES=upsert asks for guarded upserts and the server
-   * passes the probe (decision 0051: on the stand-in, upserts made the demo workload's flat-out
-   * apply rate 34 changes/s against 995 with read-then-write, cause not yet found; real MongoDB is
-   * not measured here). Printed once per database and JVM, without the URI (it may hold a
-   * password).
+   * Write-first unless SYNCLINE_MONGO_WRITES asks for another way: {@code upsert} (used when the
+   * server passes the probe; decision 0051: on the stand-in it made the demo workload's flat-out
+   * apply rate 34 changes/s against 995 with read-then-write, cause not yet found) or
+   * {@code read-first} (the read-then-write of decision 0005, kept for comparison; 0052). Printed
+   * once per database and JVM, without the URI (it may hold a password).
    */
   private static Mode chooseMode(MongoCollection<Document> scratch, String database) {
-    if (!"upsert".equals(System.getenv("SYNCLINE_MONGO_WRITES"))) {
+    String asked = System.getenv("SYNCLINE_MONGO_WRITES");
+    if ("read-first".equals(asked)) {
+      System.err.println("syncline spark: MongoDB database " + database + " gets versions read before each write (SYNCLINE_MONGO_WRITES=read-first)");
+      return Mode.PRE_READ;
+    }
+    if (!"upsert".equals(asked)) {
       System.err.println(
           "syncline spark: MongoDB database " + database
-              + " gets versions read before each write (guarded upserts: SYNCLINE_MONGO_WRITES=upsert)");
-      return Mode.PRE_READ;
+              + " gets creates inserted and updates replaced under their version guard, reading back only what those refused"
+              + " (others: SYNCLINE_MONGO_WRITES=upsert | read-first)");
+      return Mode.WRITE_FIRST;
     }
     String failed = probe(scratch, java.util.UUID.randomUUID().toString());
     if (failed == null) {
@@ -127,8 +136,8 @@ final class MongoSinkWriter {
     }
     System.err.println(
         "syncline spark: MongoDB database " + database + " failed the guarded-upsert probe (" + failed
-            + "): versions are read before each write instead (equally exact)");
-    return Mode.PRE_READ;
+            + "): creates are inserted and updates replaced under their version guard instead (equally exact)");
+    return Mode.WRITE_FIRST;
   }
 
   static final int PROBE_KEYS = 64;
@@ -201,7 +210,8 @@ final class MongoSinkWriter {
   }
 
   /** {@code tag} is handed back when the write is refused (e.g. for the dead letter). */
-  record Upsert(Object id, Document doc, Object version, Object tag) {}
+  /** {@code created}: a create or snapshot read, so most likely a key the sink does not hold yet. */
+  record Upsert(Object id, Document doc, Object version, Object tag, boolean created) {}
 
   record Delete(Object id, Object version, Object tag) {}
 
@@ -282,11 +292,63 @@ final class MongoSinkWriter {
       tombIds.add(tombstoneId(d.id()));
     }
     tombIds.add(floorId());
-    // Deletes always read their documents (to tell another source's apart, which a delete
-    // filter cannot report); upserts only when the server needs the pre-read.
-    List<Object> ids = new ArrayList<>();
-    if (mode == Mode.PRE_READ) {
+    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds);
+    Stored floorDoc = tombs.get(idKey(floorId()));
+    Object floor = floorDoc == null ? null : floorDoc.version();
+
+    // Upserts decided on a read of their documents (below); in WRITE_FIRST only those the
+    // optimistic writes could not settle.
+    List<Upsert> decided = upserts;
+    long writtenFirst = 0;
+    long presumedApplied = 0;
+    if (mode == Mode.WRITE_FIRST) {
+      decided = new ArrayList<>();
+      List<Upsert> inserts = new ArrayList<>();
+      List<Upsert> replaces = new ArrayList<>();
       for (Upsert u : upserts) {
+        // A tombstone or a truncate floor needs the full decision (stale, or another source's).
+        if (tombs.containsKey(idKey(tombstoneId(u.id())))
+            || (floor != null && Versions.compare(u.version(), floor) < 0)) {
+          decided.add(u);
+        } else if (u.created()) {
+          inserts.add(u);
+        } else {
+          replaces.add(u);
+        }
+      }
+      if (!inserts.isEmpty()) {
+        List<WriteModel<Document>> ops = new ArrayList<>();
+        for (Upsert u : inserts) {
+          ops.add(new InsertOneModel<>(u.doc()));
+        }
+        Set<Integer> notApplied = insertsNotApplied(data, ops);
+        for (int i : notApplied) {
+          decided.add(inserts.get(i)); // the key exists (a replay, a newer row, another source's)
+        }
+        writtenFirst += inserts.size() - notApplied.size();
+      }
+      if (!replaces.isEmpty()) {
+        List<WriteModel<Document>> ops = new ArrayList<>();
+        for (Upsert u : replaces) {
+          ops.add(new ReplaceOneModel<>(guard(u.id(), "$lt", u.version()), u.doc()));
+        }
+        long matched = guardedReplaces(data, ops);
+        if (matched == replaces.size()) {
+          writtenFirst += matched;
+        } else {
+          // Which ones missed (absent, stale, another source's) is not reported per operation:
+          // read them all; those this bulk replaced read back as equal versions.
+          decided.addAll(replaces);
+          presumedApplied = Math.max(0, matched);
+        }
+      }
+    }
+
+    // Deletes always read their documents (to tell another source's apart, which a delete
+    // filter cannot report); upserts when the mode or the writes above left them undecided.
+    List<Object> ids = new ArrayList<>();
+    if (mode != Mode.UPSERT) {
+      for (Upsert u : decided) {
         ids.add(u.id());
       }
     }
@@ -294,15 +356,12 @@ final class MongoSinkWriter {
       ids.add(d.id());
     }
     Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids);
-    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds);
-    Stored floorDoc = tombs.get(idKey(floorId()));
-    Object floor = floorDoc == null ? null : floorDoc.version();
 
     List<WriteModel<Document>> ops = new ArrayList<>();
     /** The upsert behind each op, null for a delete: an E11000 is traced back to it. */
     List<Upsert> opUpserts = new ArrayList<>();
-    long stale = 0;
-    for (Upsert u : upserts) {
+    long stale = -presumedApplied;
+    for (Upsert u : decided) {
       Stored cur = stored.get(idKey(u.id()));
       Stored tomb = tombs.get(idKey(tombstoneId(u.id())));
       String other = otherSource(cur, tomb);
@@ -377,7 +436,7 @@ final class MongoSinkWriter {
       }
     }
     long sent = opUpserts.stream().filter(java.util.Objects::nonNull).count();
-    stats.add("mongo.upserted", sent - refused);
+    stats.add("mongo.upserted", writtenFirst + presumedApplied + sent - refused);
     stats.add("mongo.stale", stale);
     stats.add("mongo.foreign", foreign.size());
     return foreign;
@@ -479,6 +538,54 @@ final class MongoSinkWriter {
     }
     Object inner = d.get(path.substring(0, dot));
     return inner instanceof Document id ? id.get(path.substring(dot + 1)) : null;
+  }
+
+  /**
+   * Inserts unordered and returns the positions not applied: refused with E11000 (the key exists),
+   * or never tried because the server stopped at the first error (the stand-in does, even
+   * unordered). Any other error fails the batch.
+   */
+  static Set<Integer> insertsNotApplied(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+    Set<Integer> out = new HashSet<>();
+    try {
+      coll.bulkWrite(ops, new BulkWriteOptions().ordered(false));
+      return out;
+    } catch (MongoBulkWriteException e) {
+      int last = -1;
+      for (BulkWriteError err : e.getWriteErrors()) {
+        if (err.getCode() != DUPLICATE_KEY) {
+          throw new IllegalStateException(
+              "MongoDB rejected writes to " + coll.getNamespace() + ": " + err.getCode() + ": " + err.getMessage(), e);
+        }
+        out.add(err.getIndex());
+        last = Math.max(last, err.getIndex());
+      }
+      if (e.getWriteResult().getInsertedCount() + e.getWriteErrors().size() < ops.size()) {
+        for (int i = last + 1; i < ops.size(); i++) {
+          out.add(i); // maybe not tried; a second try of an applied one reads back as stale
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
+   * Guarded replaces (no upsert), unordered; returns how many matched, or -1 when the server
+   * refused some with E11000 (e.g. a unique index of the user's), which leaves every one to the
+   * read that follows. Any other error fails the batch.
+   */
+  static long guardedReplaces(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+    try {
+      return coll.bulkWrite(ops, new BulkWriteOptions().ordered(false)).getMatchedCount();
+    } catch (MongoBulkWriteException e) {
+      for (BulkWriteError err : e.getWriteErrors()) {
+        if (err.getCode() != DUPLICATE_KEY) {
+          throw new IllegalStateException(
+              "MongoDB rejected writes to " + coll.getNamespace() + ": " + err.getCode() + ": " + err.getMessage(), e);
+        }
+      }
+      return -1;
+    }
   }
 
   /**

@@ -256,7 +256,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         if (keep) {
           Document doc = mongoDocument(id, envelope.get("after"), fields, op, version, ts, now);
           if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
-            upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r));
+            upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r, "c".equals(op) || "r".equals(op)));
             mongoTs.add(ts);
           }
         } else {
