@@ -168,7 +168,12 @@ async function main(): Promise<void> {
       { cwd: PROJECT_ROOT, stdio: ['pipe', 'ignore', 'pipe'] },
     );
     let runLog = '';
-    run.stderr!.on('data', (c: Buffer) => (runLog += c.toString()));
+    run.stderr!.on('data', (c: Buffer) => {
+      runLog += c.toString();
+      // BENCH_RUN_LOG=<file>: the run's own log, with the time of each chunk, for a closer look.
+      if (process.env.BENCH_RUN_LOG)
+        writeFileSync(process.env.BENCH_RUN_LOG, `[${new Date().toISOString()}] ${c.toString()}`, { flag: 'a' });
+    });
     await conn.query(`USE ${quoteId(database)}`);
     let pipeline: ResolvedPipeline | null = null;
     for (let i = 0; i < 600 && !pipeline; i++) {
