@@ -33,9 +33,10 @@ export class MongoStandinService extends ServiceBase implements LocalService {
       cmd: javaBinary(),
       args: [
         '-Xms128m',
-        // Half the heap becomes the store's page cache (docs/decisions/0050): 1 GB holds the
-        // working set of the bench's 1,000,000-row load.
-        '-Xmx2g',
+        // An eighth of the heap becomes the store's page cache (docs/decisions/0050); the rest
+        // holds the deserialized pages, which take several times their counted size (2 GB with
+        // half of it as cache ran out of memory in the bench's 1,000,000-row load).
+        '-Xmx4g',
         '-XX:+UseG1GC',
         '-cp',
         jvmClasspath('mongo-standin'),

@@ -110,8 +110,10 @@ public final class MongoStandin {
    * MVStore keeps its pages deserialized in a cache of 16 MB by default. The backend stores
    * documents with Java serialization, so a page missed in the cache is read and deserialized
    * whole for one document: on a 1,000,000-document collection most random reads and writes
-   * missed (see docs/decisions/0050). A cache of about half the heap keeps the working set of the
-   * local stack's collections in memory.
+   * missed (see docs/decisions/0050). The cache counts a page by its documents' serialized size,
+   * while deserialized documents take several times that on the heap: with half the heap as cache
+   * the bench's 1,000,000-row load ran the stand-in out of memory (its store then refuses every
+   * command until a restart). An eighth of the heap keeps that load's working set cached.
    */
   static MVStore openStore(String dataFile, int cacheMb) {
     return new MVStore.Builder().fileName(dataFile).cacheSize(cacheMb).open();
@@ -119,7 +121,7 @@ public final class MongoStandin {
 
   private static int defaultCacheMb() {
     long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
-    return (int) Math.max(16, maxHeapMb / 2);
+    return (int) Math.max(16, maxHeapMb / 8);
   }
 
   private static int parseCacheMb(String value) {

@@ -137,15 +137,25 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     return new Collapsed(dlq, truncateAt, newest, events);
   }
 
-  /** Shared by the tasks of this JVM: chunks of one partition are written side by side. */
-  private static final ExecutorService WRITE_POOL =
-      Executors.newFixedThreadPool(
-          8,
-          r -> {
-            Thread th = new Thread(r, "syncline-write");
-            th.setDaemon(true);
-            return th;
-          });
+  /**
+   * Shared by the tasks of this JVM, one pool per sink: chunks of one partition are written side
+   * by side, and a slow MongoDB never keeps Redis chunks waiting for a thread (one shared pool of
+   * 8 let the MongoDB queries' chunks hold every thread while Redis chunks queued behind them).
+   */
+  private static final Map<String, ExecutorService> WRITE_POOLS = new java.util.concurrent.ConcurrentHashMap<>();
+
+  static ExecutorService writePool(String sink) {
+    return WRITE_POOLS.computeIfAbsent(
+        sink,
+        s ->
+            Executors.newFixedThreadPool(
+                8,
+                r -> {
+                  Thread th = new Thread(r, "syncline-write-" + s);
+                  th.setDaemon(true);
+                  return th;
+                }));
+  }
 
   /**
    * Chunks of one partition in flight at once (keys are distinct after the collapse), per sink.
@@ -190,12 +200,14 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     String floor = table.redis != null && settings.redisUrl != null ? redisFloor() : "";
     List<Row> writes = new ArrayList<>(c.newest().values());
     List<Future<Stats>> chunks = new ArrayList<>();
-    java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(inFlight(settings.redisUrl != null ? "redis" : "mongodb"));
+    String sink = settings.redisUrl != null ? "redis" : "mongodb";
+    java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(inFlight(sink));
+    ExecutorService pool = writePool(sink);
     for (int i = 0; i < writes.size(); i += CHUNK) {
       List<Row> chunk = writes.subList(i, Math.min(writes.size(), i + CHUNK));
       slots.acquire();
       chunks.add(
-          WRITE_POOL.submit(
+          pool.submit(
               () -> {
                 try {
                   Stats s = new Stats();
