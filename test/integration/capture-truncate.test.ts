@@ -77,6 +77,23 @@ function modelRows(model: Map<string, { seq: bigint; v: unknown }>): Record<stri
   return Object.fromEntries([...model].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, r]) => [k, r.v]));
 }
 
+/** Runs a relay until everything is settled, then: a `t` was published and the stream applies to exactly the table. */
+async function relayUntilSettledThenCompare(f: Awaited<ReturnType<typeof freshDatabase>>): Promise<void> {
+  const r = startRelay(f.config);
+  try {
+    await settled(f.conn, f.database);
+  } finally {
+    r.relay.stop();
+    await r.running;
+  }
+  const events = await readEvents(f.config, ['t']);
+  assert.ok(
+    events.some((e) => e.event.op === ('t' as string)),
+    'a t event was published',
+  );
+  assert.deepEqual(modelRows(applyInOrder(events)), await tableRows(f.conn));
+}
+
 test('a TRUNCATE while the relay runs becomes a t event on every partition, and the rows written after it survive', async () => {
   const f = await freshDatabase('trunc_live', DDL);
   try {
@@ -117,26 +134,14 @@ test('a TRUNCATE while the relay was down is noticed when it starts again', asyn
   const f = await freshDatabase('trunc_down', DDL);
   try {
     await installTriggers(f.conn, await capturedTables(f.conn, f.database, '*'));
-    let r = startRelay(f.config);
+    const r = startRelay(f.config);
     await f.conn.query("INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c')");
     await settled(f.conn, f.database);
     r.relay.stop();
     await r.running;
     await f.conn.query('TRUNCATE TABLE t');
     await f.conn.query("INSERT INTO t VALUES (3,'new')");
-    r = startRelay(f.config);
-    try {
-      await settled(f.conn, f.database);
-    } finally {
-      r.relay.stop();
-      await r.running;
-    }
-    const events = await readEvents(f.config, ['t']);
-    assert.ok(
-      events.some((e) => e.event.op === ('t' as string)),
-      'a t event was published',
-    );
-    assert.deepEqual(modelRows(applyInOrder(events)), await tableRows(f.conn));
+    await relayUntilSettledThenCompare(f);
   } finally {
     await f.close();
   }
@@ -151,19 +156,7 @@ test('a TRUNCATE after the triggers went in but before the relay ever ran still 
     await f.conn.query("INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c')");
     await f.conn.query('TRUNCATE TABLE t');
     await f.conn.query("INSERT INTO t VALUES (3,'new')");
-    const r = startRelay(f.config);
-    try {
-      await settled(f.conn, f.database);
-    } finally {
-      r.relay.stop();
-      await r.running;
-    }
-    const events = await readEvents(f.config, ['t']);
-    assert.ok(
-      events.some((e) => e.event.op === ('t' as string)),
-      'a t event was published',
-    );
-    assert.deepEqual(modelRows(applyInOrder(events)), await tableRows(f.conn));
+    await relayUntilSettledThenCompare(f);
   } finally {
     await f.close();
   }
