@@ -209,8 +209,10 @@ final class MongoSinkWriter {
     }
   }
 
-  /** {@code tag} is handed back when the write is refused (e.g. for the dead letter). */
-  /** {@code created}: a create or snapshot read, so most likely a key the sink does not hold yet. */
+  /**
+   * {@code tag} is handed back when the write is refused (e.g. for the dead letter); {@code
+   * created}: a create or snapshot read, so most likely a key the sink does not hold yet.
+   */
   record Upsert(Object id, Document doc, Object version, Object tag, boolean created) {}
 
   record Delete(Object id, Object version, Object tag) {}
@@ -551,12 +553,9 @@ final class MongoSinkWriter {
       coll.bulkWrite(ops, new BulkWriteOptions().ordered(false));
       return out;
     } catch (MongoBulkWriteException e) {
+      failOnOtherThanDuplicates(coll, e);
       int last = -1;
       for (BulkWriteError err : e.getWriteErrors()) {
-        if (err.getCode() != DUPLICATE_KEY) {
-          throw new IllegalStateException(
-              "MongoDB rejected writes to " + coll.getNamespace() + ": " + err.getCode() + ": " + err.getMessage(), e);
-        }
         out.add(err.getIndex());
         last = Math.max(last, err.getIndex());
       }
@@ -578,13 +577,21 @@ final class MongoSinkWriter {
     try {
       return coll.bulkWrite(ops, new BulkWriteOptions().ordered(false)).getMatchedCount();
     } catch (MongoBulkWriteException e) {
-      for (BulkWriteError err : e.getWriteErrors()) {
-        if (err.getCode() != DUPLICATE_KEY) {
-          throw new IllegalStateException(
-              "MongoDB rejected writes to " + coll.getNamespace() + ": " + err.getCode() + ": " + err.getMessage(), e);
-        }
-      }
+      failOnOtherThanDuplicates(coll, e);
       return -1;
+    }
+  }
+
+  /** E11000 is an answer (the key holds something); any other refusal fails the chunk. */
+  private static void failOnOtherThanDuplicates(MongoCollection<Document> coll, MongoBulkWriteException e) {
+    List<String> real = new ArrayList<>();
+    for (BulkWriteError err : e.getWriteErrors()) {
+      if (err.getCode() != DUPLICATE_KEY) {
+        real.add(err.getCode() + ": " + err.getMessage());
+      }
+    }
+    if (!real.isEmpty()) {
+      throw new IllegalStateException("MongoDB rejected writes to " + coll.getNamespace() + ": " + String.join("; ", real), e);
     }
   }
 
@@ -603,19 +610,11 @@ final class MongoSinkWriter {
         coll.bulkWrite(pending, new BulkWriteOptions().ordered(false));
         return duplicates;
       } catch (MongoBulkWriteException e) {
+        failOnOtherThanDuplicates(coll, e);
         int last = -1;
-        List<String> real = new ArrayList<>();
         for (BulkWriteError err : e.getWriteErrors()) {
-          if (err.getCode() == DUPLICATE_KEY) {
-            duplicates.add(base + err.getIndex());
-          } else {
-            real.add(err.getCode() + ": " + err.getMessage());
-          }
+          duplicates.add(base + err.getIndex());
           last = Math.max(last, err.getIndex());
-        }
-        if (!real.isEmpty()) {
-          throw new IllegalStateException(
-              "MongoDB rejected writes to " + coll.getNamespace() + ": " + String.join("; ", real), e);
         }
         BulkWriteResult r = e.getWriteResult();
         long done = r.getInsertedCount() + r.getMatchedCount() + r.getDeletedCount() + r.getUpserts().size() + e.getWriteErrors().size();
