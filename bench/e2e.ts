@@ -172,7 +172,9 @@ async function main(): Promise<void> {
       runLog += c.toString();
       // BENCH_RUN_LOG=<file>: the run's own log, with the time of each chunk, for a closer look.
       if (process.env.BENCH_RUN_LOG)
-        writeFileSync(process.env.BENCH_RUN_LOG, `[${new Date().toISOString()}] ${c.toString()}`, { flag: 'a' });
+        writeFileSync(process.env.BENCH_RUN_LOG, `[${new Date().toISOString()}] ${c.toString()}`, {
+          flag: 'a',
+        });
     });
     await conn.query(`USE ${quoteId(database)}`);
     let pipeline: ResolvedPipeline | null = null;
