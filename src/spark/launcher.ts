@@ -10,12 +10,6 @@ import type { JobDescription } from './job-description.ts';
 export const MAIN_CLASS = 'dev.syncline.spark.SynclineJob';
 export const CLUSTER_JAR = join(JVM_DIR, 'spark-job', 'target', 'spark-job-cluster.jar');
 
-/**
- * The module flags spark-submit adds on Java 17 (Spark's launcher JavaModuleOptions); a plain
- * `java -cp` start needs them or Spark fails on reflective access.
- */
-export const JAVA_MODULE_FLAGS = SPARK_JAVA_FLAGS;
-
 export interface Command {
   command: string;
   args: string[];
@@ -56,7 +50,7 @@ export function localCommand(
     command: javaBinary(),
     args: [
       `-Xmx${options.heap ?? '2g'}`,
-      ...JAVA_MODULE_FLAGS,
+      ...SPARK_JAVA_FLAGS,
       ...(options.extraJvmArgs ?? []),
       '-cp',
       jvmClasspath('spark-job', { pinned: true }),

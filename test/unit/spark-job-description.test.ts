@@ -12,7 +12,8 @@ import {
   outputFields,
   type JobInputs,
 } from '../../src/spark/job-description.ts';
-import { JAVA_MODULE_FLAGS, parseProgressLine, shellLine, submitCommand } from '../../src/spark/launcher.ts';
+import { parseProgressLine, shellLine, submitCommand } from '../../src/spark/launcher.ts';
+import { SPARK_JAVA_FLAGS } from '../../src/stack/services/spark.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const schema = JSON.parse(
@@ -136,8 +137,8 @@ test('output fields follow include, exclude and rename, then computed fields', (
 });
 
 test('the launcher adds the module flags spark-submit would, quotes the submit line, and parses progress lines', () => {
-  assert.ok(JAVA_MODULE_FLAGS.includes('--add-opens=java.base/sun.nio.ch=ALL-UNNAMED'));
-  assert.ok(JAVA_MODULE_FLAGS.includes('-Dio.netty.tryReflectionSetAccessible=true'));
+  assert.ok(SPARK_JAVA_FLAGS.includes('--add-opens=java.base/sun.nio.ch=ALL-UNNAMED'));
+  assert.ok(SPARK_JAVA_FLAGS.includes('-Dio.netty.tryReflectionSetAccessible=true'));
   const line = shellLine(
     submitCommand('/tmp/my job.json', 'spark://h:7077', { 'spark.executor.memory': '2g' }),
   );
