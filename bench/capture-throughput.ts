@@ -3,16 +3,19 @@
 //      (inserts, updates, no-op updates, and deletes of parents whose ON DELETE CASCADE removes
 //      5 children each, which the parent's BEFORE DELETE trigger captures)
 //   2. relay drain rate: events/s from a pre-filled changelog into Kafka (acknowledged and deleted)
+//   3. binlog capture: insert and update rates with no triggers while the binlog reader runs, and
+//      the reader's rate into Kafka from a backlog of update events in the binary log
 //
 //   npx tsx bench/capture-throughput.ts [--rows 40000] [--connections 4] [--drain 200000] [--batch 2000]
 //
 // Needs the local stack (`syncline stack up`). Uses a throw-away database, dropped at the end.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import type { RowDataPacket } from 'mysql2/promise';
-import { loadConfig } from '../src/config/load.ts';
+import { loadConfig, type Config } from '../src/config/load.ts';
 import { connect, createPool } from '../src/mysql/connect.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
 import { createDemoSchema, PRODUCT_COLUMNS, productValues } from '../src/mysql/demo/seed.ts';
@@ -21,6 +24,8 @@ import { capturedTables, dropTriggers, installTriggers } from '../src/capture/tr
 import { CHANGELOG_TABLE } from '../src/capture/trigger/ddl.ts';
 import { Relay } from '../src/capture/trigger/relay.ts';
 import { createCaptureMetrics } from '../src/capture/metrics.ts';
+import { BinlogReader, currentBinlogHead, ensureBinlogStartPosition } from '../src/capture/binlog/index.ts';
+import { compareCoordinates } from '../src/mysql/binlog.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -211,8 +216,66 @@ async function main(): Promise<void> {
       `relay drain: ${relay.published} events in ${seconds.toFixed(1)} s = ${Math.round(rate)} events/s (batch ${args.batch}, ${config.kafka.partitions} partitions)`,
     );
 
+    // 3. Binlog capture: no triggers; the application's write rate while the reader runs, then the
+    //    reader's rate into Kafka from a backlog of update events in the binary log.
+    await dropTriggers(conn, database, ['products']);
+    const binlogConfig: Config = {
+      ...config,
+      stateDir: mkdtempSync(path.join(tmpdir(), 'bench-binlog-')),
+      source: { ...config.source, capture: 'binlog' },
+    };
+    const readerOptions = {
+      logger: pino({ level: process.env.BENCH_LOG ?? 'warn' }),
+      metrics: createCaptureMetrics(),
+      statusFile: false,
+    };
+    const caughtUp = async (reader: BinlogReader): Promise<void> => {
+      const head = await currentBinlogHead(binlogConfig);
+      while (!reader.position || compareCoordinates(reader.position, head) < 0)
+        await new Promise((r) => setTimeout(r, 50));
+    };
+    await ensureBinlogStartPosition(binlogConfig);
+    let reader = new BinlogReader(binlogConfig, readerOptions);
+    let reading = reader.run();
+    await conn.query('TRUNCATE TABLE products');
+    const insertsWithBinlog = await writeRows(1);
+    const updatesWithBinlog = await updateRows();
+    await caughtUp(reader);
+    reader.stop();
+    await reading;
+    const backlogStarted = performance.now();
+    let backlog = 0;
+    while (backlog < drainEvents) {
+      const [r] = await conn.query(
+        `UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, drainEvents - backlog)}`,
+      );
+      backlog += (r as { affectedRows: number }).affectedRows;
+    }
+    console.log(
+      `binlog filled with ${backlog} update events in ${((performance.now() - backlogStarted) / 1000).toFixed(1)} s`,
+    );
+    reader = new BinlogReader(binlogConfig, readerOptions);
+    const readStarted = performance.now();
+    reading = reader.run();
+    await caughtUp(reader);
+    const readSeconds = (performance.now() - readStarted) / 1000;
+    reader.stop();
+    await reading;
+    const binlogRate = reader.published / readSeconds;
+    console.log(
+      `binlog capture, inserts: ${Math.round(insertsWithBinlog)} rows/s with the reader running (${pct(without, insertsWithBinlog)} % slower than without capture); updates ${Math.round(updatesWithBinlog)} rows/s (${pct(updWithout, updatesWithBinlog)} % slower)`,
+    );
+    console.log(
+      `binlog reader: ${reader.published} events in ${readSeconds.toFixed(1)} s = ${Math.round(binlogRate)} events/s into Kafka`,
+    );
+    rmSync(binlogConfig.stateDir, { recursive: true, force: true });
+
     const result = {
       at: new Date().toISOString(),
+      rowsPerSecondWithBinlogCapture: Math.round(insertsWithBinlog),
+      updatesPerSecondWithBinlogCapture: Math.round(updatesWithBinlog),
+      binlogEvents: reader.published,
+      binlogEventsPerSecond: Math.round(binlogRate),
       rows,
       connections,
       rowsPerSecondWithoutTriggers: Math.round(without),
@@ -230,7 +293,6 @@ async function main(): Promise<void> {
     };
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(path.join('bench/results', `capture-${Date.now()}.json`), JSON.stringify(result, null, 2));
-    await dropTriggers(conn, database, ['products']);
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
     await conn.end();

@@ -12,7 +12,7 @@
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -76,6 +76,15 @@ function servicePid(stateDir: string, svc: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+function stackPids(stateDir: string): Record<'mariadb' | 'kafka' | 'mongodb' | 'redis', number | undefined> {
+  return {
+    mariadb: servicePid(stateDir, 'mariadb'),
+    kafka: servicePid(stateDir, 'kafka'),
+    mongodb: servicePid(stateDir, 'mongodb'),
+    redis: servicePid(stateDir, 'redis'),
+  };
 }
 
 /** Changelog ids handed out so far: every captured row change (and rolled-back ones) takes one. */
@@ -186,8 +195,28 @@ async function main(): Promise<void> {
     }
     if (!pipeline) throw new Error('syncline run did not start its children within 5 minutes');
     const p = pipeline;
+    // CPU seconds each process spends on the load: on a 2-core machine they share one budget, so
+    // the services' own cost per row bounds the load rate whatever syncline's code does.
+    const loadPids = {
+      ...stackPids(stateDir),
+      ...(JSON.parse(readFileSync(join(stateDir, 'run', `${pipelineName(config)}.json`), 'utf8')) as Record<
+        string,
+        number
+      >),
+    };
+    const loadCpu0 = Object.fromEntries(Object.entries(loadPids).map(([k, pid]) => [k, cpuOf(pid)]));
     await waitForZeroLag(config, conn, p, 3 * 3600_000, log);
     const loadSeconds = (performance.now() - t0) / 1000;
+    const cpuMsPerThousandRows = Object.fromEntries(
+      Object.entries(loadPids).map(([k, pid]) => [
+        k,
+        +(((cpuOf(pid) - loadCpu0[k]!) * 1e6) / seeded).toFixed(1),
+      ]),
+    );
+    const serviceMs = ['mariadb', 'kafka', 'mongodb', 'redis'].reduce(
+      (a, k) => a + (cpuMsPerThousandRows[k] ?? 0),
+      0,
+    );
     const snapshots = [...runLog.matchAll(/run: snapshot (\S+): (\d+) rows, (\d+) rows\/s/g)].map((m) => ({
       table: m[1],
       rows: Number(m[2]),
@@ -200,6 +229,9 @@ async function main(): Promise<void> {
       rowsPerSecondEndToEnd: Math.round(seeded / loadSeconds),
       snapshotRowsPerSecond: snapSeconds > 0 ? Math.round(snapRows / snapSeconds) : null,
       snapshotPerTable: snapshots,
+      cpuMsPerThousandRows,
+      // Cores ÷ the four services' CPU per row: the load rate if syncline's processes cost nothing.
+      serviceBoundRowsPerSecond: serviceMs > 0 ? Math.round((cpus().length * 1e6) / serviceMs) : null,
     };
     log(`initial load: ${JSON.stringify(result.initialLoad)}`);
 
@@ -286,10 +318,7 @@ async function main(): Promise<void> {
     // 4. Flat out, from an empty pipeline so that no earlier backlog is counted.
     await waitForZeroLag(config, conn, p, DRAIN_MS, log).catch(() => log('flat out starts with a backlog'));
     const svc = {
-      mariadb: servicePid(stateDir, 'mariadb'),
-      kafka: servicePid(stateDir, 'kafka'),
-      mongodb: servicePid(stateDir, 'mongodb'),
-      redis: servicePid(stateDir, 'redis'),
+      ...stackPids(stateDir),
       relay: pids.relay,
       spark: pids.spark,
     };

@@ -487,6 +487,11 @@ async function main(): Promise<void> {
     : null;
   const ratios = {
     triggerWriteOverhead: ratio(capture.rowsPerSecondWithTriggers, capture.rowsPerSecondWithoutTriggers, 2),
+    binlogWriteOverhead: ratio(
+      capture.rowsPerSecondWithBinlogCapture,
+      capture.rowsPerSecondWithoutTriggers,
+      2,
+    ),
     relayDrainVsKafkaRaw: ratio(drain, raw.kafkaProduceMessagesPerSecond),
     sparkVsSlowestSinkRaw: ratio(sparkRate, slowestSinkRaw),
     sparkRedisOnlyVsEvalshaRaw: ratio(sparkRedis.drainEventsPerSecond, raw.redisEvalshaPipelinedPerSecond),
@@ -616,8 +621,9 @@ async function main(): Promise<void> {
     `| MongoDB stand-in guarded bulk writes, 500 guarded upserts per bulk on ${fmt(N.guardedDocs)} docs (raw) | ${fmt(raw.mongoGuardedBulkWriteDocsPerSecond)} docs/s | |`,
     `| Redis pipelined HSET (raw) | ${fmt(raw.redisPipelinedHsetPerSecond)} ops/s | |`,
     `| Redis pipelined EVALSHA of the job's write script (raw) | ${fmt(raw.redisEvalshaPipelinedPerSecond)} ops/s | |`,
-    `| single-row inserts without / with triggers (4 connections) | ${fmt(capture.rowsPerSecondWithoutTriggers)} / ${fmt(capture.rowsPerSecondWithTriggers)} rows/s | with ÷ without = ${fmt(ratios.triggerWriteOverhead)} |`,
-    `| relay drain into Kafka | ${fmt(drain)} events/s | ÷ Kafka raw = ${fmt(ratios.relayDrainVsKafkaRaw)} |`,
+    `| single-row inserts without capture / with triggers / with the binlog reader running (4 connections) | ${fmt(capture.rowsPerSecondWithoutTriggers)} / ${fmt(capture.rowsPerSecondWithTriggers)} / ${fmt(capture.rowsPerSecondWithBinlogCapture)} rows/s | ÷ without: triggers ${fmt(ratios.triggerWriteOverhead)}, binlog ${fmt(ratios.binlogWriteOverhead)} |`,
+    `| single-row updates without capture / with triggers / with the binlog reader running | ${fmt(capture.updatesPerSecondWithoutTriggers)} / ${fmt(capture.updatesPerSecondWithTriggers)} / ${fmt(capture.updatesPerSecondWithBinlogCapture)} rows/s | |`,
+    `| capture into Kafka: relay (changelog backlog) / binlog reader (binlog backlog) | ${fmt(drain)} / ${fmt(capture.binlogEventsPerSecond)} events/s | ÷ Kafka raw = ${fmt(ratios.relayDrainVsKafkaRaw)} / ${fmt(ratio(capture.binlogEventsPerSecond, raw.kafkaProduceMessagesPerSecond))} |`,
     `| Spark job into Redis only (${fmt(N.sparkOneTableEvents)} pre-filled events, one table), real-time mode / micro-batch | ${fmt(sparkRedis.drainEventsPerSecond)} / ${fmt(sparkRedisMicroBatch.drainEventsPerSecond)} events/s (micro-batch p50 ${fmt(sparkRedisMicroBatch.batchMsP50)} ms, p99 ${fmt(sparkRedisMicroBatch.batchMsP99)} ms) | real-time ÷ EVALSHA raw = ${fmt(ratios.sparkRedisOnlyVsEvalshaRaw)} |`,
     ...(quick
       ? []

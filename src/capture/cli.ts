@@ -20,6 +20,7 @@ import {
   triggerStatus,
 } from './trigger/install.ts';
 import { Relay } from './trigger/relay.ts';
+import { BinlogReader } from './binlog/reader.ts';
 import { applyDdl } from './trigger/apply-ddl.ts';
 import { captureMetrics } from './metrics.ts';
 import { fileSafeName } from '../model/file-names.ts';
@@ -225,14 +226,20 @@ export function registerCaptureCommands(program: Command): void {
   // capture
   program
     .command('capture')
-    .description('run the relay: drain the changelog into Kafka (one active relay per source; others wait)')
+    .description(
+      'run the capture: the relay drains the changelog into Kafka, or with source.capture: binlog the binlog reader reads the binary log (one active per source; others wait)',
+    )
     .option('--database <name>', 'source database (overrides source.database)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port')
     .action(async (opts: { metricsPort?: string }, cmd: Command) => {
       const config = configFromCommand(cmd);
       const logger = pino({ name: 'syncline-capture', level: process.env.SYNCLINE_LOG_LEVEL ?? 'info' });
-      await warnAboutTriggers(config, logger);
-      const relay = new Relay(config, { logger });
+      // The binlog reader takes the relay's lock, so the two can never publish for one database at once.
+      if (config.source.capture !== 'binlog') await warnAboutTriggers(config, logger);
+      const relay =
+        config.source.capture === 'binlog'
+          ? new BinlogReader(config, { logger })
+          : new Relay(config, { logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping after the batch in flight');
         relay.stop();

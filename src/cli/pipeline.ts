@@ -15,6 +15,8 @@ import { formatReports, inSync, verify } from '../verify/verify.ts';
 import { runSnapshots } from '../capture/snapshot/run-snapshot.ts';
 import { DEFAULT_CHUNK_ROWS } from '../capture/snapshot/snapshot.ts';
 import { capturedTables, triggerStatus } from '../capture/trigger/install.ts';
+import { changelogDdl } from '../capture/trigger/ddl.ts';
+import { readBinlogPosition } from '../capture/binlog/index.ts';
 import { connectSource } from '../mysql/connect.ts';
 import { urlWithPassword } from '../config/urls.ts';
 
@@ -54,7 +56,15 @@ export function registerPipelineCommands(program: Command): void {
             }
             tables = tables.filter((t) => opts.table!.includes(t.name));
           }
-          const statuses = await triggerStatus(conn, tables);
+          if (config.source.capture === 'binlog') {
+            // The chunks reach Kafka through the binlog only from the reader's start position on.
+            if (!(await readBinlogPosition(config)))
+              throw new Error(
+                'binlog capture has not started for this state folder yet, so the snapshot would not reach Kafka. To fix: use `syncline run` (it records the start position, then snapshots)',
+              );
+            await conn.query(changelogDdl());
+          }
+          const statuses = config.source.capture === 'binlog' ? [] : await triggerStatus(conn, tables);
           const missing = statuses.filter((s) => !s.installed || s.drift).map((s) => s.table);
           if (missing.length > 0) {
             // Without current triggers, changes made during the snapshot would not be captured.

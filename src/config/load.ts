@@ -273,9 +273,6 @@ export function resolveConfig(input: unknown, options: LoadOptions & { file?: st
   const mongoUrl = pick(raw.sinks.mongodb.url, stack?.mongodb, 'sinks.mongodb.url');
   const redisUrl = pick(raw.sinks.redis.url, stack?.redis, 'sinks.redis.url');
 
-  if (raw.source.capture === 'binlog' && errors.length === 0) {
-    // Accepted in the file so configs are forward compatible; the relay checks it is implemented.
-  }
   if (errors.length > 0) throw new ConfigError(redact(`${label} is invalid:\n${errors.join('\n')}`));
 
   return {

@@ -34,3 +34,33 @@ export const GLOBAL_PRIVILEGES = ['PROCESS'] as const;
 export function globalGrantStatement(grantee = '<the syncline user>'): string {
   return `GRANT ${GLOBAL_PRIVILEGES.join(', ')} ON *.* TO ${grantee}`;
 }
+
+/**
+ * Binlog capture reads as a replica: REPLICATION SLAVE for the binlog dump, REPLICATION CLIENT for
+ * SHOW BINARY LOGS / SHOW MASTER STATUS (MariaDB ≥ 10.5 calls it BINLOG MONITOR and prints that
+ * name in SHOW GRANTS). On the database it needs no TRIGGER and no LOCK TABLES: SELECT for the
+ * catalog and the snapshot, and INSERT/UPDATE/DELETE/CREATE for syncline's own tables.
+ */
+export const BINLOG_SOURCE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE'] as const;
+export const BINLOG_GLOBAL_PRIVILEGES = ['REPLICATION SLAVE', 'REPLICATION CLIENT'] as const;
+
+/** What SHOW GRANTS may print for a binlog privilege (MariaDB renamed REPLICATION CLIENT). */
+const BINLOG_GRANT_ALIASES: Record<(typeof BINLOG_GLOBAL_PRIVILEGES)[number], RegExp> = {
+  'REPLICATION SLAVE': /\bREPLICATION (SLAVE|REPLICA)\b/,
+  'REPLICATION CLIENT': /\b(REPLICATION CLIENT|BINLOG MONITOR)\b/,
+};
+
+/** The binlog privileges that SHOW GRANTS text (upper-cased) does not show on *.*. */
+export function missingBinlogPrivileges(grantsUpper: string): string[] {
+  if (/GRANT ALL PRIVILEGES ON \*\.\*/.test(grantsUpper)) return [];
+  const global = grantsUpper
+    .split('\n')
+    .filter((line) => / ON \*\.\* /.test(line))
+    .join('\n');
+  return BINLOG_GLOBAL_PRIVILEGES.filter((p) => !BINLOG_GRANT_ALIASES[p].test(global));
+}
+
+/** `GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO <grantee>`. */
+export function binlogGrantStatement(grantee = '<the syncline user>'): string {
+  return `GRANT ${BINLOG_GLOBAL_PRIVILEGES.join(', ')} ON *.* TO ${grantee}`;
+}

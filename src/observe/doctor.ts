@@ -5,13 +5,23 @@ import { spawnSync } from 'node:child_process';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
-import { captureLimitationsOf, triggerStatus } from '../capture/trigger/install.ts';
+import { captureLimitationsOf, installedTables, triggerStatus } from '../capture/trigger/install.ts';
+import { binlogCascadeWarnings, readBinlogPosition } from '../capture/binlog/index.ts';
+import { binlogBytesBehind, binlogSettingProblems, describeBinlogProblems } from '../mysql/binlog.ts';
 import { listTables, readCatalog } from '../mysql/catalog.ts';
 import { connect, mysqlErrno } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
 import { ServiceError } from '../errors/registry.ts';
 import { probeKafka, probeMongo, probeRedis } from '../pipeline/preflight.ts';
-import { SOURCE_PRIVILEGES, globalGrantStatement, grantStatement } from '../mysql/privileges.ts';
+import {
+  BINLOG_GLOBAL_PRIVILEGES,
+  BINLOG_SOURCE_PRIVILEGES,
+  SOURCE_PRIVILEGES,
+  binlogGrantStatement,
+  globalGrantStatement,
+  grantStatement,
+  missingBinlogPrivileges,
+} from '../mysql/privileges.ts';
 import { innodbTableIds } from '../capture/trigger/truncate.ts';
 
 export type CheckState = 'ok' | 'warn' | 'fail';
@@ -69,63 +79,117 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
       .map((g) => String(Object.values(g)[0]))
       .join('\n')
       .toUpperCase();
+    const binlog = config.source.capture === 'binlog';
     const all = /GRANT ALL PRIVILEGES ON (\*\.\*|`?[^ ]+`?\.\*)/.test(text);
-    const missing = all ? [] : SOURCE_PRIVILEGES.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
+    const needed: readonly string[] = binlog ? BINLOG_SOURCE_PRIVILEGES : SOURCE_PRIVILEGES;
+    const missing = all ? [] : needed.filter((p) => !new RegExp(`\\b${p}\\b`).test(text));
     out.push(
       missing.length === 0
         ? {
             area: 'source',
             name: 'privileges',
             state: 'ok',
-            detail: all ? 'ALL PRIVILEGES' : SOURCE_PRIVILEGES.join(', '),
+            detail: all ? 'ALL PRIVILEGES' : needed.join(', '),
           }
         : {
             area: 'source',
             name: 'privileges',
             state: 'fail',
             detail: `missing ${missing.join(', ')}`,
-            fix: grantStatement(config.source.database),
+            fix: binlog
+              ? `GRANT ${BINLOG_SOURCE_PRIVILEGES.join(', ')} ON ${config.source.database}.* TO <the syncline user>`
+              : grantStatement(config.source.database),
           },
     );
-
-    // TRUNCATE runs no trigger; the relay notices it by InnoDB's table ids, which need PROCESS.
-    try {
-      await innodbTableIds(conn, config.source.database);
-      out.push({
-        area: 'source',
-        name: 'truncate capture',
-        state: 'ok',
-        detail: 'InnoDB table ids readable: TRUNCATE TABLE reaches the sinks (decision 0035)',
-      });
-    } catch (err) {
-      if (mysqlErrno(err) !== 1227) throw err;
-      out.push({
-        area: 'source',
-        name: 'truncate capture',
-        state: 'warn',
-        detail:
-          'the user lacks PROCESS, so the relay cannot notice TRUNCATE TABLE: truncated rows would stay in MongoDB and Redis',
-        fix: globalGrantStatement(),
-      });
+    if (binlog) {
+      const lacking = missingBinlogPrivileges(text);
+      out.push(
+        lacking.length === 0
+          ? {
+              area: 'source',
+              name: 'replication privileges',
+              state: 'ok',
+              detail: BINLOG_GLOBAL_PRIVILEGES.join(', '),
+            }
+          : {
+              area: 'source',
+              name: 'replication privileges',
+              state: 'fail',
+              detail: `missing ${lacking.join(', ')}: the binlog reader cannot read the binary log`,
+              fix: binlogGrantStatement(),
+            },
+      );
     }
 
+    // TRUNCATE runs no trigger; the relay notices it by InnoDB's table ids, which need PROCESS.
+    // The binlog carries TRUNCATE as a statement.
+    if (!binlog)
+      try {
+        await innodbTableIds(conn, config.source.database);
+        out.push({
+          area: 'source',
+          name: 'truncate capture',
+          state: 'ok',
+          detail: 'InnoDB table ids readable: TRUNCATE TABLE reaches the sinks (decision 0035)',
+        });
+      } catch (err) {
+        if (mysqlErrno(err) !== 1227) throw err;
+        out.push({
+          area: 'source',
+          name: 'truncate capture',
+          state: 'warn',
+          detail:
+            'the user lacks PROCESS, so the relay cannot notice TRUNCATE TABLE: truncated rows would stay in MongoDB and Redis',
+          fix: globalGrantStatement(),
+        });
+      }
+
     const [vars] = await conn.query<RowDataPacket[]>(
-      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'log_bin_trust_function_creators')",
+      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'log_bin_trust_function_creators')",
     );
     const v = Object.fromEntries(vars.map((r) => [String(r.Variable_name), String(r.Value)]));
-    const binlogReady = v.log_bin === 'ON' && v.binlog_format === 'ROW' && v.binlog_row_image === 'FULL';
+    const binlogProblems = await binlogSettingProblems(conn);
     out.push({
       area: 'source',
       name: 'binlog',
-      state: binlogReady ? 'ok' : config.source.capture === 'binlog' ? 'fail' : 'warn',
-      detail: `log_bin=${v.log_bin}, binlog_format=${v.binlog_format}, binlog_row_image=${v.binlog_row_image}`,
-      ...(binlogReady
+      state: binlogProblems.length === 0 ? 'ok' : binlog ? 'fail' : 'warn',
+      detail:
+        binlogProblems.length === 0
+          ? 'row events with full images and full metadata'
+          : `${binlogProblems.map((p) => `${p.variable}=${p.value}`).join(', ')}${binlog ? '' : ' (only binlog capture needs these)'}`,
+      ...(binlogProblems.length === 0
         ? {}
-        : {
-            fix: 'for binlog capture set log_bin=ON, binlog_format=ROW, binlog_row_image=FULL (trigger capture does not need them)',
-          }),
+        : { fix: describeBinlogProblems(binlogProblems).replace(/^.*To fix: /, '') }),
     });
-    if (v.log_bin === 'ON' && v.log_bin_trust_function_creators !== 'ON' && !text.includes('SUPER') && !all) {
+    if (binlog) {
+      const position = await readBinlogPosition(config);
+      if (position) {
+        const behind = await binlogBytesBehind(conn, position).catch(() => null);
+        out.push(
+          behind === null
+            ? {
+                area: 'source',
+                name: 'binlog position',
+                state: 'fail',
+                detail: `the reader's position ${position.file}:${position.position} is no longer on the server (purged)`,
+                fix: 'changes since then are lost to binlog capture: remove the binlog position file in the state folder and re-snapshot with `syncline snapshot --restart` (docs/capture.md, "Binlog retention")',
+              }
+            : {
+                area: 'source',
+                name: 'binlog position',
+                state: 'ok',
+                detail: `${position.file}:${position.position}, ${behind.toLocaleString('en-US')} bytes behind the server`,
+              },
+        );
+      }
+    }
+    if (
+      !binlog &&
+      v.log_bin === 'ON' &&
+      v.log_bin_trust_function_creators !== 'ON' &&
+      !text.includes('SUPER') &&
+      !all
+    ) {
       out.push({
         area: 'source',
         name: 'trigger creation',
@@ -182,7 +246,21 @@ async function sourceChecks(config: Config, out: Check[]): Promise<void> {
             'every statement form is captured on these tables, foreign-key cascades included (docs/capture.md)',
         });
     }
-    if (withKey.length > 0) {
+    if (withKey.length > 0 && binlog) {
+      const warnings = await binlogCascadeWarnings(conn, config);
+      for (const w of warnings)
+        out.push({ area: 'source', name: 'capture exactness', state: 'warn', detail: w });
+      const triggered = await installedTables(conn, config.source.database);
+      if (triggered.length > 0)
+        out.push({
+          area: 'source',
+          name: 'triggers',
+          state: 'warn',
+          detail: `trigger capture is still installed on ${triggered.join(', ')}`,
+          fix: '`syncline run` with source.capture: binlog switches over: it records the binlog position, drops the triggers and publishes what they captured (docs/capture.md, "Switching capture modes")',
+        });
+    }
+    if (withKey.length > 0 && !binlog) {
       const statuses = await triggerStatus(conn, withKey);
       const absent = statuses.filter((s) => !s.installed).map((s) => s.table);
       const drift = statuses.filter((s) => s.installed && s.drift).map((s) => s.table);

@@ -6,6 +6,14 @@ import { formatTable } from '../cli/table.ts';
 import type { Config } from '../config/load.ts';
 import type { BatchProgress } from '../spark/launcher.ts';
 import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';
+import { readBinlogPosition } from '../capture/binlog/index.ts';
+import {
+  binlogBytesBehind,
+  binlogHead,
+  compareCoordinates,
+  type BinlogCoordinates,
+} from '../mysql/binlog.ts';
+import { runningSnapshots } from '../capture/snapshot/snapshot.ts';
 import { changelogBacklog, endOffsets, sinkCommittedOffsets, topicLag, type SinkName } from './lag.ts';
 
 export interface TableStatus {
@@ -75,6 +83,8 @@ export interface PipelineStatus {
   tables: TableStatus[];
   deadLetterTopic: { topic: string; messages: string };
   spark: { batches: number; lastBatchAt: string | null; lastBatchMs: number | null; rowsPerSecond: number };
+  /** Binlog capture only: where the reader has published up to, and the server's head. */
+  binlog?: { position: BinlogCoordinates | null; head: BinlogCoordinates | null; bytesBehind: number | null };
   generatedAt: string;
 }
 
@@ -161,6 +171,15 @@ export async function pipelineStatus(
     };
   });
   const dlqEnd = (ends.get(job.kafka.dlqTopic) ?? []).reduce((a, b) => a + b, 0n);
+  let binlog: PipelineStatus['binlog'];
+  if (config.source.capture === 'binlog') {
+    const position = await readBinlogPosition(config);
+    binlog = {
+      position: position ? { file: position.file, position: position.position } : null,
+      head: await binlogHead(conn),
+      bytesBehind: position ? await binlogBytesBehind(conn, position) : null,
+    };
+  }
   return {
     name: job.name,
     tables,
@@ -171,6 +190,7 @@ export async function pipelineStatus(
       lastBatchMs: last?.durationMs ?? null,
       rowsPerSecond: primary.reduce((a, p) => a + p.numInputRows, 0) / 60,
     },
+    ...(binlog ? { binlog } : {}),
     generatedAt: new Date().toISOString(),
   };
 }
@@ -191,21 +211,31 @@ export async function waitForZeroLag(
   log: (line: string) => void = () => {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Binlog capture: everything committed before this call must have been read. The head is taken
+  // once, so a busy source does not move the goal.
+  const target = config.source.capture === 'binlog' ? await binlogHead(conn) : null;
   let lastLog = 0;
   let zeroes = 0;
   for (;;) {
     const status = await pipelineStatus(config, conn, pipeline);
     const lag = totalLag(status);
+    const read = status.binlog?.position;
+    const captureBehind = target !== null && (!read || compareCoordinates(read, target) < 0);
+    // A table being loaded or reloaded (after a schema change) is not in its sinks yet.
+    const loading = (await runningSnapshots(conn, config.source.database)).filter((t) =>
+      pipeline.tables.some((p) => p.name === t),
+    );
     // Twice in a row: the relay may be between reading a batch and publishing it.
-    zeroes = lag.backlog === 0 && lag.kafka === 0n ? zeroes + 1 : 0;
+    zeroes = lag.backlog === 0 && lag.kafka === 0n && !captureBehind && loading.length === 0 ? zeroes + 1 : 0;
     if (zeroes >= 2) return;
+    const where = `${target ? `binlog reader at ${read ? `${read.file}:${read.position}` : 'no position yet'} of ${target.file}:${target.position}` : `changelog backlog ${lag.backlog}`}, Kafka lag ${lag.kafka}${loading.length ? `, snapshot of ${loading.join(', ')} not finished` : ''}`;
     if (Date.now() > deadline) {
       throw new Error(
-        `lag did not reach zero within ${Math.round(timeoutMs / 1000)} s (changelog backlog ${lag.backlog}, Kafka lag ${lag.kafka}). Is \`syncline run\` running?`,
+        `lag did not reach zero within ${Math.round(timeoutMs / 1000)} s (${where}). Is \`syncline run\` running?`,
       );
     }
     if (Date.now() - lastLog > 5000) {
-      log(`waiting for the pipeline to catch up: changelog backlog ${lag.backlog}, Kafka lag ${lag.kafka}`);
+      log(`waiting for the pipeline to catch up: ${where}`);
       lastLog = Date.now();
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -251,5 +281,11 @@ export function formatStatus(status: PipelineStatus): string {
     `spark: ${status.spark.batches} batches in the last minute, ${status.spark.rowsPerSecond.toFixed(1)} rows/s, last batch ${status.spark.lastBatchAt ?? 'never'}${status.spark.lastBatchMs !== null ? ` (${status.spark.lastBatchMs} ms)` : ''}`,
   );
   lines.push(`dead letters: ${status.deadLetterTopic.messages} in ${status.deadLetterTopic.topic}`);
+  if (status.binlog) {
+    const { position, head, bytesBehind } = status.binlog;
+    lines.push(
+      `binlog: read to ${position ? `${position.file}:${position.position}` : '(not started)'}, server at ${head ? `${head.file}:${head.position}` : '?'}${bytesBehind !== null ? `, ${bytesBehind.toLocaleString('en-US')} bytes behind` : position ? ', its file is no longer on the server (purged): re-snapshot' : ''}`,
+    );
+  }
   return lines.join('\n');
 }

@@ -6,14 +6,10 @@ import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'n
 import { dirname, join, resolve } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Config } from '../config/load.ts';
+import type { TableSchema } from '../model/types.ts';
 import { redact } from '../config/redact.ts';
 import { runSnapshots, tablesNeedingSnapshot } from '../capture/snapshot/run-snapshot.ts';
-import {
-  captureLimitationsOf,
-  capturedTables,
-  installTriggers,
-  triggerStatus,
-} from '../capture/trigger/install.ts';
+import { capturedTables, installTriggers, triggerStatus } from '../capture/trigger/install.ts';
 import { resetSnapshot } from '../capture/snapshot/snapshot.ts';
 import { createAdmin, ensureTopics } from '../kafka/client.ts';
 import { connectSource } from '../mysql/connect.ts';
@@ -27,11 +23,13 @@ import {
 } from '../spark/launcher.ts';
 import { resolvePipeline, pipelineName, type ResolvedPipeline } from './job.ts';
 import { Supervisor } from './supervisor.ts';
+import { prepareCapture } from './capture-mode.ts';
 import { checkMongoNames, waitForServices, withBackoff } from './preflight.ts';
 import type { Server } from 'node:http';
 import { pipelineRegistry, serveMetrics } from '../observe/metrics.ts';
 import { pipelineStatus } from '../observe/status.ts';
-import { grantStatement } from '../mysql/privileges.ts';
+import { binlogGrantStatement, grantStatement, missingBinlogPrivileges } from '../mysql/privileges.ts';
+import { binlogSettingProblems, describeBinlogProblems } from '../mysql/binlog.ts';
 import { ServiceError } from '../errors/registry.ts';
 import {
   acquireLock,
@@ -70,15 +68,24 @@ export class RunError extends Error {
 
 /** What `run` checks before it changes anything on the source. */
 export async function checkSource(conn: Connection, config: Config): Promise<void> {
-  if (config.source.capture === 'binlog') {
-    throw new RunError(
-      'source.capture is "binlog", which is not available yet. To fix: set source.capture: trigger (the default) in syncline.yaml.',
-    );
-  }
   const [rows] = await conn.query('SELECT @@version AS v');
   const version = String((rows as { v: string }[])[0]?.v ?? '');
   const [grants] = await conn.query('SHOW GRANTS');
   const text = (grants as Record<string, string>[]).map((g) => Object.values(g)[0]).join('\n');
+  if (config.source.capture === 'binlog') {
+    const problems = await binlogSettingProblems(conn);
+    if (problems.length > 0)
+      throw new RunError(
+        `source.capture is "binlog" but the server (${version}) is not set up for it: ${describeBinlogProblems(problems)}`,
+      );
+    const missing = missingBinlogPrivileges(text.toUpperCase());
+    if (missing.length > 0)
+      throw new ServiceError(
+        'SYNCLINE_MYSQL_PRIVILEGES',
+        `binlog capture reads the binary log as a replica, and the user lacks ${missing.join(', ')} (server ${version}); needed: ${binlogGrantStatement()}`,
+      );
+    return;
+  }
   // ALL PRIVILEGES on the captured database is enough, not only on *.* (SHOW GRANTS quotes the
   // name exactly as quoteId does).
   const hasAll =
@@ -114,7 +121,13 @@ async function snapshotWithRetries(
     let locks: Lock[] = [];
     try {
       conn = await connectSource(config);
-      const todo = await tablesNeedingSnapshot(conn, pipeline.tables);
+      // Columns as they are now: a table altered since the pipeline was resolved would fail every
+      // retry with the old column list (`run` follows the change itself).
+      const names = new Set(pipeline.tables.map((t) => t.name));
+      const tables = (await capturedTables(conn, config.source.database, config.source.tables)).filter((t) =>
+        names.has(t.name),
+      );
+      const todo = await tablesNeedingSnapshot(conn, tables);
       if (todo.length === 0) return;
       locks = lockSnapshots(
         config,
@@ -243,18 +256,7 @@ async function runLocked(
     checkMongoNames(config, (await resolvePipeline(config, conn, { createIdentity: false })).job);
     await waitForServices(config, wait);
     const pipeline = await resolvePipeline(config, conn);
-    const installed = await installTriggers(conn, pipeline.tables);
-    const changed = installed.filter((r) => r.action !== 'unchanged');
-    log(
-      `run: ${pipeline.tables.length} tables captured${changed.length ? `; triggers ${changed.map((r) => `${r.action} on ${r.table}`).join(', ')}` : ''}`,
-    );
-    // What trigger capture cannot see on this schema is said at every start (doctor lists it too).
-    for (const l of await captureLimitationsOf(
-      conn,
-      config.source.database,
-      pipeline.tables.map((t) => t.name),
-    ))
-      log(`run: CAPTURE LIMITATION on ${l.table} (${l.constraint}): ${l.detail}. To fix: ${l.fix}`);
+    await prepareCapture(conn, config, pipeline, log);
 
     const jobFile = writeJobFile(
       pipeline.job,
@@ -373,6 +375,7 @@ async function runLocked(
     };
     const followOn = async (conn: Connection): Promise<void> => {
       const tables = await capturedTables(conn, config.source.database, config.source.tables);
+      if (config.source.capture === 'binlog') return followBinlogSchema(conn, tables);
       const statuses = await triggerStatus(conn, tables);
       const changed = statuses.filter((s) => !s.installed || s.drift).map((s) => s.table);
       if (changed.length === 0) return;
@@ -387,8 +390,33 @@ async function runLocked(
       writeJobFile(next.job, jobFile);
       await createTopics(config, next);
       current = next;
-      sup.restart('spark');
+      await sup.restart('spark');
       // Rows written between the DDL and the new triggers carry the old shape: reload the table.
+      for (const table of changed) await resetSnapshotOf(config, table);
+      await snapshotWithRetries(config, next, options.signal, log);
+    };
+
+    // Binlog capture needs no trigger swap: every row event carries its columns as written. But an
+    // ALTER TABLE rewrites the table's rows without row events (a dropped or renamed column, a new
+    // column's default), so a table whose columns changed is reloaded, and a new one loaded, through
+    // the snapshot; the Spark job restarts with the new columns.
+    const followBinlogSchema = async (conn: Connection, tables: TableSchema[]): Promise<void> => {
+      const shape = (t: TableSchema | undefined) => JSON.stringify(t ? [t.columns, t.primaryKey] : null);
+      const changed = tables
+        .filter((t) => shape(t) !== shape(current.tables.find((c) => c.name === t.name)))
+        .map((t) => t.name);
+      const dropped = current.tables.some((c) => !tables.some((t) => t.name === c.name));
+      if (changed.length === 0 && !dropped) return;
+      const added = changed.filter((name) => !current.tables.some((c) => c.name === name));
+      log(
+        `run: schema change on ${changed.join(', ') || 'the table list'}: restarting the Spark job${added.length ? ' and the capture' : ''}, reloading ${changed.join(', ') || 'nothing'}`,
+      );
+      const next = await resolvePipeline(config, conn);
+      writeJobFile(next.job, jobFile);
+      await createTopics(config, next);
+      current = next;
+      await sup.restart('spark');
+      if (added.length > 0) await sup.restart('relay');
       for (const table of changed) await resetSnapshotOf(config, table);
       await snapshotWithRetries(config, next, options.signal, log);
     };

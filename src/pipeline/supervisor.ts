@@ -122,17 +122,25 @@ export class Supervisor {
   }
 
   /** Stops a child on purpose (SIGTERM) and starts it again at once, e.g. with a new job file. */
-  restart(name: string): void {
+  /**
+   * Resolves once the old process has exited, so that what the caller does next (e.g. reload a
+   * table) cannot be handled by it: a stopping Spark job still writes what it reads.
+   */
+  restart(name: string, graceMs = 30_000): Promise<void> {
     const running = this.#children.get(name);
-    if (!running || this.#stopping) return;
-    if (!running.child) {
+    if (!running || this.#stopping) return Promise.resolve();
+    const child = running.child;
+    if (!child) {
       if (running.timer) clearTimeout(running.timer);
       running.timer = null;
       this.#launch(running);
-      return;
+      return Promise.resolve();
     }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     running.replacing = true;
-    running.child.kill('SIGTERM');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    return exited.finally(() => clearTimeout(timer));
   }
 
   /** SIGTERM every child, SIGKILL after graceMs, and wait until all have exited. */

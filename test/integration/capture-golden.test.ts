@@ -1,13 +1,23 @@
-// The relay's output for a scripted set of statements must equal the golden events in
-// contract/golden/ byte for byte (after the documented normalisation of volatile fields).
-// SYNCLINE_UPDATE_GOLDEN=1 rewrites the files from what the relay publishes instead.
+// The capture's output for a scripted set of statements must equal the golden events in
+// contract/golden/ byte for byte (after the documented normalisation of volatile fields), in both
+// capture modes: the binlog reader must publish exactly what the trigger relay publishes, apart
+// from source.capture, source.seq and the times. SYNCLINE_UPDATE_GOLDEN=1 rewrites the files from
+// what the relay publishes instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { compactJson } from '../../src/model/event.ts';
-import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
-import { bySeq, drainWithRelay, freshDatabase, readEvents } from './capture-support.ts';
+import {
+  CAPTURE_MODES,
+  bySeq,
+  drainWithCapture,
+  freshDatabase,
+  prepareCapture,
+  readEvents,
+  synclineTriggers,
+  type CaptureMode,
+} from './capture-support.ts';
 
 const GOLDEN_DIR = path.resolve(import.meta.dirname, '../../contract/golden');
 
@@ -106,11 +116,15 @@ function pretty(compact: string): string {
 }
 
 const SOURCE_TAIL =
-  /"source":\{"name":"[^"]*","db":"[^"]*","table":("(?:[^"\\]|\\.)*"),"capture":"trigger","seq":"\d+","ts_ms":\d+\},"ts_ms":\d+\}$/;
+  /"source":\{"name":"[^"]*","db":"[^"]*","table":("(?:[^"\\]|\\.)*"),"capture":"(trigger|binlog)","seq":"\d+","ts_ms":\d+\},"ts_ms":\d+\}$/;
 
-/** Volatile fields → fixed values (documented in contract/golden/README.md). */
-function normalise(value: string, ordinal: number): string {
+/**
+ * Volatile fields → fixed values (documented in contract/golden/README.md); a binlog event's
+ * capture mode is compared as "trigger", the golden files being the relay's output.
+ */
+function normalise(value: string, ordinal: number, mode: CaptureMode): string {
   assert.match(value, SOURCE_TAIL, 'unexpected envelope layout');
+  assert.equal(SOURCE_TAIL.exec(value)![2], mode, 'source.capture names the capture mode');
   return value.replace(
     SOURCE_TAIL,
     (_m, table: string) =>
@@ -118,17 +132,22 @@ function normalise(value: string, ordinal: number): string {
   );
 }
 
-test('the relay publishes exactly the golden change events for a scripted set of statements', async () => {
-  const fx = await freshDatabase('golden', DDL);
+for (const mode of CAPTURE_MODES)
+  test(`${mode} capture publishes exactly the golden change events for a scripted set of statements`, async () => {
+    await goldenRun(mode);
+  });
+
+async function goldenRun(mode: CaptureMode): Promise<void> {
+  const fx = await freshDatabase('golden', DDL, mode);
   try {
-    const tables = await capturedTables(fx.conn, fx.database, '*');
-    await installTriggers(fx.conn, tables);
+    await prepareCapture(mode, fx.conn, fx.database);
     // Writers in a non-UTC zone: TIMESTAMP images must still come out in UTC.
     await fx.conn.query("SET time_zone = '+05:00'");
     for (const step of SCRIPT) for (const sql of step.sql) await fx.conn.query(sql);
     await fx.conn.query("SET time_zone = '+00:00'");
 
-    await drainWithRelay(fx.config, fx.conn);
+    await drainWithCapture(fx.config, fx.conn);
+    if (mode === 'binlog') assert.deepEqual(await synclineTriggers(fx.conn, fx.database), []);
     const published = (await readEvents(fx.config, ['all_types', 'order_lines'])).sort(bySeq);
     const names = SCRIPT.flatMap((s) => s.events);
     assert.equal(published.length, names.length, `expected ${names.length} events, got ${published.length}`);
@@ -136,11 +155,11 @@ test('the relay publishes exactly the golden change events for a scripted set of
     const actual = new Map<string, string>();
     published.forEach((p, i) => {
       const table = p.event.source.table;
-      const text = `{"description":${JSON.stringify(names[i])},"topic":"syncline.shop.${table}","key":${p.key},"value":${normalise(p.value, i + 1)}}`;
+      const text = `{"description":${JSON.stringify(names[i])},"topic":"syncline.shop.${table}","key":${p.key},"value":${normalise(p.value, i + 1, mode)}}`;
       actual.set(`${String(i + 1).padStart(2, '0')}-${names[i]}.json`, text);
     });
 
-    if (process.env.SYNCLINE_UPDATE_GOLDEN === '1') {
+    if (process.env.SYNCLINE_UPDATE_GOLDEN === '1' && mode === 'trigger') {
       for (const f of readdirSync(GOLDEN_DIR))
         if (/^\d\d-.*\.json$/.test(f)) rmSync(path.join(GOLDEN_DIR, f));
       for (const [file, text] of actual) writeFileSync(path.join(GOLDEN_DIR, file), pretty(text));
@@ -151,7 +170,7 @@ test('the relay publishes exactly the golden change events for a scripted set of
     assert.deepEqual(goldenFiles, [...actual.keys()], 'golden file names differ from the scripted events');
     for (const [file, text] of actual) {
       const golden = compactJson(readFileSync(path.join(GOLDEN_DIR, file), 'utf8'));
-      assert.equal(text, golden, `${file}: relay output differs from the golden event`);
+      assert.equal(text, golden, `${file}: ${mode} capture output differs from the golden event`);
     }
 
     // Spot checks that make the contract's representation explicit in this test, not only in files.
@@ -168,4 +187,4 @@ test('the relay publishes exactly the golden change events for a scripted set of
   } finally {
     await fx.close();
   }
-});
+}

@@ -1,6 +1,8 @@
 // Shared helpers of the capture integration tests: a fresh database per test, a resolved config
-// pointing at the local stack, running the relay in-process until the changelog is empty, and
-// reading the published events back from Kafka.
+// pointing at the local stack, running the capture in-process (the trigger relay until the
+// changelog is empty, or the binlog reader until it has read up to the server's head), and reading
+// the published events back from Kafka. Tests that prove a capture property take the mode as a
+// parameter and run once per mode.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,15 @@ import { topicName, type ChangeEvent } from '../../src/model/event.ts';
 import { createCaptureMetrics } from '../../src/capture/metrics.ts';
 import { Relay } from '../../src/capture/trigger/relay.ts';
 import { CHANGELOG_TABLE } from '../../src/capture/trigger/ddl.ts';
+import { capturedTables, installTriggers } from '../../src/capture/trigger/install.ts';
+import {
+  BinlogReader,
+  currentBinlogHead,
+  ensureBinlogStartPosition,
+  readBinlogPosition,
+  type BinlogPosition,
+} from '../../src/capture/binlog/index.ts';
+import { compareCoordinates } from '../../src/mysql/binlog.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 export interface CaptureFixture {
@@ -27,10 +38,15 @@ export interface CaptureFixture {
   close(): Promise<void>;
 }
 
+export type CaptureMode = 'trigger' | 'binlog';
+
+/** The capture modes every capture property is proven for. */
+export const CAPTURE_MODES: CaptureMode[] = ['trigger', 'binlog'];
+
 export function testConfig(
   stack: TestStack,
   database: string,
-  extra: { tables?: string[] | '*'; topicPrefix?: string; batchSize?: number } = {},
+  extra: { tables?: string[] | '*'; topicPrefix?: string; batchSize?: number; capture?: CaptureMode } = {},
 ): Config {
   return resolveConfig(
     {
@@ -39,6 +55,7 @@ export function testConfig(
         url: stack.mysqlUrl,
         database,
         tables: extra.tables ?? '*',
+        capture: extra.capture ?? 'trigger',
         relay: { batchSize: extra.batchSize ?? 2000, pollIntervalMs: 50, lockWaitSeconds: 1 },
       },
       kafka: {
@@ -53,7 +70,15 @@ export function testConfig(
   );
 }
 
-export async function freshDatabase(prefix: string, ddl: string[] = []): Promise<CaptureFixture> {
+/**
+ * A new database with the given tables. In binlog mode the reader's start position is recorded
+ * once the tables exist, as `syncline run` does before anything is written.
+ */
+export async function freshDatabase(
+  prefix: string,
+  ddl: string[] = [],
+  mode: CaptureMode = 'trigger',
+): Promise<CaptureFixture> {
   const stack = await getStack();
   const database = uniqueName(prefix);
   const conn = await connect({ url: stack.mysqlUrl });
@@ -66,7 +91,8 @@ export async function freshDatabase(prefix: string, ddl: string[] = []): Promise
     await conn.end();
     throw err;
   }
-  const config = testConfig(stack, database);
+  const config = testConfig(stack, database, { capture: mode });
+  if (mode === 'binlog') await ensureBinlogStartPosition(config);
   return {
     stack,
     database,
@@ -112,6 +138,90 @@ export async function drainWithRelay(config: Config, conn: Connection, timeoutMs
     await running;
   }
   return relay.published;
+}
+
+/** The relay or the binlog reader, as the test runs them in-process. */
+export type Capture = Relay | BinlogReader;
+
+export function newCapture(config: Config, options: { logger?: pino.Logger } = {}): Capture {
+  const o = { logger: options.logger ?? quietLogger, metrics: createCaptureMetrics(), statusFile: false };
+  return config.source.capture === 'binlog' ? new BinlogReader(config, o) : new Relay(config, o);
+}
+
+/** Trigger mode: the capture triggers on every table; binlog mode: nothing to install. */
+export async function prepareCapture(mode: CaptureMode, conn: Connection, database: string): Promise<void> {
+  if (mode === 'trigger') await installTriggers(conn, await capturedTables(conn, database, '*'));
+}
+
+/** Names of syncline's triggers in a database (binlog mode must leave none). */
+export async function synclineTriggers(conn: Connection, database: string): Promise<string[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    "SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE '%syncline%'",
+    [database],
+  );
+  return rows.map((r) => String(r.n));
+}
+
+function atOrAfter(a: BinlogPosition, b: BinlogPosition): boolean {
+  return compareCoordinates(a, b) >= 0;
+}
+
+async function changelogRowsLeft(conn: Connection, database: string): Promise<number> {
+  try {
+    return await changelogCount(conn, database);
+  } catch (err) {
+    if ((err as { errno?: number }).errno === 1146) return 0;
+    throw err;
+  }
+}
+
+/**
+ * Waits until a running capture has published everything committed before the call: the trigger
+ * relay has emptied the changelog; the binlog reader has stored a position at or past the
+ * server's head of now (and deleted the snapshot rows it published).
+ */
+export async function waitForCapture(
+  capture: Capture,
+  config: Config,
+  conn: Connection,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const head = capture instanceof BinlogReader ? await currentBinlogHead(config) : null;
+  for (;;) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `${config.source.capture} capture of ${config.source.database} not caught up within ${timeoutMs} ms`,
+      );
+    if (capture instanceof BinlogReader) {
+      const at = capture.position;
+      if (at && atOrAfter(at, head!) && (await changelogRowsLeft(conn, config.source.database)) === 0) return;
+    } else if ((await changelogCount(conn, config.source.database)) === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs the configured capture in this process until it has published everything committed so far. */
+export async function drainWithCapture(
+  config: Config,
+  conn: Connection,
+  timeoutMs = 60_000,
+): Promise<number> {
+  if (config.source.capture !== 'binlog') return drainWithRelay(config, conn, timeoutMs);
+  const capture = newCapture(config);
+  // A reader that stops on its own (a fatal error) must fail the wait, not time it out.
+  const running = capture.run().then(
+    () => new Error('the binlog reader stopped before it caught up'),
+    (err: unknown) => err,
+  );
+  try {
+    const outcome = await Promise.race([waitForCapture(capture, config, conn, timeoutMs), running]);
+    if (outcome !== undefined) throw outcome;
+  } finally {
+    capture.stop();
+    await running;
+  }
+  return capture.published;
 }
 
 export interface PublishedEvent {
@@ -373,7 +483,7 @@ export async function checkKvEvents(
 export function writeConfigFile(
   stack: TestStack,
   database: string,
-  options: { batchSize?: number; partitions?: number } = {},
+  options: { batchSize?: number; partitions?: number; capture?: CaptureMode } = {},
 ): { file: string; config: Config } {
   const dir = mkdtempSync(path.join(tmpdir(), 'syncline-cfg-'));
   const file = path.join(dir, 'syncline.yaml');
@@ -385,6 +495,7 @@ export function writeConfigFile(
         name: 'syncline',
         url: stack.mysqlUrl,
         database,
+        capture: options.capture ?? 'trigger',
         relay: { batchSize: options.batchSize ?? 500, pollIntervalMs: 50, lockWaitSeconds: 1 },
       },
       kafka: {
@@ -470,6 +581,29 @@ export async function waitForDrain(conn: Connection, database: string, timeoutMs
   const deadline = Date.now() + timeoutMs;
   while ((await changelogCount(conn, database)) > 0) {
     if (Date.now() > deadline) throw new Error(`changelog of ${database} not drained within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * For a capture running as a child process: waits until it has published everything committed
+ * before the call (trigger: the changelog is empty; binlog: the stored position reached the head).
+ */
+export async function waitForCaptureProcess(
+  config: Config,
+  conn: Connection,
+  timeoutMs = 60_000,
+): Promise<void> {
+  if (config.source.capture !== 'binlog') return waitForDrain(conn, config.source.database, timeoutMs);
+  const head = await currentBinlogHead(config);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const at = await readBinlogPosition(config);
+    if (at && atOrAfter(at, head) && (await changelogRowsLeft(conn, config.source.database)) === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `binlog reader of ${config.source.database} did not reach ${head.file}:${head.position} within ${timeoutMs} ms`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -28,12 +28,17 @@ describe('MariaDB of the local stack', () => {
       assert.deepEqual(rows, [{ id: 1, name: 'héllo 👋' }]);
 
       const [vars] = await conn.query(
-        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image')",
+        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata')",
       );
       const byName = Object.fromEntries(
         (vars as { Variable_name: string; Value: string }[]).map((v) => [v.Variable_name, v.Value]),
       );
-      assert.deepEqual(byName, { log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL' });
+      assert.deepEqual(byName, {
+        log_bin: 'ON',
+        binlog_format: 'ROW',
+        binlog_row_image: 'FULL',
+        binlog_row_metadata: 'FULL',
+      });
     } finally {
       await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
       await conn.end();

@@ -20,7 +20,12 @@ export interface PipelineFiles {
  * A config naming only the services, the database and a unique topic prefix: no Redis key template
  * and no MongoDB database, so the defaults are what runs.
  */
-export function writeDefaultConfig(stack: TestStack, database: string, prefix: string): PipelineFiles {
+export function writeDefaultConfig(
+  stack: TestStack,
+  database: string,
+  prefix: string,
+  capture: 'trigger' | 'binlog' = 'trigger',
+): PipelineFiles {
   const dir = mkdtempSync(join(tmpdir(), `syncline-${prefix}-`));
   const configFile = join(dir, 'syncline.yaml');
   writeFileSync(
@@ -28,6 +33,7 @@ export function writeDefaultConfig(stack: TestStack, database: string, prefix: s
     `source:
   url: ${stack.mysqlUrl}
   database: ${database}
+  capture: ${capture}
 kafka:
   brokers: [${stack.kafkaBrokers.join(', ')}]
   topicPrefix: ${uniqueName(prefix)}
@@ -47,6 +53,8 @@ sinks:
 export interface RunningPipeline {
   /** The last few KB of run's output, for a failure message. */
   tail(): string;
+  /** How many lines of run's whole output so far match the pattern. */
+  count(pattern: RegExp): number;
   /**
    * Resolves once run has installed the triggers and started the relay and the Spark job: changes
    * made earlier are only picked up by its snapshot, and a `verify --wait` before it finds nothing
@@ -64,13 +72,16 @@ export function startRun(files: PipelineFiles): RunningPipeline {
   });
   const exited = new Promise((r) => child.once('exit', r));
   let tail = '';
+  let all = '';
   const keep = (c: Buffer): void => {
     tail = (tail + c.toString()).slice(-6000);
+    all += c.toString();
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   return {
     tail: () => tail,
+    count: (pattern) => all.split('\n').filter((line) => pattern.test(line)).length,
     started: async (timeoutMs = 180_000) => {
       const deadline = Date.now() + timeoutMs;
       while (!/run: relay and Spark job started/.test(tail)) {

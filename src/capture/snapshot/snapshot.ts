@@ -75,9 +75,31 @@ export async function snapshotState(conn: Connection, table: string): Promise<Ta
 }
 
 /** Forget a table's snapshot so the next one starts from its first key. */
+/**
+ * Start a table's snapshot over from its first key. It is marked running at once, not forgotten:
+ * `verify --wait` waits for running snapshots, and a reload must not look finished before it began.
+ */
 export async function resetSnapshot(conn: Connection, table: string): Promise<void> {
   await conn.query(snapshotStateDdl());
-  await conn.query(`DELETE FROM ${quoteId(SNAPSHOT_TABLE)} WHERE tbl = ?`, [table]);
+  await conn.query(
+    `INSERT INTO ${quoteId(SNAPSHOT_TABLE)} (tbl, status, rows_done) VALUES (?, 'running', 0)
+     ON DUPLICATE KEY UPDATE status = 'running', last_key = NULL, rows_done = 0, chunks_done = 0,
+       started_at = CURRENT_TIMESTAMP(6), finished_at = NULL`,
+    [table],
+  );
+}
+
+/** Tables whose snapshot (or reload) has started and not finished. */
+export async function runningSnapshots(conn: Connection, database: string): Promise<string[]> {
+  const [exists] = await conn.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, SNAPSHOT_TABLE],
+  );
+  if (exists.length === 0) return [];
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT tbl FROM ${quoteId(database)}.${quoteId(SNAPSHOT_TABLE)} WHERE status = 'running' ORDER BY tbl`,
+  );
+  return rows.map((r) => String(r.tbl));
 }
 
 async function changelogBacklog(conn: Connection): Promise<number> {

@@ -6,14 +6,13 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pino, { type Logger } from 'pino';
-import type { Admin } from '@platformatic/kafka';
 import type { Config } from '../../config/load.ts';
 import { redact } from '../../config/redact.ts';
-import { compactJson, dlqTopicName, topicName } from '../../model/event.ts';
+import { compactJson } from '../../model/event.ts';
 import { connect } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
-import { createAdmin, createProducer, ensureTopics, type StringProducer } from '../../kafka/client.ts';
 import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
+import { eventValue, KafkaPublisher, type Outgoing } from '../publish.ts';
 import { CHANGELOG_TABLE } from './ddl.ts';
 import { TruncateWatch } from './truncate.ts';
 import { fileSafeName } from '../../model/file-names.ts';
@@ -23,32 +22,6 @@ export interface RelayOptions {
   metrics?: CaptureMetrics;
   /** Write `<stateDir>/capture-status.json` for `syncline status` (default true). */
   statusFile?: boolean;
-}
-
-/** A dead letter's key keeps at most this much of the row's key. */
-const DLQ_KEY_CHARS = 16 * 1024;
-
-/** One record on its way to Kafka: a change event, or the dead letter standing in for one. */
-interface Outgoing {
-  row: ChangelogRow;
-  message: { topic: string; key: string; value: string; partition?: number };
-  bytes: number;
-  /** Set when this is a dead letter: the changelog id of the event it stands in for. */
-  deadLetterOf?: string;
-}
-
-/** The broker's MESSAGE_TOO_LARGE (error code 10), wherever the client nests it. */
-function isMessageTooLarge(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  const visit = (e: unknown): boolean => {
-    if (!e || typeof e !== 'object' || seen.has(e)) return false;
-    seen.add(e);
-    const o = e as { apiId?: unknown; apiCode?: unknown; errors?: unknown; cause?: unknown };
-    if (o.apiId === 'MESSAGE_TOO_LARGE' || o.apiCode === 10) return true;
-    if (Array.isArray(o.errors) && o.errors.some(visit)) return true;
-    return visit(o.cause);
-  };
-  return visit(err);
 }
 
 interface ChangelogRow extends RowDataPacket {
@@ -94,10 +67,18 @@ export function buildEventValue(
   // Snapshot chunks travel through the changelog as `r` rows (src/capture/snapshot/).
   // Assembled as text so that row images (JSON from the database) are never re-parsed: a nested
   // JSON number with more digits than a double holds stays exact.
-  const before = row.before_image === null ? 'null' : compactJson(row.before_image);
-  const after = row.after_image === null ? 'null' : compactJson(row.after_image);
-  const source = `{"name":${JSON.stringify(sourceName)},"db":${JSON.stringify(database)},"table":${JSON.stringify(row.tbl)},"capture":"${row.op === 'r' ? 'snapshot' : 'trigger'}","seq":"${row.id}","ts_ms":${Number(row.ts_ms)}}`;
-  return `{"op":"${row.op}","before":${before},"after":${after},"source":${source},"ts_ms":${now}}`;
+  return eventValue({
+    op: row.op,
+    before: row.before_image === null ? null : compactJson(row.before_image),
+    after: row.after_image === null ? null : compactJson(row.after_image),
+    sourceName,
+    database,
+    table: row.tbl,
+    capture: row.op === 'r' ? 'snapshot' : 'trigger',
+    seq: row.id,
+    tsMs: Number(row.ts_ms),
+    now,
+  });
 }
 
 export class Relay {
@@ -107,24 +88,23 @@ export class Relay {
   readonly #statusFile: boolean;
   readonly #stop = new AbortController();
   #conn: Connection | null = null;
-  #producer: StringProducer | null = null;
-  #admin: Admin | null = null;
-  #knownTopics = new Set<string>();
+  readonly #publisher: KafkaPublisher;
   #published = 0;
-  #deadLettered = 0;
   #lastBacklogCheck = 0;
   #lastStatusWrite = 0;
   #active = false;
   #jsonTableDelete = true;
   #truncates: TruncateWatch | null = null;
-  /** Partition count per topic, for the `t` events that go to every partition. */
-  #partitions = new Map<string, number>();
 
   constructor(config: Config, options: RelayOptions = {}) {
     this.#config = config;
     this.#log = options.logger ?? pino({ name: 'syncline-capture' });
     this.#metrics = options.metrics ?? captureMetrics;
     this.#statusFile = options.statusFile ?? true;
+    this.#publisher = new KafkaPublisher(config, this.#log, this.#metrics, {
+      seqName: 'changelog seq',
+      rowName: 'changelog row',
+    });
   }
 
   /** Ask the relay to finish the batch in flight and return from run(). */
@@ -138,7 +118,7 @@ export class Relay {
 
   /** Change events this instance sent to the DLQ topic instead of their table topic (too large). */
   get deadLettered(): number {
-    return this.#deadLettered;
+    return this.#publisher.deadLettered;
   }
 
   /** Events published (acknowledged by Kafka) by this instance. */
@@ -164,7 +144,7 @@ export class Relay {
         failures++;
         this.#setActive(false);
         // A topic deleted behind our back must be created again, not assumed.
-        this.#knownTopics.clear();
+        this.#publisher.forgetTopics();
         // Keep retrying after a missing changelog: `syncline run` may install the triggers a moment later.
         const message =
           (err as { errno?: number }).errno === 1146
@@ -267,195 +247,26 @@ export class Relay {
     }
   }
 
-  /** Creates the topics this relay has not seen yet (once per connection; see #knownTopics). */
-  async #ensureTopics(topics: string[]): Promise<void> {
-    const { kafka } = this.#config;
-    const missing = topics.filter((t) => !this.#knownTopics.has(t));
-    if (missing.length === 0) return;
-    this.#admin ??= createAdmin(kafka);
-    const created = await ensureTopics(this.#admin, missing, {
-      partitions: kafka.partitions,
-      replicationFactor: kafka.replicationFactor,
-    });
-    if (created.length > 0)
-      this.#log.info({ topics: created, partitions: kafka.partitions }, 'created topics');
-    for (const t of missing) this.#knownTopics.add(t);
-  }
-
   async #publish(rows: ChangelogRow[]): Promise<void> {
-    const { kafka, source } = this.#config;
+    const { source } = this.#config;
+    const publisher = this.#publisher;
     const topics = new Map<string, string>();
-    for (const row of rows)
-      if (!topics.has(row.tbl)) topics.set(row.tbl, topicName(kafka.topicPrefix, source.database, row.tbl));
-    await this.#ensureTopics([...topics.values()]);
-    this.#producer ??= createProducer(kafka);
+    for (const row of rows) if (!topics.has(row.tbl)) topics.set(row.tbl, publisher.topicFor(row.tbl));
+    await publisher.ensureTopics([...topics.values()]);
     const now = Date.now();
-    const maxEvent = source.relay.maxEventBytes;
     const items: Outgoing[] = [];
     for (const row of rows) {
+      const what = { table: row.tbl, seq: row.id, op: row.op };
+      const value = buildEventValue(row, source.name, source.database, now);
       if (row.op === 't') {
-        items.push(...(await this.#truncateMessages(row, topics.get(row.tbl)!, now)));
+        items.push(...(await publisher.truncate(what, topics.get(row.tbl)!, value)));
         continue;
       }
-      const message = {
-        topic: topics.get(row.tbl)!,
-        key: compactJson(row.pk),
-        value: buildEventValue(row, source.name, source.database, now),
-      };
-      const bytes = Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
-      // Checked before sending: a broker that refuses the record would refuse it on every retry.
       items.push(
-        bytes > maxEvent
-          ? await this.#deadLetter(
-              row,
-              message,
-              bytes,
-              `above source.relay.maxEventBytes (${maxEvent} bytes)`,
-            )
-          : { row, message, bytes },
+        await publisher.event(what, { topic: topics.get(row.tbl)!, key: compactJson(row.pk), value }),
       );
     }
-    try {
-      // Brokers refuse a record batch above message.max.bytes (1 MB by default): send in slices
-      // below that, one after the other, so per-partition order is kept.
-      const limit = source.relay.maxRequestBytes;
-      let slice: Outgoing[] = [];
-      let bytes = 0;
-      for (const item of items) {
-        const size = item.bytes + 64;
-        if (slice.length > 0 && bytes + size > limit) {
-          await this.#send(slice);
-          slice = [];
-          bytes = 0;
-        }
-        slice.push(item);
-        bytes += size;
-      }
-      if (slice.length > 0) await this.#send(slice);
-    } catch (err) {
-      // A half-sent batch is re-sent from the changelog; drop the producer so its sequence
-      // numbers start fresh instead of being rejected as out of order.
-      await this.#closeKafka();
-      throw err;
-    }
-  }
-
-  /**
-   * A TRUNCATE marker goes to every partition of the table's topic, with no key: each partition's
-   * consumer must see it after the events of that partition it supersedes (contract/README.md).
-   */
-  async #truncateMessages(row: ChangelogRow, topic: string, now: number): Promise<Outgoing[]> {
-    let count = this.#partitions.get(topic);
-    if (count === undefined) {
-      this.#admin ??= createAdmin(this.#config.kafka);
-      const metadata = await this.#admin.metadata({ topics: [topic] });
-      count = metadata.topics.get(topic)?.partitionsCount;
-      if (!count) throw new Error(`cannot read the partition count of ${topic}`);
-      this.#partitions.set(topic, count);
-    }
-    const { source } = this.#config;
-    const value = buildEventValue(row, source.name, source.database, now);
-    return Array.from({ length: count }, (_, partition) => ({
-      row,
-      message: { topic, key: undefined as unknown as string, value, partition },
-      bytes: Buffer.byteLength(value),
-    }));
-  }
-
-  /**
-   * Sends one slice. When the broker answers MESSAGE_TOO_LARGE (its topic's max.message.bytes is
-   * below what this relay allows), retrying would fail forever on the same changelog rows: the
-   * slice is sent again one event at a time and the event the broker refuses alone is replaced by
-   * a dead letter. Events of the slice the broker had taken may be published twice, which the
-   * version-guarded sinks absorb.
-   */
-  async #send(slice: Outgoing[]): Promise<void> {
-    try {
-      await this.#producer!.send({ messages: slice.map((i) => i.message) });
-    } catch (err) {
-      if (!isMessageTooLarge(err)) throw err;
-      await this.#closeKafka();
-      this.#producer = createProducer(this.#config.kafka);
-      if (slice.length > 1) {
-        for (const item of slice) await this.#send([item]);
-        return;
-      }
-      const item = slice[0]!;
-      if (item.deadLetterOf !== undefined)
-        throw new Error(
-          `the broker refused even the ${item.bytes}-byte dead letter for changelog row ${item.row.id} (${item.row.tbl}) as too large; check max.message.bytes of ${item.message.topic}`,
-          { cause: err },
-        );
-      await this.#send([
-        await this.#deadLetter(
-          item.row,
-          item.message,
-          item.bytes,
-          `refused by the broker as too large (MESSAGE_TOO_LARGE: above max.message.bytes of topic ${item.message.topic})`,
-        ),
-      ]);
-    }
-  }
-
-  /**
-   * The stand-in for an event that cannot be published: a small dead letter on the DLQ topic that
-   * names the row, so the change is never dropped silently. The changelog row is deleted only
-   * after Kafka acknowledged it, like any event.
-   */
-  async #deadLetter(
-    row: ChangelogRow,
-    event: Outgoing['message'],
-    bytes: number,
-    why: string,
-  ): Promise<Outgoing> {
-    const { kafka, source } = this.#config;
-    const dlqTopic = dlqTopicName(kafka.topicPrefix);
-    await this.#ensureTopics([dlqTopic]);
-    const table = `${source.database}.${row.tbl}`;
-    const key = event.key.length > DLQ_KEY_CHARS ? event.key.slice(0, DLQ_KEY_CHARS) : event.key;
-    const message = `change event of ${bytes} bytes (changelog seq ${row.id}, op ${row.op}) ${why}: not published to ${event.topic}. To deliver it, raise source.relay.maxEventBytes and the topic's max.message.bytes (and the DLQ producer's max.request.size in the Spark job if needed), or make the row smaller, then publish the row again (an UPDATE that touches it, or \`syncline snapshot --table ${row.tbl} --restart\`)`;
-    const rule = 'relay:event_size';
-    this.#metrics.deadLetters.inc({ table: row.tbl, reason: rule });
-    this.#deadLettered++;
-    this.#log.warn(
-      {
-        table,
-        key,
-        seq: row.id,
-        op: row.op,
-        bytes,
-        limit: source.relay.maxEventBytes,
-        topic: event.topic,
-        dlqTopic,
-      },
-      `change event too large; dead-lettered to ${dlqTopic}`,
-    );
-    const value = JSON.stringify({
-      table,
-      key,
-      ...(key.length < event.key.length ? { keyTruncated: true } : {}),
-      rule,
-      message,
-      failures: [{ rule, message }],
-      event: null,
-      eventTruncated: true,
-      eventBytes: bytes,
-      limitBytes: source.relay.maxEventBytes,
-      topic: event.topic,
-      partition: null,
-      offset: null,
-      seq: row.id,
-      op: row.op,
-      stage: 'relay',
-      ts_ms: Date.now(),
-    });
-    const letter = { topic: dlqTopic, key, value };
-    return {
-      row,
-      message: letter,
-      bytes: Buffer.byteLength(key) + Buffer.byteLength(value),
-      deadLetterOf: row.id,
-    };
+    await publisher.send(items);
   }
 
   async #delete(ids: string[]): Promise<void> {
@@ -523,7 +334,7 @@ export class Relay {
           active: this.#active,
           stopped: this.stopping,
           published: this.#published,
-          deadLettered: this.#deadLettered,
+          deadLettered: this.#publisher.deadLettered,
           updatedAt: new Date(now).toISOString(),
         }),
       );
@@ -542,11 +353,6 @@ export class Relay {
   }
 
   async #closeKafka(): Promise<void> {
-    const producer = this.#producer;
-    const admin = this.#admin;
-    this.#producer = null;
-    this.#admin = null;
-    if (producer) await new Promise<void>((resolve) => producer.close(true, () => resolve()));
-    await admin?.close().catch(() => undefined);
+    await this.#publisher.close();
   }
 }

@@ -51,11 +51,12 @@ export class MariaDbService extends ServiceBase implements LocalService {
       `bind-address=${this.opts.host}`,
       `socket=${this.socketFile()}`,
       `pid-file=${join(this.home(), 'mysqld.pid-internal')}`,
-      // Row binlog with full images: the binlog capture mode needs it, and it is the setting most
-      // production sources already have.
+      // Row binlog with full images and full metadata (column names in every table map): the
+      // binlog capture mode needs all three (src/mysql/binlog.ts).
       'log-bin=mysql-bin',
       'binlog_format=ROW',
       'binlog_row_image=FULL',
+      'binlog_row_metadata=FULL',
       'server_id=1',
       'expire_logs_days=2',
       // Triggers are created by a user without SUPER while binary logging is on.
