@@ -2,6 +2,7 @@
  * `npm run test:chaos`: every process of the pipeline killed with SIGKILL at random moments
  * (5 rounds each by default, SYNCLINE_CHAOS_ROUNDS to change), plus sinks paused with SIGSTOP
  * longer than the batch interval. Every round must end with 0 divergent rows and no duplicate.
+ * SYNCLINE_CHAOS_CAPTURE=binlog: the same with binlog capture.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -24,7 +25,9 @@ test(
   async () => {
     const rounds = Number(process.env.SYNCLINE_CHAOS_ROUNDS ?? 5);
     const faults = (process.env.SYNCLINE_CHAOS_FAULTS?.split(',') as Fault[] | undefined) ?? ALL;
-    const results = await runChaos({ faults, rounds, seedRows: 4000, writeSeconds: 15 });
+    // SYNCLINE_CHAOS_CAPTURE=binlog runs the same rounds with binlog capture ('relay' is the reader).
+    const capture = process.env.SYNCLINE_CHAOS_CAPTURE === 'binlog' ? 'binlog' : 'trigger';
+    const results = await runChaos({ faults, rounds, seedRows: 4000, writeSeconds: 15, capture });
     console.log(formatRounds(results).replace(/^/gm, '# '));
     const bad = results.filter((r) => !r.inSync);
     assert.deepEqual(bad, [], 'every round ends in sync with no duplicate');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { formatTable } from '../../src/cli/table.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { compareCoordinates } from '../../src/mysql/binlog.ts';
 import { connect } from '../../src/mysql/connect.ts';
 import { createDemoSchema, seedDemo } from '../../src/mysql/demo/seed.ts';
 import { runWorkload } from '../../src/mysql/demo/workload.ts';
@@ -42,6 +43,8 @@ export interface ChaosOptions {
   seedRows: number;
   /** Seconds the writers write in each round; the fault hits at a random moment inside. */
   writeSeconds: number;
+  /** Capture mode under test (default trigger); `relay` is then the binlog reader. */
+  capture?: 'trigger' | 'binlog';
   log?: (line: string) => void;
 }
 
@@ -64,7 +67,7 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
   const configFile = join(dir, 'syncline.yaml');
   writeFileSync(
     configFile,
-    `source: { database: ${database} }\nkafka: { partitions: 2 }\nspark: { triggerInterval: 500 ms }\n`,
+    `source: { database: ${database}, capture: ${options.capture ?? 'trigger'} }\nkafka: { partitions: 2 }\nspark: { triggerInterval: 500 ms }\n`,
   );
   const conn = await connect({ url: urls.mysql });
   await createDemoSchema(conn, database, { reset: true });
@@ -83,8 +86,12 @@ export async function runChaos(options: ChaosOptions): Promise<RoundResult[]> {
         const c = await connect({ url: config.source.url, database });
         try {
           const pipeline = await resolvePipeline(config, c);
-          const lag = totalLag(await pipelineStatus(config, c, pipeline));
-          zeroes = lag.backlog === 0 && lag.kafka === 0n ? zeroes + 1 : 0;
+          const status = await pipelineStatus(config, c, pipeline);
+          const lag = totalLag(status);
+          // Binlog capture: the reader has published up to the server's head (writers stopped).
+          const { position, head } = status.binlog ?? {};
+          const read = !status.binlog || (position && head && compareCoordinates(position, head) >= 0);
+          zeroes = lag.backlog === 0 && lag.kafka === 0n && read ? zeroes + 1 : 0;
         } finally {
           await c.end();
         }
