@@ -136,6 +136,26 @@ async function cascadeDeletes(conn: Awaited<ReturnType<typeof connect>>, capture
   return rate;
 }
 
+/** `count` update events of the products written before (before and after images), in bulk. */
+async function updateEvents(
+  conn: Awaited<ReturnType<typeof connect>>,
+  count: number,
+  where: string,
+): Promise<number> {
+  const started = performance.now();
+  let done = 0;
+  while (done < count) {
+    const [r] = await conn.query(
+      `UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, count - done)}`,
+    );
+    done += (r as { affectedRows: number }).affectedRows;
+  }
+  console.log(
+    `${where} filled with ${done} update events in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return done;
+}
+
 async function main(): Promise<void> {
   const conn = await connect(target);
   try {
@@ -183,17 +203,7 @@ async function main(): Promise<void> {
     );
 
     // Fill the changelog with realistic events (updates of the products just written: before+after images).
-    const fillStarted = performance.now();
-    let filled = 0;
-    while (filled < drainEvents) {
-      const [r] = await conn.query(
-        `UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, drainEvents - filled)}`,
-      );
-      filled += (r as { affectedRows: number }).affectedRows;
-    }
-    console.log(
-      `changelog filled with ${filled} update events in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`,
-    );
+    await updateEvents(conn, drainEvents, 'changelog');
 
     const relay = new Relay(config, {
       logger: pino({ level: process.env.BENCH_LOG ?? 'warn' }),
@@ -257,17 +267,7 @@ async function main(): Promise<void> {
     await caughtUp(reader);
     reader.stop();
     await reading;
-    const backlogStarted = performance.now();
-    let backlog = 0;
-    while (backlog < drainEvents) {
-      const [r] = await conn.query(
-        `UPDATE products SET stock = stock + 1 ORDER BY id LIMIT ${Math.min(20_000, drainEvents - backlog)}`,
-      );
-      backlog += (r as { affectedRows: number }).affectedRows;
-    }
-    console.log(
-      `binlog filled with ${backlog} update events in ${((performance.now() - backlogStarted) / 1000).toFixed(1)} s`,
-    );
+    await updateEvents(conn, drainEvents, 'binlog');
     reader = new BinlogReader(binlogConfig, readerOptions);
     const readStarted = performance.now();
     reading = reader.run();

@@ -19,7 +19,8 @@ import { quoteId } from '../../mysql/identifiers.ts';
 import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
 import { eventValue, KafkaPublisher, type Outgoing } from '../publish.ts';
 import { CHANGELOG_TABLE } from '../trigger/ddl.ts';
-import { relayLockName, type RelayOptions } from '../trigger/relay.ts';
+import { holdSourceLock } from '../source-lock.ts';
+import type { RelayOptions } from '../trigger/relay.ts';
 import { binlogCascadeWarnings } from './cascades.ts';
 import { binaryLogs, binlogFileIndex, bytesBehind as bytesBetween } from '../../mysql/binlog.ts';
 import {
@@ -250,26 +251,16 @@ export class BinlogReader {
     const conn = await connect({ url: source.url, password: source.password, database: source.database });
     this.#conn = conn;
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-    const lock = relayLockName(source.database);
-    let waitingLogged = false;
-    while (!this.stopping) {
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [
-        lock,
+    if (
+      await holdSourceLock(
+        conn,
+        source.database,
         source.relay.lockWaitSeconds,
-      ]);
-      if (Number(rows[0]?.got) === 1) {
-        this.#setActive(true);
-        this.#log.info({ database: source.database, lock }, 'active: holding the source lock');
-        return;
-      }
-      if (!waitingLogged) {
-        this.#log.info(
-          { database: source.database, lock },
-          'standby: another relay or binlog reader holds the source lock; waiting to take over',
-        );
-        waitingLogged = true;
-      }
-    }
+        () => this.stopping,
+        this.#log,
+      )
+    )
+      this.#setActive(true);
   }
 
   /** Checks the stored position against the server's binary logs, then starts reading there. */

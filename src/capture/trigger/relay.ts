@@ -1,7 +1,6 @@
 // The relay: drains the changelog into Kafka. See docs/decisions/0021-relay-ordering.md for why
 // "read every visible row in id order, delete exactly what was published" loses nothing and keeps
 // per-row order although ids are assigned at write time, not commit time.
-import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
@@ -15,6 +14,7 @@ import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
 import { eventValue, KafkaPublisher, type Outgoing } from '../publish.ts';
 import { CHANGELOG_TABLE } from './ddl.ts';
 import { TruncateWatch } from './truncate.ts';
+import { holdSourceLock } from '../source-lock.ts';
 import { fileSafeName } from '../../model/file-names.ts';
 
 export interface RelayOptions {
@@ -32,15 +32,6 @@ interface ChangelogRow extends RowDataPacket {
   before_image: string | null;
   after_image: string | null;
   ts_ms: string;
-}
-
-/** The named lock that makes one relay per source database active. */
-export function relayLockName(database: string): string {
-  const name = `syncline.relay.${database}`;
-  // GET_LOCK names are limited to 64 characters.
-  return name.length <= 64
-    ? name
-    : `syncline.relay.${createHash('sha256').update(database).digest('hex').slice(0, 40)}`;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -181,26 +172,16 @@ export class Relay {
     this.#conn = conn;
     // READ COMMITTED: every poll sees everything committed so far and the DELETE takes no gap locks.
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-    const lock = relayLockName(source.database);
-    let waitingLogged = false;
-    while (!this.stopping) {
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [
-        lock,
+    if (
+      await holdSourceLock(
+        conn,
+        source.database,
         source.relay.lockWaitSeconds,
-      ]);
-      if (Number(rows[0]?.got) === 1) {
-        this.#setActive(true);
-        this.#log.info({ database: source.database, lock }, 'active: holding the source lock');
-        return;
-      }
-      if (!waitingLogged) {
-        this.#log.info(
-          { database: source.database, lock },
-          'standby: another relay holds the source lock; waiting to take over',
-        );
-        waitingLogged = true;
-      }
-    }
+        () => this.stopping,
+        this.#log,
+      )
+    )
+      this.#setActive(true);
   }
 
   async #drain(): Promise<void> {
