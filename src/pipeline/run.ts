@@ -1,6 +1,7 @@
-// `syncline run`: the main job. Checks the source, installs or refreshes the capture triggers,
-// starts the relay and the Spark job as supervised child processes, snapshots the tables that were
-// never loaded, and keeps everything running until SIGINT/SIGTERM.
+// `syncline run`: the main job. Checks the source, prepares the capture mode (installs or refreshes
+// the triggers, or records the binlog start position: capture-mode.ts), starts the capture process
+// (relay or binlog reader) and the Spark job as supervised child processes, snapshots the tables
+// that were never loaded, and keeps everything running until SIGINT/SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
