@@ -20,10 +20,10 @@ import {
   triggerStatus,
 } from './trigger/install.ts';
 import { Relay } from './trigger/relay.ts';
+import { captureStatusFile } from './status-file.ts';
 import { BinlogReader } from './binlog/reader.ts';
 import { applyDdl } from './trigger/apply-ddl.ts';
 import { captureMetrics } from './metrics.ts';
-import { fileSafeName } from '../model/file-names.ts';
 
 interface GlobalFlags {
   config?: string;
@@ -297,7 +297,7 @@ async function warnAboutTriggers(config: Config, logger: pino.Logger): Promise<v
 
 /** For `status`: the last state the relay wrote for a database, or null. */
 export function readCaptureStatus(stateDir: string, database: string): Record<string, unknown> | null {
-  const file = path.join(stateDir, `capture-${fileSafeName(database)}.json`);
+  const file = captureStatusFile(stateDir, database);
   if (!existsSync(file)) return null;
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;

@@ -5,14 +5,11 @@
 // in the state folder; a restart resumes there and may publish a transaction twice, with the same
 // seq both times, never lose one.
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../../config/load.ts';
 import { redact } from '../../config/redact.ts';
 import { compactJson } from '../../model/event.ts';
-import { fileSafeName } from '../../model/file-names.ts';
 import { INTERNAL_TABLE_PREFIX } from '../../mysql/catalog.ts';
 import { connect, mysqlErrno } from '../../mysql/connect.ts';
 import { quoteId } from '../../mysql/identifiers.ts';
@@ -20,12 +17,14 @@ import { captureMetrics, type CaptureMetrics } from '../metrics.ts';
 import { eventValue, KafkaPublisher, type Outgoing } from '../publish.ts';
 import { CHANGELOG_TABLE } from '../trigger/ddl.ts';
 import { holdSourceLock } from '../source-lock.ts';
+import { writeCaptureStatus } from '../status-file.ts';
 import type { RelayOptions } from '../trigger/relay.ts';
 import { binlogCascadeWarnings } from './cascades.ts';
 import { binaryLogs, binlogFileIndex, bytesBehind as bytesBetween } from '../../mysql/binlog.ts';
 import {
   binlogHeadOf,
   ensureBinlogStartPosition,
+  positionFile,
   writeBinlogPosition,
   type BinlogPosition,
 } from './position.ts';
@@ -313,10 +312,7 @@ export class BinlogReader {
   }
 
   #positionFileName(): string {
-    return path.join(
-      this.#config.stateDir,
-      `binlog-position-${fileSafeName(this.#config.source.database)}.json`,
-    );
+    return positionFile(this.#config);
   }
 
   #captured(table: string): boolean {
@@ -363,15 +359,15 @@ export class BinlogReader {
           };
         return;
       case 'table': {
-        if (event.schema !== database) {
+        const ignore = (): void => {
           this.#tables.set(event.tableId, {
             table: event.table,
             role: 'ignored',
             columns: [],
             primaryKey: [],
           });
-          return;
-        }
+        };
+        if (event.schema !== database) return ignore();
         const role =
           event.table === CHANGELOG_TABLE
             ? 'changelog'
@@ -393,13 +389,7 @@ export class BinlogReader {
               'table has no primary key: its rows cannot be identified downstream, so binlog capture skips it',
             );
           }
-          this.#tables.set(event.tableId, {
-            table: event.table,
-            role: 'ignored',
-            columns: [],
-            primaryKey: [],
-          });
-          return;
+          return ignore();
         }
         this.#tables.set(event.tableId, {
           table: event.table,
@@ -705,28 +695,20 @@ export class BinlogReader {
         };
       }
       const bytesBehind = this.#behind.bytes;
-      const dir = this.#config.stateDir;
-      mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, `capture-${fileSafeName(this.#config.source.database)}.json`);
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(
-        tmp,
-        JSON.stringify({
-          pid: process.pid,
-          database: this.#config.source.database,
-          mode: 'binlog',
-          active: this.#active,
-          stopped: this.stopping || error !== undefined,
-          published: this.#published,
-          deadLettered: this.#publisher.deadLettered,
-          position: this.#position ? { file: this.#position.file, position: this.#position.position } : null,
-          behindBytes: bytesBehind,
-          behindSeconds: bytesBehind && this.#lastTsMs > 0 ? Math.max(0, (now - this.#lastTsMs) / 1000) : 0,
-          ...(error ? { error: redact(error) } : {}),
-          updatedAt: new Date(now).toISOString(),
-        }),
-      );
-      renameSync(tmp, file);
+      writeCaptureStatus(this.#config.stateDir, this.#config.source.database, {
+        pid: process.pid,
+        database: this.#config.source.database,
+        mode: 'binlog',
+        active: this.#active,
+        stopped: this.stopping || error !== undefined,
+        published: this.#published,
+        deadLettered: this.#publisher.deadLettered,
+        position: this.#position ? { file: this.#position.file, position: this.#position.position } : null,
+        behindBytes: bytesBehind,
+        behindSeconds: bytesBehind && this.#lastTsMs > 0 ? Math.max(0, (now - this.#lastTsMs) / 1000) : 0,
+        ...(error ? { error: redact(error) } : {}),
+        updatedAt: new Date(now).toISOString(),
+      });
     } catch {
       // status is best effort; never let it stop the reader
     }

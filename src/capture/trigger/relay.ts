@@ -1,8 +1,6 @@
 // The relay: drains the changelog into Kafka. See docs/decisions/0021-relay-ordering.md for why
 // "read every visible row in id order, delete exactly what was published" loses nothing and keeps
 // per-row order although ids are assigned at write time, not commit time.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../../config/load.ts';
@@ -15,7 +13,7 @@ import { eventValue, KafkaPublisher, type Outgoing } from '../publish.ts';
 import { CHANGELOG_TABLE } from './ddl.ts';
 import { TruncateWatch } from './truncate.ts';
 import { holdSourceLock } from '../source-lock.ts';
-import { fileSafeName } from '../../model/file-names.ts';
+import { writeCaptureStatus } from '../status-file.ts';
 
 export interface RelayOptions {
   logger?: Logger;
@@ -302,27 +300,15 @@ export class Relay {
     const now = Date.now();
     if (!force && now - this.#lastStatusWrite < 1000) return;
     this.#lastStatusWrite = now;
-    try {
-      const dir = this.#config.stateDir;
-      mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, `capture-${fileSafeName(this.#config.source.database)}.json`);
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(
-        tmp,
-        JSON.stringify({
-          pid: process.pid,
-          database: this.#config.source.database,
-          active: this.#active,
-          stopped: this.stopping,
-          published: this.#published,
-          deadLettered: this.#publisher.deadLettered,
-          updatedAt: new Date(now).toISOString(),
-        }),
-      );
-      renameSync(tmp, file);
-    } catch {
-      // status is best effort; never let it stop the relay
-    }
+    writeCaptureStatus(this.#config.stateDir, this.#config.source.database, {
+      pid: process.pid,
+      database: this.#config.source.database,
+      active: this.#active,
+      stopped: this.stopping,
+      published: this.#published,
+      deadLettered: this.#publisher.deadLettered,
+      updatedAt: new Date(now).toISOString(),
+    });
   }
 
   async #closeMysql(): Promise<void> {
