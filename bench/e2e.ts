@@ -8,6 +8,7 @@
 //      Spark into both sinks), which one saturates first, and CPU share per process.
 //
 //   npx tsx bench/e2e.ts [--rows 1000000] [--loads 1000,5000] [--seconds 180] [--flat-seconds 120]
+//                        [--spark 'checkpointInterval: 2 minutes']
 //
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,6 +48,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '180' },
     'flat-seconds': { type: 'string', default: '120' },
     'state-dir': { type: 'string', default: '.syncline' },
+    /** Extra `spark:` settings as inline YAML, e.g. "checkpointInterval: 2 minutes". */
+    spark: { type: 'string', default: '' },
   },
 });
 const ROWS = Number(args.rows);
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
     [
       `source: { database: ${database}, tables: "*" }`,
       `kafka: { topicPrefix: bench${process.pid} }`,
+      ...(args.spark ? [`spark: { ${args.spark} }`] : []),
       'tables:',
       ...DEMO_TABLES.map((t) => `  ${t}: { redis: { key: "{db}:{table}:{key}" } }`),
       '',

@@ -12,7 +12,7 @@ import {
   outputFields,
   type JobInputs,
 } from '../../src/spark/job-description.ts';
-import { parseProgressLine, shellLine, submitCommand } from '../../src/spark/launcher.ts';
+import { localJvmOptions, parseProgressLine, shellLine, submitCommand } from '../../src/spark/launcher.ts';
 import { SPARK_JAVA_FLAGS } from '../../src/stack/services/spark.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -151,6 +151,15 @@ test('the launcher adds the module flags spark-submit would, quotes the submit l
     numInputRows: 7,
   });
   assert.equal(parseProgressLine('some log line'), null);
+});
+
+test('the local job runs with C1 only unless SYNCLINE_SPARK_JAVA_OPTIONS says otherwise (its flags come last, so they win)', () => {
+  const plain = localJvmOptions('2g', {});
+  assert.equal(plain[0], '-Xmx2g');
+  assert.ok(plain.includes('-XX:TieredStopAtLevel=1'));
+  const own = localJvmOptions('1g', { SYNCLINE_SPARK_JAVA_OPTIONS: ' -XX:TieredStopAtLevel=4  -Xss4m ' });
+  assert.deepEqual(own.slice(-2), ['-XX:TieredStopAtLevel=4', '-Xss4m']);
+  assert.ok(own.indexOf('-XX:TieredStopAtLevel=1') < own.indexOf('-XX:TieredStopAtLevel=4'));
 });
 
 test('Kafka TLS and SASL settings become Java client options (for the env variable, never the job file)', async () => {

@@ -504,13 +504,54 @@ final class MongoSinkWriter {
    * keys, are spelled here directly (BSON's JSON writer was a tenth of the writer's CPU).
    */
   static String idKey(Object id) {
-    if (id instanceof Long l) {
-      return "{\"k\": {\"$numberLong\": \"" + l + "\"}}";
-    }
-    if (id instanceof Integer i) {
-      return "{\"k\": {\"$numberInt\": \"" + i + "\"}}";
+    StringBuilder b = new StringBuilder(48).append("{\"k\": ");
+    if (spell(id, b)) {
+      return b.append('}').toString();
     }
     return new Document("k", id).toJson(EXTENDED);
+  }
+
+  /**
+   * Appends the extended JSON of whole numbers, plain strings and documents of them (composite
+   * keys); false for anything else, which BSON's writer then spells. Composite keys went through
+   * the writer before: a quarter of the MongoDB write threads' CPU in the initial load.
+   */
+  private static boolean spell(Object v, StringBuilder b) {
+    if (v instanceof Long l) {
+      b.append("{\"$numberLong\": \"").append(l).append("\"}");
+    } else if (v instanceof Integer i) {
+      b.append("{\"$numberInt\": \"").append(i).append("\"}");
+    } else if (v instanceof String str && plain(str)) {
+      b.append('"').append(str).append('"');
+    } else if (v instanceof Document d && !d.isEmpty()) {
+      b.append('{');
+      boolean first = true;
+      for (Map.Entry<String, Object> e : d.entrySet()) {
+        if (!plain(e.getKey())) {
+          return false;
+        }
+        b.append(first ? "" : ", ").append('"').append(e.getKey()).append("\": ");
+        first = false;
+        if (!spell(e.getValue(), b)) {
+          return false;
+        }
+      }
+      b.append('}');
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  /** Printable ASCII with nothing the JSON writer escapes. */
+  private static boolean plain(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

@@ -21,4 +21,30 @@ class MongoIdKeyTest {
       assertEquals(new Document("k", id).toJson(extended), MongoSinkWriter.idKey(id), String.valueOf(id));
     }
   }
+
+  @Test
+  void compositeAndTextKeysAreSpelledExactlyAsTheBsonWriterSpellsThem() {
+    JsonWriterSettings extended = JsonWriterSettings.builder().outputMode(JsonMode.EXTENDED).build();
+    List<Object> ids =
+        List.of(
+            "abc",
+            "",
+            "with \"quote\"",
+            "back\\slash",
+            "tab\there",
+            "é unicode",
+            "/slash</script>",
+            new Document("order_id", 12L).append("line_no", 3),
+            new Document("a", "x y").append("b", -5L).append("c", Integer.MIN_VALUE),
+            new Document("we\"ird", 1L),
+            new Document("a", new Document("nested", 2L)),
+            new Document("a", 1.5),
+            new Document("d", new org.bson.types.Decimal128(new java.math.BigDecimal("18446744073709551615"))),
+            new Document(),
+            new org.bson.types.Binary(new byte[] {1, 2, 3}),
+            new Document("a", new java.util.Date(0)));
+    for (Object id : ids) {
+      assertEquals(new Document("k", id).toJson(extended), MongoSinkWriter.idKey(id), String.valueOf(id));
+    }
+  }
 }
