@@ -272,7 +272,7 @@ export class BinlogReader {
     if (!names.includes(position.file)) {
       const lower = logs.length > 0 && binlogFileIndex(position.file) < binlogFileIndex(names[0]!);
       throw new BinlogFatalError(
-        `the stored binlog position ${position.file}:${position.position} (${this.#positionFileName()}) names a binary log file the server no longer has (${lower ? `purged: the oldest left is ${names[0]}` : `the server's files are ${names[0] ?? '(none)'} … ${names.at(-1) ?? ''}, e.g. after RESET MASTER or a restore`}). The changes written in between are lost to binlog capture. To recover: stop syncline, delete ${this.#positionFileName()}, then run \`syncline snapshot --restart\` (or \`syncline run\`, which records a new start position before it snapshots) so every table is loaded again; keep binary logs longer than any outage (binlog_expire_logs_seconds / expire_logs_days)`,
+        `the stored binlog position ${position.file}:${position.position} (${positionFile(this.#config)}) names a binary log file the server no longer has (${lower ? `purged: the oldest left is ${names[0]}` : `the server's files are ${names[0] ?? '(none)'} … ${names.at(-1) ?? ''}, e.g. after RESET MASTER or a restore`}). The changes written in between are lost to binlog capture. To recover: stop syncline, delete ${positionFile(this.#config)}, then run \`syncline snapshot --restart\` (or \`syncline run\`, which records a new start position before it snapshots) so every table is loaded again; keep binary logs longer than any outage (binlog_expire_logs_seconds / expire_logs_days)`,
       );
     }
     this.#position = position;
@@ -305,14 +305,10 @@ export class BinlogReader {
     this.#streamError =
       errno === 1236
         ? new BinlogFatalError(
-            `the server cannot send the binary log from the stored position ${this.#position?.file}:${this.#position?.position} (${redact(err.message)}). If that file was purged, the changes written since are lost to binlog capture. To recover: stop syncline, delete ${this.#positionFileName()}, then run \`syncline snapshot --restart\` (or \`syncline run\`) to load every table again`,
+            `the server cannot send the binary log from the stored position ${this.#position?.file}:${this.#position?.position} (${redact(err.message)}). If that file was purged, the changes written since are lost to binlog capture. To recover: stop syncline, delete ${positionFile(this.#config)}, then run \`syncline snapshot --restart\` (or \`syncline run\`) to load every table again`,
           )
         : err;
     this.#wake?.();
-  }
-
-  #positionFileName(): string {
-    return positionFile(this.#config);
   }
 
   #captured(table: string): boolean {
@@ -377,7 +373,7 @@ export class BinlogReader {
         if (role !== 'ignored') {
           if (event.columns === null)
             throw new BinlogFatalError(
-              `the binlog's TABLE_MAP event for ${event.schema}.${event.table} carries no column names: the server writes it with binlog_row_metadata other than FULL, so the row's columns cannot be named as they were when it was written. To fix: SET GLOBAL binlog_row_metadata = FULL (and in the server config); events written before that cannot be read by binlog capture: remove the position file (${this.#positionFileName()}) and re-snapshot with \`syncline snapshot --restart\``,
+              `the binlog's TABLE_MAP event for ${event.schema}.${event.table} carries no column names: the server writes it with binlog_row_metadata other than FULL, so the row's columns cannot be named as they were when it was written. To fix: SET GLOBAL binlog_row_metadata = FULL (and in the server config); events written before that cannot be read by binlog capture: remove the position file (${positionFile(this.#config)}) and re-snapshot with \`syncline snapshot --restart\``,
             );
           if (event.schemaFallback) throw new BinlogFatalError(event.schemaFallback);
         }
