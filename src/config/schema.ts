@@ -125,9 +125,9 @@ const spark = z
         'real-time: Spark Real-Time Mode, long-running tasks write each change as it arrives (needs a task slot per Kafka partition of each sink query); micro-batch: a batch every triggerInterval.',
       ),
     checkpointInterval: duration(5000)
-      .default('30 seconds')
+      .default('5 minutes')
       .describe(
-        'Real-time mode: how often progress is checkpointed (at least 5 seconds). After a crash the changes since the last checkpoint are applied again (the version guards make that harmless).',
+        'Real-time mode: how often progress is checkpointed (at least 5 seconds). Each checkpoint pauses reading for a second or two, which sets the latency tail; after a crash the changes since the last checkpoint are applied again (the version guards make that harmless).',
       ),
     triggerInterval: duration(0)
       .default('250 ms')

@@ -252,9 +252,6 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const config = resolveConfig(
     {
       source: { ...user, database: options.database, tables: '*' },
-      // Real-time mode reports the job's latency histograms once per checkpoint: every 10 s here,
-      // so the live status line and the summary have figures within the demo's minute.
-      spark: { triggerInterval: '250 ms', checkpointInterval: '10 seconds' },
     },
     { stateDir: options.stateDir },
   );

@@ -4,6 +4,8 @@
 // the real-time writer: nothing lost, nothing resurrected, no sink ever moves backwards.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endOffsets, sinkCommittedOffsets, topicLag } from '../../src/observe/lag.ts';
 import { writeJobFile } from '../../src/spark/launcher.ts';
@@ -65,7 +67,13 @@ async function converged(
   }
 }
 
-test('in real-time mode changes reach both sinks before the first checkpoint, and the lag shown is the applied position, not the last checkpoint', async () => {
+/** Batches the sink's query has committed to its checkpoint (Spark's `commits/` log). */
+function checkpointCommits(f: SparkFixture, sink: 'mongodb' | 'redis', topic: string): string[] {
+  const dir = join(f.job.checkpointLocation, 'sinks', sink, topic, 'commits');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => /^\d+$/.test(n)) : [];
+}
+
+test('in real-time mode changes reach both sinks before the first checkpoint, and the lag, counts and latency shown are current, not as of the last checkpoint', async () => {
   const f = await sparkFixture('spark_rtm_fresh', { tables: [kvTable()] });
   const events: KvEvent[] = Array.from({ length: 40 }, (_, i) => ({
     k: 1 + (i % 20),
@@ -81,7 +89,13 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
   );
   const keys = Array.from({ length: 20 }, (_, i) => i + 1);
   await converged(f, run, keys, expectedKv(events), 180_000);
-  assert.equal(run.progress.length, 0, 'no batch had ended (no checkpoint) when the sinks held every change');
+  for (const sink of ['redis', 'mongodb'] as const) {
+    assert.deepEqual(
+      checkpointCommits(f, sink, f.topics.kv!),
+      [],
+      `${sink}: no batch had ended (no checkpoint) when the sinks held every change`,
+    );
+  }
 
   const ends = await endOffsets({ brokers: f.stack.kafkaBrokers } as never, [f.topics.kv!]);
   for (const sink of ['redis', 'mongodb'] as const) {
@@ -105,6 +119,36 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
       0n,
       `${sink}: status shows no lag once every change is applied (${lag.processedOffset} of ${lag.endOffset})`,
     );
+  }
+  // The tasks report their counters and latency histograms every second (decision 0074).
+  const mine = (sink: string) => run!.progress.filter((p) => p.sink === sink);
+  const counted = (sink: string, name: string) =>
+    mine(sink).reduce((a, p) => a + Number(p.tables['shop.kv']?.[name] ?? 0), 0);
+  const latencySamples = (sink: string) =>
+    mine(sink).reduce(
+      (a, p) =>
+        a +
+        Object.entries(p.tables['shop.kv'] ?? {})
+          .filter(([k]) => k.startsWith(`latency.${sink}.`))
+          .reduce((b, [, v]) => b + Number(v), 0),
+      0,
+    );
+  const byCounts = Date.now() + 10_000;
+  while (
+    (counted('redis', 'events') < events.length || counted('mongodb', 'events') < events.length) &&
+    Date.now() < byCounts
+  ) {
+    await sleep(200);
+  }
+  for (const sink of ['redis', 'mongodb'] as const) {
+    assert.equal(counted(sink, 'events'), events.length, `${sink}: every event read is counted before any checkpoint`);
+    assert.equal(
+      mine(sink).reduce((a, p) => a + p.numInputRows, 0),
+      events.length,
+      `${sink}: the progress lines' input rows add up to the events read`,
+    );
+    assert.ok(latencySamples(sink) > 0, `${sink}: commit → sink latency is measured before any checkpoint`);
+    assert.deepEqual(checkpointCommits(f, sink, f.topics.kv!), [], `${sink}: still no checkpoint`);
   }
   await run.stop();
   run = undefined;

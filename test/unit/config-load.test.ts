@@ -193,7 +193,7 @@ test('per-table settings for a table that is not captured are an error naming th
 test('the Spark mode defaults to real-time, and intervals are durations (a checkpoint interval of at least 5 s)', () => {
   const config = resolveConfig(URLS, { env: {} });
   assert.equal(config.spark.mode, 'real-time');
-  assert.equal(config.spark.checkpointInterval, '30 seconds');
+  assert.equal(config.spark.checkpointInterval, '5 minutes');
   assert.match(
     configError({ ...URLS, spark: { checkpointInterval: '2 seconds' } }),
     /^spark\.checkpointInterval: a duration of at least 5 s, like "30 seconds"$/m,

@@ -37,7 +37,8 @@ final class Checkpoints {
     return removed;
   }
 
-  private static File localPath(String checkpoint) {
+  /** The checkpoint as a local folder, or null when it is a URI of another file system. */
+  static File localPath(String checkpoint) {
     if (checkpoint.startsWith("file:")) {
       return new File(URI.create(checkpoint));
     }

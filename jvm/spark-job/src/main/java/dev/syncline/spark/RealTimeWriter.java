@@ -1,5 +1,8 @@
 package dev.syncline.spark;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -7,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import org.apache.spark.sql.ForeachWriter;
 import org.apache.spark.sql.Row;
 
@@ -28,12 +32,22 @@ import org.apache.spark.sql.Row;
  * {@code <checkpoint>/applied/<topic>-<partition>} (the next offset to apply, written at most every
  * {@link #APPLIED_EVERY_MS} ms): `syncline status` and `verify --wait` read it to show the lag as
  * it is, not as it was at the last checkpoint. The checkpoint is on a path every node reaches.
+ *
+ * <p>The task's counters and latency histograms go the same way, not with the task's end (which
+ * comes only at the checkpoint interval, 5 minutes by default): every {@link #STATS_EVERY_MS} ms
+ * after a write the counters gathered since the previous report are written as a new file in
+ * {@code <checkpoint>/stats/}, which the driver collects, prints as progress lines and deletes
+ * ({@link SynclineJob.StatsCollector}). Counters that cannot be written there (a checkpoint that is
+ * not a local path, a failed write) go to the driver with the task's end, as before (decision
+ * 0074).
  */
 final class RealTimeWriter extends ForeachWriter<Row> {
   private static final long serialVersionUID = 1L;
   /** Records gathered and not yet applied, at most: process() waits beyond this (backpressure). */
   static final int MAX_PENDING = 20_000;
   static final long APPLIED_EVERY_MS = 200;
+  static final long STATS_EVERY_MS = 1000;
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final PartitionWriter writer;
   private final StatsAccumulator stats;
@@ -44,7 +58,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient Throwable failure;
   private transient boolean closing;
   private transient boolean abandoned;
-  private transient Stats taskStats;
+  /** Counters not yet reported; only the flusher thread (and close(), after joining it) touches them. */
+  private transient Stats unreported;
+  private transient long statsWrittenAt;
+  /** Where this task reports its counters, or null when they go with the task's end. */
+  private transient File statsDir;
+  private transient String statsName;
+  private transient int statsSeq;
   private transient long appliedWrittenAt;
   /** Only the flusher thread (and close(), after joining it) touches the applied position. */
   private transient boolean appliedDirty;
@@ -64,7 +84,12 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     failure = null;
     closing = false;
     abandoned = false;
-    taskStats = new Stats();
+    unreported = new Stats();
+    statsWrittenAt = System.currentTimeMillis();
+    File root = Checkpoints.localPath(checkpoint);
+    statsDir = root == null ? null : new File(root, SynclineJob.StatsCollector.DIR);
+    statsName = UUID.randomUUID().toString().substring(0, 8);
+    statsSeq = 0;
     appliedWrittenAt = 0;
     appliedOffset = -1;
     appliedDirty = false;
@@ -120,8 +145,9 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         throw new IllegalStateException("the task was stopped before " + pending.size() + " queued rows were written; they are replayed");
       }
     }
-    // Counters go to the driver with the task's end; on failure the batch is replayed anyway.
-    stats.add(taskStats);
+    // The writes made so far count even when the task failed (its batch is replayed anyway).
+    writeStats();
+    stats.add(unreported);
     if (error == null && !interrupted) {
       synchronized (this) {
         rethrow();
@@ -136,12 +162,12 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       boolean writePosition = false;
       synchronized (this) {
         while (pending.isEmpty() && !closing && !writePosition) {
-          // A position applied but not yet recorded is recorded once the writes pause.
-          long due = appliedDirty ? appliedWrittenAt + APPLIED_EVERY_MS - System.currentTimeMillis() : 0;
-          if (appliedDirty && due <= 0) {
+          // A position or counters not yet recorded are recorded once the writes pause.
+          long due = reportDueInMs();
+          if (due <= 0) {
             writePosition = true;
           } else {
-            waitQuietly(due);
+            waitQuietly(due == Long.MAX_VALUE ? 0 : due);
           }
         }
         if (!writePosition) {
@@ -154,14 +180,11 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         }
       }
       if (batch == null) {
-        writeApplied();
+        reportDue();
         continue;
       }
       try {
-        Stats s = writer.apply(batch.iterator());
-        synchronized (this) {
-          taskStats.merge(s);
-        }
+        unreported.merge(writer.apply(batch.iterator()));
       } catch (Throwable t) {
         synchronized (this) {
           failure = t;
@@ -174,9 +197,57 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       appliedPartition = last.<Integer>getAs(TablePlan.PARTITION);
       appliedOffset = Math.max(appliedOffset, last.<Long>getAs(TablePlan.OFFSET) + 1);
       appliedDirty = true;
-      if (System.currentTimeMillis() - appliedWrittenAt >= APPLIED_EVERY_MS) {
-        writeApplied();
-      }
+      reportDue();
+    }
+  }
+
+  /** Ms until the applied position or the counters are due to be recorded; MAX_VALUE: nothing to record. */
+  private long reportDueInMs() {
+    long now = System.currentTimeMillis();
+    long due = Long.MAX_VALUE;
+    if (appliedDirty) {
+      due = appliedWrittenAt + APPLIED_EVERY_MS - now;
+    }
+    if (statsDir != null && !unreported.isEmpty()) {
+      due = Math.min(due, statsWrittenAt + STATS_EVERY_MS - now);
+    }
+    return due;
+  }
+
+  private void reportDue() {
+    long now = System.currentTimeMillis();
+    if (appliedDirty && now - appliedWrittenAt >= APPLIED_EVERY_MS) {
+      writeApplied();
+    }
+    if (now - statsWrittenAt >= STATS_EVERY_MS) {
+      writeStats();
+    }
+  }
+
+  /**
+   * Writes the counters gathered since the last report as a new file for the driver to collect
+   * (never rewritten, so the driver may read and delete it at any time). Best effort: counters
+   * not written stay in {@link #unreported} and go to the driver with the task's end.
+   */
+  private void writeStats() {
+    statsWrittenAt = System.currentTimeMillis();
+    if (statsDir == null || unreported.isEmpty()) {
+      return;
+    }
+    ObjectNode o = JSON.createObjectNode();
+    ObjectNode counts = o.putObject("counts");
+    unreported.counts.forEach(counts::put);
+    ObjectNode rules = o.putObject("dlqRules");
+    unreported.dlqRules.forEach(rules::put);
+    String name = statsName + "-" + (statsSeq++) + ".json";
+    try {
+      Files.createDirectories(statsDir.toPath());
+      Path tmp = statsDir.toPath().resolve("." + name + ".tmp");
+      Files.writeString(tmp, o.toString(), StandardCharsets.UTF_8);
+      Files.move(tmp, statsDir.toPath().resolve(name), StandardCopyOption.ATOMIC_MOVE);
+      unreported = new Stats();
+    } catch (IOException e) {
+      System.err.println("syncline spark: cannot record counters in " + statsDir + " (they are reported at the next checkpoint): " + e.getMessage());
     }
   }
 

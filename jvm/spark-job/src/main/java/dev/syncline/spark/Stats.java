@@ -43,6 +43,10 @@ public final class Stats implements Serializable {
     other.dlqRules.forEach((k, v) -> dlqRules.merge(k, v, Long::sum));
   }
 
+  boolean isEmpty() {
+    return counts.isEmpty() && dlqRules.isEmpty();
+  }
+
   long get(String name) {
     return counts.getOrDefault(name, 0L);
   }

@@ -3,9 +3,10 @@ package dev.syncline.spark;
 import org.apache.spark.util.AccumulatorV2;
 
 /**
- * Counters of a Real-Time Mode query, added up on the driver as its tasks end (a real-time task
- * ends with its batch, i.e. at each checkpoint interval). The driver takes them with
- * {@link #drain} when Spark reports the batch's progress.
+ * Counters of a Real-Time Mode query that its tasks could not report through the checkpoint's
+ * {@code stats/} folder (see {@link RealTimeWriter}), added up on the driver as the tasks end (a
+ * real-time task ends with its batch, i.e. at each checkpoint interval). The driver takes them
+ * with {@link #drain} when Spark reports the batch's progress.
  */
 final class StatsAccumulator extends AccumulatorV2<Stats, Stats> {
   private static final long serialVersionUID = 1L;
@@ -14,7 +15,7 @@ final class StatsAccumulator extends AccumulatorV2<Stats, Stats> {
   @Override
   public boolean isZero() {
     synchronized (this) {
-      return total.counts.isEmpty() && total.dlqRules.isEmpty();
+      return total.isEmpty();
     }
   }
 

@@ -2,6 +2,7 @@ package dev.syncline.spark;
 
 import static org.apache.spark.sql.functions.col;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -12,6 +13,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -22,6 +24,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.function.VoidFunction2;
 import org.apache.spark.sql.Dataset;
@@ -257,7 +261,17 @@ public final class SynclineJob {
     }
     Map<String, ObjectNode> batchTables = new ConcurrentHashMap<>();
     List<QuerySpec> specs = querySpecs(job);
-    spark.streams().addListener(new ProgressListener(job.progressFile, batchTables, specs));
+    ProgressListener progress = new ProgressListener(job.progressFile, batchTables, specs);
+    spark.streams().addListener(progress);
+    StatsCollector collector = new StatsCollector(spark, specs, progress);
+    ScheduledExecutorService collecting = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread th = new Thread(r, "syncline-stats");
+      th.setDaemon(true);
+      return th;
+    });
+    if (realTime(job)) {
+      collecting.scheduleWithFixedDelay(collector, StatsCollector.EVERY_MS, StatsCollector.EVERY_MS, TimeUnit.MILLISECONDS);
+    }
     ExecutorService loops = Executors.newFixedThreadPool(specs.size(), r -> {
       Thread th = new Thread(r, "syncline-query");
       th.setDaemon(true);
@@ -270,6 +284,10 @@ public final class SynclineJob {
     int code = 0;
     for (Future<Integer> f : running) {
       code = Math.max(code, f.get());
+    }
+    collecting.shutdownNow();
+    if (realTime(job)) {
+      collector.run(); // what the last tasks reported as they ended
     }
     return code;
   }
@@ -439,34 +457,43 @@ public final class SynclineJob {
       var p = event.progress();
       QuerySpec spec = specs.get(p.name());
       ObjectNode table = batchTables.remove(p.name() + "#" + p.batchId());
+      long rows = p.numInputRows();
       StatsAccumulator rt = realTimeStats.get(p.name());
       if (rt != null) {
+        // Only what the tasks could not report through the checkpoint (StatsCollector has the rest).
         Stats s = rt.drain();
-        table = s.counts.isEmpty() && s.dlqRules.isEmpty() ? null : tableLine(s, p.batchDuration());
+        table = s.isEmpty() ? null : tableLine(s, p.batchDuration());
+        rows = s.get("events");
       }
       if (table == null || spec == null) {
         return; // an idle tick without data: nothing was written
       }
+      ObjectNode o = line(spec, p.batchId(), p.timestamp(), rows, finite(p.inputRowsPerSecond()), finite(p.processedRowsPerSecond()), p.batchDuration(), table);
+      ObjectNode phases = o.putObject("phasesMs");
+      p.durationMs().forEach((k, v) -> phases.put(k, v));
+      // Where the query stands, so `syncline status` can show each sink's lag without reading
+      // the checkpoint of every query.
+      if (p.sources().length > 0) {
+        o.put("endOffset", p.sources()[0].endOffset());
+      }
+      print(o);
+    }
+
+    /** A progress line's common part: the query, its table's counters and its dead letters. */
+    ObjectNode line(QuerySpec spec, long batchId, String timestamp, long rows, double inRate, double processedRate, long durationMs, ObjectNode table) {
       ObjectNode tables = JsonNodeFactory.instance.objectNode();
       tables.set(spec.table().label(), table);
       ObjectNode o = JsonNodeFactory.instance.objectNode();
       o.put("sink", spec.sink());
       // The query that sends the table's dead letters: its lines count events and dead letters.
       o.put("primary", spec.deadLetters());
-      o.put("batchId", p.batchId());
-      o.put("timestamp", p.timestamp());
-      o.put("numInputRows", p.numInputRows());
-      o.put("inputRowsPerSecond", finite(p.inputRowsPerSecond()));
-      o.put("processedRowsPerSecond", finite(p.processedRowsPerSecond()));
-      o.put("durationMs", p.batchDuration());
-      ObjectNode phases = o.putObject("phasesMs");
-      p.durationMs().forEach((k, v) -> phases.put(k, v));
+      o.put("batchId", batchId);
+      o.put("timestamp", timestamp);
+      o.put("numInputRows", rows);
+      o.put("inputRowsPerSecond", inRate);
+      o.put("processedRowsPerSecond", processedRate);
+      o.put("durationMs", durationMs);
       o.set("tables", tables);
-      // Where the query stands, so `syncline status` can show each sink's lag without reading
-      // the checkpoint of every query.
-      if (p.sources().length > 0) {
-        o.put("endOffset", p.sources()[0].endOffset());
-      }
       Map<String, Long> dlq = new LinkedHashMap<>();
       tables.properties().forEach(e -> {
         if (e.getValue().has("dlq")) {
@@ -475,6 +502,11 @@ public final class SynclineJob {
       });
       ObjectNode d = o.putObject("dlq");
       dlq.forEach(d::put);
+      return o;
+    }
+
+    /** Prints the line for the supervisor and appends it to the progress file. */
+    synchronized void print(ObjectNode o) {
       String line = o.toString();
       OUT.println("SYNCLINE_PROGRESS " + line);
       if (progressFile != null) {
@@ -491,6 +523,88 @@ public final class SynclineJob {
 
     private static double finite(double v) {
       return Double.isFinite(v) ? v : 0;
+    }
+  }
+
+  /**
+   * Collects the counters and latency histograms that real-time tasks write to their query's
+   * checkpoint every second ({@link RealTimeWriter}) and prints them as progress lines: `status`
+   * then shows rates and latency as they are, not once per checkpoint interval (decision 0074).
+   * Files are deleted once read; those a killed driver left are read by the next one.
+   */
+  static final class StatsCollector implements Runnable {
+    static final String DIR = "stats";
+    static final long EVERY_MS = 1000;
+
+    private final SparkSession spark;
+    private final List<QuerySpec> specs;
+    private final ProgressListener out;
+    private final Map<String, Long> lastAt = new HashMap<>();
+
+    StatsCollector(SparkSession spark, List<QuerySpec> specs, ProgressListener out) {
+      this.spark = spark;
+      this.specs = specs;
+      this.out = out;
+    }
+
+    @Override
+    public synchronized void run() {
+      // A scheduled task that throws is never run again: one bad round must not end reporting.
+      try {
+        for (QuerySpec spec : specs) {
+          collect(spec);
+        }
+      } catch (RuntimeException e) {
+        System.err.println("syncline spark: cannot collect the real-time counters: " + Checker.firstLine(e));
+      }
+    }
+
+    private void collect(QuerySpec spec) {
+      long now = System.currentTimeMillis();
+      long since = lastAt.getOrDefault(spec.name(), now - EVERY_MS);
+      Stats total = read(spec.checkpoint());
+      if (total.isEmpty()) {
+        return;
+      }
+      lastAt.put(spec.name(), now);
+      long ms = Math.max(1, now - since);
+      long events = total.get("events");
+      double rate = events * 1000.0 / ms;
+      out.print(out.line(spec, currentBatch(spec), Instant.ofEpochMilli(now).toString(), events, rate, rate, ms, tableLine(total, ms)));
+    }
+
+    /** Adds up and deletes the counter files under a checkpoint. */
+    static Stats read(String checkpoint) {
+      Stats total = new Stats();
+      File root = Checkpoints.localPath(checkpoint);
+      File[] files = root == null ? null : new File(root, DIR).listFiles((d, n) -> !n.startsWith(".") && n.endsWith(".json"));
+      if (files == null) {
+        return total;
+      }
+      for (File f : files) {
+        try {
+          JsonNode o = JSON.readTree(f);
+          o.path("counts").properties().forEach(e -> total.add(e.getKey(), e.getValue().asLong()));
+          o.path("dlqRules").properties().forEach(e -> total.dlqRules.merge(e.getKey(), e.getValue().asLong(), Long::sum));
+        } catch (IOException e) {
+          System.err.println("syncline spark: ignoring unreadable counters " + f + ": " + Checker.firstLine(e));
+        }
+        if (!f.delete()) {
+          System.err.println("syncline spark: cannot delete " + f + "; its counters may be reported twice");
+        }
+      }
+      return total;
+    }
+
+    /** The batch under way: the one after the query's last finished batch. */
+    private long currentBatch(QuerySpec spec) {
+      for (StreamingQuery q : spark.streams().active()) {
+        if (spec.name().equals(q.name())) {
+          var last = q.lastProgress();
+          return last == null ? 0 : last.batchId() + 1;
+        }
+      }
+      return 0;
     }
   }
 }
