@@ -15,7 +15,7 @@
 // same writes but with the key document as _id, which the stand-in's index mishandles).
 //
 //   npx tsx bench/connect-baseline.ts [--events 100000] [--rate 1000] [--seconds 60]
-//       [--only drain|latency] [--skip connect|spark] [--mongodb-url URL] [--checkpoint-seconds 30]
+//       [--only drain|latency] [--skip connect|spark] [--mongodb-url URL] [--checkpoint-seconds 300]
 //
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -51,8 +51,8 @@ const { values: args } = parseArgs({
     skip: { type: 'string' },
     // The Spark job's mode: real-time (the default of `syncline run`) or micro-batch.
     mode: { type: 'string', default: 'real-time' },
-    // Real-time mode: the job's checkpoint interval (the default of `syncline run` is 30 s).
-    'checkpoint-seconds': { type: 'string', default: '30' },
+    // Real-time mode: the job's checkpoint interval (the default of `syncline run`: 5 minutes).
+    'checkpoint-seconds': { type: 'string', default: '300' },
   },
 });
 const REAL_TIME = args.mode === 'real-time';

@@ -278,7 +278,8 @@ export function formatStatus(status: PipelineStatus): string {
   ]);
   const lines = [formatTable(header, rows)];
   lines.push(
-    `spark: ${status.spark.batches} batches in the last minute, ${status.spark.rowsPerSecond.toFixed(1)} rows/s, last batch ${status.spark.lastBatchAt ?? 'never'}${status.spark.lastBatchMs !== null ? ` (${status.spark.lastBatchMs} ms)` : ''}`,
+    // A micro-batch reports once per batch; a real-time query about once a second while it writes.
+    `spark: ${status.spark.batches} progress reports in the last minute, ${status.spark.rowsPerSecond.toFixed(1)} rows/s, last ${status.spark.lastBatchAt ?? 'never'}${status.spark.lastBatchMs !== null ? ` (covering ${status.spark.lastBatchMs} ms)` : ''}`,
   );
   lines.push(`dead letters: ${status.deadLetterTopic.messages} in ${status.deadLetterTopic.topic}`);
   if (status.binlog) {

@@ -141,7 +141,11 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
     await sleep(200);
   }
   for (const sink of ['redis', 'mongodb'] as const) {
-    assert.equal(counted(sink, 'events'), events.length, `${sink}: every event read is counted before any checkpoint`);
+    assert.equal(
+      counted(sink, 'events'),
+      events.length,
+      `${sink}: every event read is counted before any checkpoint`,
+    );
     assert.equal(
       mine(sink).reduce((a, p) => a + p.numInputRows, 0),
       events.length,
