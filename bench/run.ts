@@ -387,6 +387,8 @@ async function main(): Promise<void> {
   log(JSON.stringify(raw));
 
   log('capture (trigger overhead, relay drain)');
+  // A fresh checkout has no results folder yet (it is not committed).
+  mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
   const before = new Set(readdirSync(join(PROJECT_ROOT, 'bench', 'results')));
   const cap = tsx('bench/capture-throughput.ts', [
     '--rows',
