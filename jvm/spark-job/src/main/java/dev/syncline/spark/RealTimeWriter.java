@@ -241,10 +241,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     unreported.dlqRules.forEach(rules::put);
     String name = statsName + "-" + (statsSeq++) + ".json";
     try {
-      Files.createDirectories(statsDir.toPath());
-      Path tmp = statsDir.toPath().resolve("." + name + ".tmp");
-      Files.writeString(tmp, o.toString(), StandardCharsets.UTF_8);
-      Files.move(tmp, statsDir.toPath().resolve(name), StandardCopyOption.ATOMIC_MOVE);
+      writeWhole(statsDir.toPath(), name, o.toString());
       unreported = new Stats();
     } catch (IOException e) {
       System.err.println("syncline spark: cannot record counters in " + statsDir + " (they are reported at the next checkpoint): " + e.getMessage());
@@ -259,15 +256,18 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     appliedWrittenAt = System.currentTimeMillis();
     appliedDirty = false;
     try {
-      Path dir = Path.of(checkpoint, "applied");
-      Files.createDirectories(dir);
-      Path file = dir.resolve(appliedTopic + "-" + appliedPartition);
-      Path tmp = dir.resolve("." + appliedTopic + "-" + appliedPartition + ".tmp");
-      Files.writeString(tmp, Long.toString(appliedOffset), StandardCharsets.UTF_8);
-      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      writeWhole(Path.of(checkpoint, "applied"), appliedTopic + "-" + appliedPartition, Long.toString(appliedOffset));
     } catch (IOException e) {
       System.err.println("syncline spark: cannot record the applied position in " + checkpoint + ": " + e.getMessage());
     }
+  }
+
+  /** Writes a file under a dot-name and renames it into place: a reader never sees half of it. */
+  private static void writeWhole(Path dir, String name, String text) throws IOException {
+    Files.createDirectories(dir);
+    Path tmp = dir.resolve("." + name + ".tmp");
+    Files.writeString(tmp, text, StandardCharsets.UTF_8);
+    Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 
   private void rethrow() {
