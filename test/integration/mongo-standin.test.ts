@@ -4,11 +4,13 @@
  * killed without disturbing the shared stack.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { after, describe, test } from 'node:test';
-import { MongoClient, MongoServerError } from 'mongodb';
+import { BSON, Int32, Long, MongoClient, MongoServerError } from 'mongodb';
 import { startStandin, type PrivateStandin } from '../../bench/standin-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-test-'));
@@ -177,5 +179,55 @@ describe('MongoDB stand-in', () => {
     );
 
     await client.close();
+  });
+
+  // A data file written by the build before decision 0075 (Java serialization, made with
+  // test/fixtures/make-standin-java-serialized.ts): the stand-in converts it on its first
+  // start and then serves every document with its exact BSON types, its indexes and _id lookups.
+  test('a data file written by the earlier storage format opens converted, every document and index intact', async () => {
+    const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+    writeFileSync(
+      join(dir, 'legacy.mv'),
+      gunzipSync(readFileSync(join(fixtures, 'standin-java-serialized.mv.gz'))),
+    );
+    const expected = BSON.EJSON.parse(readFileSync(join(fixtures, 'standin-java-serialized.json'), 'utf8'), {
+      relaxed: false,
+    }) as Record<string, Record<string, unknown>[]>;
+    const { standin, client } = await start('legacy.mv');
+    const db = client.db('legacy');
+    const canonical = (docs: Record<string, unknown>[]) =>
+      docs.map((d) => BSON.EJSON.stringify(d, { relaxed: false })).sort();
+    for (const [name, docs] of Object.entries(expected)) {
+      const found = await db
+        .collection(name)
+        .find({}, { promoteValues: false, promoteLongs: false })
+        .toArray();
+      assert.equal(found.length, docs.length, `${name}: every document is there`);
+      assert.deepEqual(canonical(found), canonical(docs), `${name}: same fields, values and BSON types`);
+    }
+    const plain = db.collection('plain');
+    assert.deepEqual((await plain.indexes()).map((i) => i.name).sort(), ['_id_', 'name_unique']);
+    // Lookups by _id through the converted _id index, for an int, a long and a composite key.
+    assert.equal((await plain.findOne({ _id: new Int32(4) } as never))?.name, 'row 4 ünïcødé');
+    assert.equal((await plain.findOne({ _id: new Long(3) } as never))?.name, 'row 3 ünïcødé');
+    const line = await db
+      .collection('composite')
+      .findOne({ _id: { order_id: new Long(2), line: new Int32(1) } } as never);
+    assert.equal(line?.qty, 7);
+    // The converted unique index still refuses a duplicate.
+    await assert.rejects(
+      plain.insertOne({ _id: 10_000, name: 'row 4 ünïcødé' } as never),
+      (e: unknown) => e instanceof MongoServerError && e.code === 11000,
+    );
+    // Written after the conversion, read after a restart.
+    await plain.insertOne({ _id: 10_001, name: 'after conversion' } as never);
+    await client.close();
+    await standin.stop();
+    const again = await start('legacy.mv');
+    assert.equal(
+      await again.client.db('legacy').collection('plain').countDocuments(),
+      expected.plain!.length + 1,
+    );
+    await again.client.close();
   });
 });

@@ -20,15 +20,12 @@ import io.netty.channel.Channel;
 import java.io.File;
 import java.lang.reflect.Constructor;
 import java.util.Collection;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
-import org.h2.mvstore.type.ObjectDataType;
 
 /**
  * Runs mongo-java-server with its H2 MVStore backend on a chosen host, port and data file.
@@ -74,7 +71,14 @@ public final class MongoStandin {
       fail("cannot create the folder " + parent + " for the data file");
     }
 
-    CommittingH2Backend backend = new CommittingH2Backend(openStore(dataFile, cacheMb));
+    MVStore store;
+    try {
+      store = StoreFile.open(dataFile, cacheMb);
+    } catch (RuntimeException e) {
+      fail("cannot open the data file: " + rootMessage(e));
+      return;
+    }
+    CommittingH2Backend backend = new CommittingH2Backend(store);
     backend.version(ANNOUNCED_VERSION);
     MongoServer server = new MongoServer(backend);
     try {
@@ -107,21 +111,17 @@ public final class MongoStandin {
   }
 
   /**
-   * MVStore keeps its pages deserialized in a cache of 16 MB by default. The backend stores
-   * documents with Java serialization, so a page missed in the cache is read and deserialized
-   * whole for one document: on a 1,000,000-document collection most random reads and writes
-   * missed (see docs/decisions/0050). The cache counts a page by its documents' serialized size,
-   * while deserialized documents take several times that on the heap: with half the heap as cache
-   * the bench's 1,000,000-row load ran the stand-in out of memory (its store then refuses every
-   * command until a restart). An eighth of the heap keeps that load's working set cached.
+   * MVStore keeps its pages decoded in a cache of 16 MB by default; on a 1,000,000-document
+   * collection most random reads and writes then missed it and decoded a whole page for one
+   * document (docs/decisions/0050). The cache counts a page by {@link BsonStorage}'s estimate of
+   * its decoded size on the heap. With the older format it counted serialized bytes, which
+   * decoded take several times that: half the heap as cache then ran the bench's 1,000,000-row
+   * load out of memory, and an eighth was the most that was safe. A quarter, now that the count
+   * is of heap bytes, leaves the rest of the heap to the server's own work.
    */
-  static MVStore openStore(String dataFile, int cacheMb) {
-    return new MVStore.Builder().fileName(dataFile).cacheSize(cacheMb).open();
-  }
-
   private static int defaultCacheMb() {
     long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
-    return (int) Math.max(16, maxHeapMb / 8);
+    return (int) Math.max(16, maxHeapMb / 4);
   }
 
   private static int parseCacheMb(String value) {
@@ -205,7 +205,7 @@ public final class MongoStandin {
         String fullName = getFullCollectionNamespace(collectionName);
         MVStore store = getMvStore();
         MVMap<Object, Document> dataMap =
-            store.openMap("databases." + fullName, new MVMap.Builder<Object, Document>().keyType(new MemoizedKeyType()));
+            store.openMap("databases." + fullName, StoreFile.documentsMap());
         MVMap<String, Object> metaMap = store.openMap("meta." + fullName);
         return new IdServedCollection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
       }
@@ -213,14 +213,11 @@ public final class MongoStandin {
       @Override
       protected Index<Object> openOrCreateUniqueIndex(
           String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
-        MVMap<KeyValue, Object> map =
-            getMvStore()
-                .openMap(
-                    getFullCollectionNamespace(collectionName) + "._index_" + indexName,
-                    new MVMap.Builder<KeyValue, Object>().keyType(new MemoizedKeyType()));
+        MVMap<Object, Object> map =
+            getMvStore().openMap(getFullCollectionNamespace(collectionName) + "._index_" + indexName, StoreFile.indexMap());
         try {
           // H2UniqueIndex's constructor is package-private; it is the library's own index, only
-          // its map is opened here with the memoizing key type.
+          // its map is opened here with the BSON key type.
           Constructor<?> c =
               Class.forName("de.bwaldvogel.mongo.backend.h2.H2UniqueIndex")
                   .getDeclaredConstructor(MVMap.class, String.class, List.class, boolean.class);
@@ -333,49 +330,6 @@ public final class MongoStandin {
         }
       }
       return true;
-    }
-  }
-
-  /**
-   * H2's default key type, with the serialized form of composite keys remembered per object.
-   *
-   * <p>Index keys ({@code KeyValue}) and document {@code _id}s are not {@code Comparable}, so H2
-   * orders them by comparing their Java-serialized bytes, serializing both sides on every
-   * comparison: about 20 serializations per lookup, 45 % of the stand-in's CPU in a profile of
-   * guarded bulk writes on 1,000,000 documents (docs/decisions/0050). Here each object is
-   * serialized once while it stays in memory. The bytes, and so the order, are exactly H2's:
-   * data files written before open unchanged.
-   */
-  static final class MemoizedKeyType extends ObjectDataType {
-    private static final int LIMIT = 200_000;
-    // Identity, not equality: an object's bytes are its own, whatever other objects equal it.
-    private final Map<Object, byte[]> bytes = new IdentityHashMap<>();
-
-    @Override
-    public int compare(Object a, Object b) {
-      if (a != b && memoized(a) && memoized(b)) {
-        return compareNotNull(bytesOf(a), bytesOf(b));
-      }
-      return super.compare(a, b);
-    }
-
-    private static boolean memoized(Object o) {
-      return o instanceof KeyValue || o instanceof Document;
-    }
-
-    private byte[] bytesOf(Object o) {
-      synchronized (bytes) {
-        byte[] b = bytes.get(o);
-        if (b == null) {
-          if (bytes.size() >= LIMIT) {
-            // Bounded: dropping the cache costs one serialization per key, never a wrong order.
-            bytes.clear();
-          }
-          b = serialize(o);
-          bytes.put(o, b);
-        }
-        return b;
-      }
     }
   }
 }

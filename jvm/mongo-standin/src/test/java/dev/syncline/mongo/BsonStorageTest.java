@@ -1,0 +1,216 @@
+package dev.syncline.mongo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.Missing;
+import de.bwaldvogel.mongo.bson.BinData;
+import de.bwaldvogel.mongo.bson.BsonTimestamp;
+import de.bwaldvogel.mongo.bson.Decimal128;
+import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.bson.MaxKey;
+import de.bwaldvogel.mongo.bson.MinKey;
+import de.bwaldvogel.mongo.bson.ObjectId;
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.UUID;
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
+import org.h2.mvstore.type.DataType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BsonStorageTest {
+
+  private static Document everyType() {
+    return new Document("_id", 7L)
+        .append("int", 1)
+        .append("long", 1L << 40)
+        .append("double", -0.5)
+        .append("decimal", new Decimal128(new BigDecimal("12345.678")))
+        .append("string", "ünïcødé \u0000 inside")
+        .append("bool", true)
+        .append("null", null)
+        .append("date", Instant.ofEpochMilli(1_700_000_000_123L))
+        .append("oid", new ObjectId("65a1b2c3d4e5f60718293a4b"))
+        .append("bin", new BinData(new byte[] {1, 2, 3}))
+        .append("uuid", UUID.fromString("0f8fad5b-d9cb-469f-a165-70867728950e"))
+        .append("ts", new BsonTimestamp(5L << 32 | 1))
+        .append("min", MinKey.getInstance())
+        .append("max", MaxKey.getInstance())
+        .append("list", Arrays.asList(1, "two", new Document("three", 3.0), List.of()))
+        .append("nested", new Document("a", new Document("b", List.of(1L, 2L))).append("_sync", new Document("v", 9L)));
+  }
+
+  /** The value's type; any list is a list (the decoder builds ArrayLists). */
+  private static Class<?> kind(Object v) {
+    return v == null ? null : v instanceof List<?> ? List.class : v.getClass();
+  }
+
+  private static <T> T roundTrip(DataType<T> type, T value) {
+    WriteBuffer buff = new WriteBuffer();
+    type.write(buff, value);
+    ByteBuffer bytes = buff.getBuffer();
+    bytes.flip();
+    T back = type.read(bytes);
+    assertEquals(0, bytes.remaining(), "the reader consumed exactly what the writer wrote");
+    return back;
+  }
+
+  @Test
+  void aDocumentOfEveryBsonTypeComesBackEqualWithItsTypes() {
+    Document doc = everyType();
+    Document back = roundTrip(BsonStorage.DocumentType.INSTANCE, doc);
+    assertEquals(doc, back);
+    assertEquals(new ArrayList<>(doc.keySet()), new ArrayList<>(back.keySet()), "field order is kept");
+    for (String key : doc.keySet()) {
+      Object v = doc.get(key);
+      assertEquals(kind(v), kind(back.get(key)), key);
+    }
+  }
+
+  private static List<Object> distinctKeys() {
+    return new ArrayList<>(
+        Arrays.asList(
+            Missing.getInstance(),
+            null,
+            MinKey.getInstance(),
+            1,
+            -1,
+            Integer.MAX_VALUE,
+            1L,
+            -5L,
+            Long.MIN_VALUE,
+            1.0,
+            -0.5,
+            Double.NaN,
+            "",
+            "a",
+            "b",
+            "ab",
+            new Document("order_id", 1L).append("line", 1),
+            new Document("order_id", 1L).append("line", 2),
+            new Document("line", 1).append("order_id", 1L),
+            new Document("order_id", 1L),
+            new KeyValue(1.0),
+            new KeyValue(1.0, "x"),
+            new KeyValue("x"),
+            new KeyValue((Object) null),
+            List.of(1, 2),
+            List.of(1, 2, 3),
+            new ObjectId("65a1b2c3d4e5f60718293a4b"),
+            new ObjectId("65a1b2c3d4e5f60718293a4c"),
+            false,
+            true,
+            Instant.ofEpochMilli(5),
+            Instant.ofEpochMilli(6),
+            new Decimal128(new BigDecimal("1.0")),
+            new Decimal128(new BigDecimal("1.00")),
+            new BinData(new byte[] {1}),
+            UUID.fromString("0f8fad5b-d9cb-469f-a165-70867728950e"),
+            new BsonTimestamp(42L),
+            MaxKey.getInstance()));
+  }
+
+  @Test
+  void distinctKeysNeverCompareEqualAndTheOrderIsTotal() {
+    List<Object> keys = distinctKeys();
+    BsonStorage.KeyType type = BsonStorage.KeyType.INSTANCE;
+    for (Object a : keys) {
+      assertEquals(0, type.compare(a, a), "a key equals itself: " + a);
+      for (Object b : keys) {
+        if (a == b) continue;
+        int ab = type.compare(a, b);
+        assertNotEquals(0, ab, a + " and " + b + " are two keys");
+        assertEquals(-Integer.signum(ab), Integer.signum(type.compare(b, a)), "antisymmetric: " + a + ", " + b);
+      }
+    }
+    List<Object> sorted = new ArrayList<>(keys);
+    sorted.sort(type);
+    for (int i = 0; i < sorted.size(); i++) {
+      for (int j = i + 1; j < sorted.size(); j++) {
+        assertTrue(type.compare(sorted.get(i), sorted.get(j)) < 0, "transitive: " + sorted.get(i) + " < " + sorted.get(j));
+      }
+    }
+  }
+
+  @Test
+  void everyKeyComesBackAsTheSameKey() {
+    BsonStorage.KeyType type = BsonStorage.KeyType.INSTANCE;
+    for (Object key : distinctKeys()) {
+      Object back = roundTrip(type, key);
+      assertEquals(0, type.compare(key, back), "round trip of " + key);
+      assertEquals(kind(key), kind(back), "type of " + key);
+    }
+  }
+
+  @Test
+  void anIntAndALongIdAreTwoDocumentsAsBefore() {
+    MVStore store = MVStore.open(null);
+    MVMap<Object, Document> docs = store.openMap("databases.db.c", StoreFile.documentsMap());
+    docs.put(1, new Document("_id", 1));
+    docs.put(1L, new Document("_id", 1L));
+    assertEquals(2, docs.size());
+    assertEquals(1L, docs.get(1L).get("_id"));
+    store.close();
+  }
+
+  @Test
+  void aFileInTheOldFormatIsConvertedOnOpenWithEveryEntry(@TempDir Path dir) {
+    String file = dir.resolve("old.mv").toString();
+    MVStore old = new MVStore.Builder().fileName(file).open();
+    MVMap<Object, Document> docs = old.openMap("databases.shop.orders");
+    MVMap<Object, Object> index = old.openMap("shop.orders._index__id_");
+    MVMap<String, Object> meta = old.openMap("meta.shop.orders");
+    for (long i = 0; i < 1_000; i++) {
+      Document d = everyType().append("_id", i);
+      docs.put(i, d);
+      index.put(new KeyValue((double) i), i);
+    }
+    Document composite = new Document("order_id", 1L).append("line", 2);
+    docs.put(composite, new Document("_id", composite).append("qty", 3));
+    index.put(new KeyValue(composite), composite);
+    meta.put("dataSize", 12_345L);
+    old.close();
+
+    MVStore store = StoreFile.open(file, 16);
+    try {
+      MVMap<Object, Document> newDocs = store.openMap("databases.shop.orders", StoreFile.documentsMap());
+      MVMap<Object, Object> newIndex = store.openMap("shop.orders._index__id_", StoreFile.indexMap());
+      MVMap<String, Object> newMeta = store.openMap("meta.shop.orders");
+      assertEquals(1_001, newDocs.size());
+      assertEquals(everyType().append("_id", 500L), newDocs.get(500L));
+      assertEquals(3, newDocs.get(new Document("order_id", 1L).append("line", 2)).get("qty"));
+      assertEquals(500L, newIndex.get(new KeyValue(500.0)));
+      assertEquals(composite, newIndex.get(new KeyValue(new Document("order_id", 1L).append("line", 2))));
+      assertEquals(12_345L, newMeta.get("dataSize"));
+      assertTrue(Files.notExists(Path.of(file + ".converting")), "the converted file replaced the old one");
+    } finally {
+      store.close();
+    }
+    // Opened again, it is already in the current format: nothing to convert.
+    MVStore again = StoreFile.open(file, 16);
+    assertEquals(StoreFile.CURRENT_FORMAT, again.<String, String>openMap(StoreFile.FORMAT_MAP).get(StoreFile.FORMAT_KEY));
+    again.close();
+  }
+
+  @Test
+  void aFileFromANewerFormatIsRefusedWithWhatToDo(@TempDir Path dir) {
+    String file = dir.resolve("newer.mv").toString();
+    MVStore store = new MVStore.Builder().fileName(file).open();
+    store.<String, String>openMap(StoreFile.FORMAT_MAP).put(StoreFile.FORMAT_KEY, "bson-99");
+    store.close();
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> StoreFile.open(file, 16));
+    assertTrue(e.getMessage().contains("bson-99") && e.getMessage().contains("newer build"), e.getMessage());
+  }
+}
