@@ -33,9 +33,8 @@ export class MongoStandinService extends ServiceBase implements LocalService {
       cmd: javaBinary(),
       args: [
         '-Xms128m',
-        // An eighth of the heap becomes the store's page cache (docs/decisions/0050); the rest
-        // holds the deserialized pages, which take several times their counted size (2 GB with
-        // half of it as cache ran out of memory in the bench's 1,000,000-row load).
+        // A quarter of the heap becomes the store's page cache, counted in estimated heap bytes
+        // (docs/decisions/0050, 0075); the rest is the server's own work.
         '-Xmx4g',
         '-XX:+UseG1GC',
         '-cp',
