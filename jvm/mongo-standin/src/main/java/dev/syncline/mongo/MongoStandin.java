@@ -9,7 +9,6 @@ import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
-import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
@@ -199,7 +198,8 @@ public final class MongoStandin {
 
       // Called from H2Database's constructor (it opens the existing collections), before any
       // field of this class is set: the store comes from the enclosing backend. The maps have the
-      // names H2Database gives them, so data written before this class existed opens unchanged.
+      // names H2Database gives them; StoreFile chose their types by those names when it converted
+      // an older file.
       @Override
       protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
         String fullName = getFullCollectionNamespace(collectionName);
