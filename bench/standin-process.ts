@@ -11,6 +11,8 @@ export interface PrivateStandin {
   proc: ChildProcess;
   /** SIGTERM and wait (the store is closed cleanly). */
   stop(): Promise<void>;
+  /** The last 4,000 characters the stand-in wrote to stderr (its log). */
+  log(): string;
 }
 
 export async function freePort(): Promise<number> {
@@ -79,6 +81,7 @@ export async function startStandin(
     port,
     pid: proc.pid!,
     proc,
+    log: () => err,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));

@@ -194,6 +194,11 @@ describe('MongoDB stand-in', () => {
       relaxed: false,
     }) as Record<string, Record<string, unknown>[]>;
     const { standin, client } = await start('legacy.mv');
+    assert.match(
+      standin.log(),
+      /converting .*legacy\.mv .* from Java serialization to bson-1; this happens once/,
+    );
+    assert.match(standin.log(), /converted [\d,]+ entries in/);
     const db = client.db('legacy');
     const canonical = (docs: Record<string, unknown>[]) =>
       docs.map((d) => BSON.EJSON.stringify(d, { relaxed: false })).sort();
@@ -224,6 +229,7 @@ describe('MongoDB stand-in', () => {
     await client.close();
     await standin.stop();
     const again = await start('legacy.mv');
+    assert.doesNotMatch(again.standin.log(), /converting/, 'a converted file is not converted again');
     assert.equal(
       await again.client.db('legacy').collection('plain').countDocuments(),
       expected.plain!.length + 1,
