@@ -7,6 +7,7 @@ import {
   readFileSync,
   renameSync,
   statSync,
+  utimesSync,
   writeFileSync,
   type Dirent,
 } from 'node:fs';
@@ -92,6 +93,13 @@ export function ensureJvmModules(modules: JvmModule[], log: (line: string) => vo
   if (result.status !== 0) {
     const out = `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-30).join('\n');
     throw new StackError('STACK_JVM_BUILD_FAILED', `Maven build of ${todo.join(', ')} failed:\n${out}`);
+  }
+  // Maven leaves a file it would write unchanged with its old time (a pom edit that keeps the
+  // classpath, a comment-only source edit): without this every later start would build again.
+  const now = new Date();
+  for (const m of todo) {
+    const { classpathFile, jar } = moduleFiles(m);
+    for (const f of [classpathFile, jar]) if (existsSync(f)) utimesSync(f, now, now);
   }
 }
 
