@@ -101,9 +101,9 @@ final class StoreFile {
     long entries = 0;
     try {
       Files.deleteIfExists(target);
-      MVStore from = build(dataFile, cacheMb, true);
-      MVStore to = build(target.toString(), cacheMb, false);
-      try {
+      // Both close (the new file first) even when one of them fails to.
+      try (MVStore from = build(dataFile, cacheMb, true);
+          MVStore to = build(target.toString(), cacheMb, false)) {
         List<String> names = from.getMapNames().stream().filter(n -> !n.equals(FORMAT_MAP)).sorted().toList();
         System.err.println(
             "mongo-standin: converting " + dataFile + " (" + names.size() + " maps) from Java serialization to "
@@ -121,9 +121,6 @@ final class StoreFile {
           }
         }
         markCurrent(to);
-      } finally {
-        to.close();
-        from.close();
       }
       Files.move(target, source, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
