@@ -522,7 +522,7 @@ final class MongoSinkWriter {
     } else if (v instanceof Integer i) {
       b.append("{\"$numberInt\": \"").append(i).append("\"}");
     } else if (v instanceof String str && plain(str)) {
-      b.append('"').append(str).append('"');
+      quote(str, b);
     } else if (v instanceof Document d && !d.isEmpty()) {
       b.append('{');
       boolean first = true;
@@ -530,7 +530,9 @@ final class MongoSinkWriter {
         if (!plain(e.getKey())) {
           return false;
         }
-        b.append(first ? "" : ", ").append('"').append(e.getKey()).append("\": ");
+        b.append(first ? "" : ", ");
+        quote(e.getKey(), b);
+        b.append(": ");
         first = false;
         if (!spell(e.getValue(), b)) {
           return false;
@@ -543,15 +545,31 @@ final class MongoSinkWriter {
     return true;
   }
 
-  /** Printable ASCII with nothing the JSON writer escapes. */
+  /**
+   * Printable ASCII: the JSON writer escapes only its quote and backslash (tombstone _ids hold
+   * both, being "collection:" + an idKey).
+   */
   private static boolean plain(String s) {
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
-      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      if (c < 0x20 || c > 0x7e) {
         return false;
       }
     }
     return true;
+  }
+
+  /** A plain string in quotes, escaped as BSON's JSON writer escapes it. */
+  private static void quote(String s, StringBuilder b) {
+    b.append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '"' || c == '\\') {
+        b.append('\\');
+      }
+      b.append(c);
+    }
+    b.append('"');
   }
 
   /**

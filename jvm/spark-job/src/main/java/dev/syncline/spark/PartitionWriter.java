@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.syncline.spark.JobDescription.Column;
 import dev.syncline.spark.JobDescription.Table;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -87,11 +88,19 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
   private final Table table;
   private final Settings settings;
   private final StructType fieldsType;
+  /** Source column → output field, resolved once (not per event of every chunk). */
+  private final List<Output> outputs;
+
+  /** A column the sinks receive, under its output name. */
+  record Output(Column column, String field) implements Serializable {}
 
   PartitionWriter(Table table, Settings settings, DataType fieldsType) {
     this.table = table;
     this.settings = settings;
     this.fieldsType = fieldsType instanceof StructType st ? st : null;
+    List<Output> out = new ArrayList<>();
+    SinkValues.outputColumns(table).forEach((column, field) -> out.add(new Output(table.column(column), field)));
+    this.outputs = List.copyOf(out);
   }
 
   /** A partition's rows sorted out: dead letters, the newest truncate, the newest write per key. */
@@ -316,8 +325,8 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
 
   private Document mongoDocument(Object id, JsonNode after, Row fields, String op, Object version, Long ts, long now) {
     Document d = new Document("_id", id);
-    for (Map.Entry<String, String> c : SinkValues.outputColumns(table).entrySet()) {
-      d.put(c.getValue(), SinkValues.toBson(table.column(c.getKey()), after.get(c.getKey())));
+    for (Output o : outputs) {
+      d.put(o.field(), SinkValues.toBson(o.column(), after.get(o.column().name)));
     }
     if (fields != null) {
       StructField[] fs = fieldsType.fields();
@@ -417,9 +426,9 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
       return new RedisSinkWriter.Write(dataKey, args, tag);
     }
     Map<String, JsonNode> values = new java.util.LinkedHashMap<>();
-    for (Map.Entry<String, String> c : SinkValues.outputColumns(table).entrySet()) {
-      JsonNode n = after.get(c.getKey());
-      values.put(c.getValue(), n == null ? JsonNodeFactory.instance.nullNode() : n);
+    for (Output o : outputs) {
+      JsonNode n = after.get(o.column().name);
+      values.put(o.field(), n == null ? JsonNodeFactory.instance.nullNode() : n);
     }
     if (fields != null) {
       StructField[] fs = fieldsType.fields();

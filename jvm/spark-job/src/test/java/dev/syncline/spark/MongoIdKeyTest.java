@@ -34,6 +34,9 @@ class MongoIdKeyTest {
             "tab\there",
             "é unicode",
             "/slash</script>",
+            "orders:{\"k\": {\"$numberLong\": \"5\"}}",
+            "items:{\"k\": {\"order_id\": {\"$numberLong\": \"12\"}, \"line_no\": {\"$numberInt\": \"3\"}}}",
+            printableAscii(),
             new Document("order_id", 12L).append("line_no", 3),
             new Document("a", "x y").append("b", -5L).append("c", Integer.MIN_VALUE),
             new Document("we\"ird", 1L),
@@ -46,5 +49,14 @@ class MongoIdKeyTest {
     for (Object id : ids) {
       assertEquals(new Document("k", id).toJson(extended), MongoSinkWriter.idKey(id), String.valueOf(id));
     }
+  }
+
+  /** Every printable ASCII character, the range the shortcut spells itself. */
+  private static String printableAscii() {
+    StringBuilder b = new StringBuilder();
+    for (char c = 0x20; c <= 0x7e; c++) {
+      b.append(c);
+    }
+    return b.toString();
   }
 }

@@ -221,5 +221,54 @@ class TablePlanTest {
     one.add(new String[] {e.key(), e.value()});
     List<Row> rows = run(t, one);
     assertEquals(List.of(), dlqRules(rows));
+
+    // Values are taken by position only when the image has the table's columns in its order;
+    // an image from another writer (columns reordered, an unknown column added) reads the same.
+    ObjectNode reversed = (ObjectNode) e.valueNode().deepCopy();
+    reversed.set("after", reversedObject((ObjectNode) e.valueNode().get("after")));
+    ObjectNode mysqlOrder = (ObjectNode) e.valueNode().deepCopy();
+    mysqlOrder.set("after", inMysqlJsonOrder((ObjectNode) e.valueNode().get("after")));
+    ObjectNode extra = (ObjectNode) e.valueNode().deepCopy();
+    ((ObjectNode) extra.get("after")).put("c_added_later", "x");
+    ObjectNode reversedBad = (ObjectNode) reversed.deepCopy();
+    ((ObjectNode) reversedBad.get("after")).put("c_date", "not a date");
+    ObjectNode reversedMissing = (ObjectNode) reversed.deepCopy();
+    ((ObjectNode) reversedMissing.get("after")).remove("c_char");
+    for (ObjectNode v : List.of(reversed, mysqlOrder, extra)) {
+      assertEquals(List.of(), dlqRules(run(t, List.<String[]>of(new String[] {e.key(), v.toString()}))), v.toString());
+    }
+    assertEquals(List.of("column:c_date"), dlqRules(run(t, List.<String[]>of(new String[] {e.key(), reversedBad.toString()}))));
+    List<Row> missing = run(t, List.<String[]>of(new String[] {e.key(), reversedMissing.toString()}));
+    assertEquals(List.of("column:c_char"), dlqRules(missing));
+    Row first = (Row) missing.get(0).getList(missing.get(0).fieldIndex(TablePlan.FAIL)).get(0);
+    assertEquals("column c_char is missing from the row image", first.getString(1));
+  }
+
+  @Test
+  void mysqlOrdersJsonObjectKeysByLengthThenBytes() {
+    // "é" is two bytes (0xC3 0xA9): as long as "id", and after it byte by byte.
+    assertEquals(
+        List.of("id", "é", "c_int", "c_bit1", "c_date"),
+        TablePlan.mysqlJsonOrder(List.of("é", "c_date", "id", "c_bit1", "c_int")));
+  }
+
+  private static ObjectNode inMysqlJsonOrder(ObjectNode o) {
+    List<String> names = new ArrayList<>();
+    o.fieldNames().forEachRemaining(names::add);
+    ObjectNode out = Golden.JSON.createObjectNode();
+    for (String n : TablePlan.mysqlJsonOrder(names)) {
+      out.set(n, o.get(n));
+    }
+    return out;
+  }
+
+  private static ObjectNode reversedObject(ObjectNode o) {
+    List<String> names = new ArrayList<>();
+    o.fieldNames().forEachRemaining(names::add);
+    ObjectNode out = Golden.JSON.createObjectNode();
+    for (int i = names.size() - 1; i >= 0; i--) {
+      out.set(names.get(i), o.get(names.get(i)));
+    }
+    return out;
   }
 }
