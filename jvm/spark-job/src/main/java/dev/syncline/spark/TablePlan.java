@@ -43,6 +43,7 @@ final class TablePlan {
    * in MySQL's JSON order, 0 = anything else (values then looked up by name).
    */
   private static final String LAYOUT = "__sl_layout";
+  /** The after image's values aligned with the table's columns (NULL: null or missing). */
   private static final String VALS = "__sl_vals";
 
   /**
