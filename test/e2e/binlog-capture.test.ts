@@ -109,27 +109,40 @@ describe('binlog capture end to end', () => {
     cleanup.push(() => admin.end());
     const writers = workload(stack, database, 40, 6);
     const followed = () => run.count(/run: schema change on/);
-    /** Each change is noticed by `run` (Spark job restart, reload) before the next one. */
-    const alter = async (sql: string, then: string): Promise<void> => {
+    const reloaded = (table: string) => run.count(new RegExp(`run: snapshot ${table}: \\d+ rows`));
+    const waitFor = async (done: () => boolean, ms: number): Promise<void> => {
+      const deadline = Date.now() + ms;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    };
+    /**
+     * Each change is noticed by `run` (Spark job restart, reload) and its reload finished before
+     * the next one: the next change's minute must not be spent on the previous one's restart.
+     */
+    const alter = async (sql: string, then: string, table: string): Promise<void> => {
       const before = followed();
+      const loads = reloaded(table);
       await admin.query(sql);
       await admin.query(then);
-      const deadline = Date.now() + 60_000;
-      while (followed() <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      await waitFor(() => followed() > before, 60_000);
       assert.ok(followed() > before, `run noticed: ${sql}\n${run.tail()}`);
+      await waitFor(() => reloaded(table) > loads, 120_000);
+      assert.ok(reloaded(table) > loads, `run reloaded ${table} after: ${sql}\n${run.tail()}`);
     };
     await new Promise((r) => setTimeout(r, 1500));
     await alter(
       'ALTER TABLE customers ADD COLUMN nickname VARCHAR(40) NULL',
       "UPDATE customers SET nickname = CONCAT('n', id) WHERE id % 7 = 0",
+      'customers',
     );
     await alter(
       'ALTER TABLE customers RENAME COLUMN nickname TO alias',
       "UPDATE customers SET alias = CONCAT('a', id) WHERE id % 5 = 0",
+      'customers',
     );
     await alter(
       'ALTER TABLE products DROP COLUMN description',
       'UPDATE products SET stock = stock + 1 WHERE id < 20',
+      'products',
     );
     const during = await writers;
     // Deadlocks between the writers themselves are possible; a write refused by the DDL is not.
