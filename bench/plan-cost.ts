@@ -1,5 +1,5 @@
 // The rate of one table's Spark plan alone (parse, type, check, transform; no Kafka, no sinks) on
-// golden events, in the local Spark job's JVM settings: the part of the job's per-event CPU that
+// golden events, in the local Spark job's JVM options (`localJvmOptions`): the part of the job's per-event CPU that
 // grows with the table's width.
 //   npx tsx bench/plan-cost.ts [events=30000] [rounds=3] [golden event names…]
 // Prints one JSON line per event: its table's column count and events/s per round (the first
@@ -7,9 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCAL_JIT_FLAGS } from '../src/spark/launcher.ts';
+import { localJvmOptions } from '../src/spark/launcher.ts';
 import { javaBinary, JVM_DIR } from '../src/stack/jvm.ts';
-import { SPARK_JAVA_FLAGS } from '../src/stack/services/spark.ts';
 
 const [events = '30000', rounds = '3', ...names] = process.argv.slice(2);
 const goldens = names.length > 0 ? names : ['all-types-insert-every-type', 'composite-key-update'];
@@ -25,17 +24,7 @@ const classpath = [
 ].join(':');
 const run = spawnSync(
   javaBinary(),
-  [
-    '-Xmx2g',
-    ...SPARK_JAVA_FLAGS,
-    ...LOCAL_JIT_FLAGS,
-    '-cp',
-    classpath,
-    'dev.syncline.spark.PlanCost',
-    events,
-    rounds,
-    ...goldens,
-  ],
+  [...localJvmOptions('2g'), '-cp', classpath, 'dev.syncline.spark.PlanCost', events, rounds, ...goldens],
   { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 },
 );
 if (run.status !== 0) throw new Error(`PlanCost failed:\n${run.stderr.split('\n').slice(-20).join('\n')}`);

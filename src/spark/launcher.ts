@@ -34,7 +34,7 @@ export function isLocalMaster(master: string | undefined): boolean {
  * at C1 made that load 1.25–1.6× faster with no loss on the Redis-only stage (decision 0072).
  * `SYNCLINE_SPARK_JAVA_OPTIONS=-XX:TieredStopAtLevel=4` brings C2 back (later flags win).
  */
-export const LOCAL_JIT_FLAGS = ['-XX:TieredStopAtLevel=1'];
+const LOCAL_JIT_FLAGS = ['-XX:TieredStopAtLevel=1'];
 
 /** The local job's JVM options: heap, Spark's module flags, C1 only, then the user's own. */
 export function localJvmOptions(heap: string, env: NodeJS.ProcessEnv = process.env): string[] {

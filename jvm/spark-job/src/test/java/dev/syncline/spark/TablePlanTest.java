@@ -225,9 +225,12 @@ class TablePlanTest {
     // Values are taken by position only when the image has the table's columns in its order;
     // an image from another writer (columns reordered, an unknown column added) reads the same.
     ObjectNode reversed = (ObjectNode) e.valueNode().deepCopy();
-    reversed.set("after", reversedObject((ObjectNode) e.valueNode().get("after")));
+    reversed.set("after", reordered((ObjectNode) e.valueNode().get("after"), names -> {
+      java.util.Collections.reverse(names);
+      return names;
+    }));
     ObjectNode mysqlOrder = (ObjectNode) e.valueNode().deepCopy();
-    mysqlOrder.set("after", inMysqlJsonOrder((ObjectNode) e.valueNode().get("after")));
+    mysqlOrder.set("after", reordered((ObjectNode) e.valueNode().get("after"), TablePlan::mysqlJsonOrder));
     ObjectNode extra = (ObjectNode) e.valueNode().deepCopy();
     ((ObjectNode) extra.get("after")).put("c_added_later", "x");
     ObjectNode reversedBad = (ObjectNode) reversed.deepCopy();
@@ -252,22 +255,13 @@ class TablePlanTest {
         TablePlan.mysqlJsonOrder(List.of("é", "c_date", "id", "c_bit1", "c_int")));
   }
 
-  private static ObjectNode inMysqlJsonOrder(ObjectNode o) {
+  /** The object with its fields in the order {@code order} gives their names. */
+  private static ObjectNode reordered(ObjectNode o, java.util.function.UnaryOperator<List<String>> order) {
     List<String> names = new ArrayList<>();
     o.fieldNames().forEachRemaining(names::add);
     ObjectNode out = Golden.JSON.createObjectNode();
-    for (String n : TablePlan.mysqlJsonOrder(names)) {
+    for (String n : order.apply(names)) {
       out.set(n, o.get(n));
-    }
-    return out;
-  }
-
-  private static ObjectNode reversedObject(ObjectNode o) {
-    List<String> names = new ArrayList<>();
-    o.fieldNames().forEachRemaining(names::add);
-    ObjectNode out = Golden.JSON.createObjectNode();
-    for (int i = names.size() - 1; i >= 0; i--) {
-      out.set(names.get(i), o.get(names.get(i)));
     }
     return out;
   }
