@@ -20,7 +20,12 @@ import { holdSourceLock } from '../source-lock.ts';
 import { writeCaptureStatus } from '../status-file.ts';
 import type { RelayOptions } from '../trigger/relay.ts';
 import { binlogCascadeWarnings } from './cascades.ts';
-import { binaryLogs, binlogFileIndex, bytesBehind as bytesBetween } from '../../mysql/binlog.ts';
+import {
+  binaryLogs,
+  binlogFileIndex,
+  bytesBehind as bytesBetween,
+  compareCoordinates,
+} from '../../mysql/binlog.ts';
 import {
   binlogHeadOf,
   ensureBinlogStartPosition,
@@ -332,6 +337,9 @@ export class BinlogReader {
       case 'rotate':
         this.#file = event.file;
         return;
+      case 'boundary':
+        if (!this.#txn) this.#boundary(event.end, event.timestampMs);
+        return;
       case 'begin':
         this.#txn = {
           file: this.#file,
@@ -513,6 +521,20 @@ export class BinlogReader {
       this.#paused = true;
       this.#stream?.pause();
     }
+    this.#wake?.();
+  }
+
+  /** A resume point between transactions with nothing to publish; kept only if it is ahead. */
+  #boundary(end: number, tsMs: number): void {
+    const last = this.#ready.at(-1)?.end ?? this.#position;
+    const at = { file: this.#file, position: end };
+    if (!last || compareCoordinates(at, last) <= 0) return;
+    this.#ready.push({
+      events: [],
+      changelogIds: [],
+      tsMs,
+      end: { ...at, ...(last.gtid ? { gtid: last.gtid } : {}) },
+    });
     this.#wake?.();
   }
 

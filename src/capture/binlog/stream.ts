@@ -15,6 +15,13 @@ export type RowsOp = 'insert' | 'update' | 'delete';
 export type BinlogStreamEvent =
   /** The stream continues in another file (also sent first, for the start file). */
   | { type: 'rotate'; file: string }
+  /**
+   * An event between transactions that no transaction owns: a file's format description, GTID
+   * list or binlog checkpoint. `end` is a place to resume from; without it a reader whose server
+   * rotated to a new file (FLUSH BINARY LOGS, a restart) and then fell idle would never reach the
+   * server's head.
+   */
+  | { type: 'boundary'; end: number; timestampMs: number }
   /** A transaction starts: `end` is the end offset of its GTID (or BEGIN) event. */
   | { type: 'begin'; end: number; gtid: string | undefined; standalone: boolean; timestampMs: number }
   /** BEGIN inside a group that a GTID event opened (MySQL writes both). */
@@ -240,7 +247,17 @@ export function openBinlogStream(options: BinlogStreamOptions): BinlogStream {
     try {
       const timestampMs = event.timestamp;
       if (is(event, 'Rotate')) options.onEvent({ type: 'rotate', file: event.binlogName });
-      else if (is(event, 'MariadbGtid'))
+      else if (
+        is(event, 'Format') ||
+        is(event, 'MariadbGtidList') ||
+        is(event, 'BinlogCheckpoint') ||
+        is(event, 'PreviousGtids')
+      ) {
+        // The format description sent first for a start inside a file may carry 0 or its own
+        // offset near the file's start: the reader only ever moves forward.
+        if (event.nextPosition > 0)
+          options.onEvent({ type: 'boundary', end: event.nextPosition, timestampMs });
+      } else if (is(event, 'MariadbGtid'))
         options.onEvent({
           type: 'begin',
           end: event.nextPosition,
