@@ -1,0 +1,141 @@
+package dev.syncline.spark;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+
+/**
+ * The change-event envelope and the message key read from their JSON text for the table plan,
+ * in one pass of Jackson's streaming parser. Spark's {@code from_json} built a reader with an
+ * 8 KB buffer and ran a converter closure per token for every record: half the plan's CPU on a
+ * narrow table (JFR of bench/plan-cost.ts).
+ *
+ * <p>The result has {@link TablePlan#ENVELOPE}'s shape and the meaning the plan's checks rely
+ * on: a row-image value keeps its JSON text (a string without its quotes, a number as written,
+ * nested JSON as its exact text, JSON null as NULL); a name given twice keeps its last value (as
+ * from_json and the writers' Jackson trees do); text that is not one JSON object is NULL as a
+ * whole (the envelope check dead-letters it); a field of the wrong JSON type (an image that is not
+ * an object, a non-integer {@code ts_ms}) is NULL on its own.
+ */
+final class Envelope {
+  private static final JsonFactory JSON = new JsonFactory();
+
+  private Envelope() {}
+
+  /** The envelope as a Row of {@link TablePlan#ENVELOPE}, or null. */
+  static Row parse(String text) {
+    if (text == null) {
+      return null;
+    }
+    try (JsonParser p = JSON.createParser(text)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        return null;
+      }
+      String op = null;
+      Map<String, String> before = null;
+      Map<String, String> after = null;
+      Row source = null;
+      Long tsMs = null;
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        p.nextToken();
+        switch (field) {
+          case "op" -> op = text(p, text);
+          case "before" -> before = stringMap(p, text);
+          case "after" -> after = stringMap(p, text);
+          case "source" -> source = source(p, text);
+          case "ts_ms" -> tsMs = longValue(p);
+          default -> p.skipChildren();
+        }
+      }
+      return p.nextToken() == null ? RowFactory.create(op, before, after, source, tsMs) : null;
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  /** A flat JSON object (the message key) as a string map, or null. */
+  static Map<String, String> parseMap(String text) {
+    if (text == null) {
+      return null;
+    }
+    try (JsonParser p = JSON.createParser(text)) {
+      p.nextToken();
+      Map<String, String> out = stringMap(p, text);
+      return p.nextToken() == null ? out : null;
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  private static Row source(JsonParser p, String text) throws IOException {
+    if (p.currentToken() != JsonToken.START_OBJECT) {
+      p.skipChildren();
+      return null;
+    }
+    String name = null;
+    String db = null;
+    String table = null;
+    String capture = null;
+    String seq = null;
+    Long tsMs = null;
+    String txid = null;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      p.nextToken();
+      switch (field) {
+        case "name" -> name = text(p, text);
+        case "db" -> db = text(p, text);
+        case "table" -> table = text(p, text);
+        case "capture" -> capture = text(p, text);
+        case "seq" -> seq = text(p, text);
+        case "ts_ms" -> tsMs = longValue(p);
+        case "txid" -> txid = text(p, text);
+        default -> p.skipChildren();
+      }
+    }
+    return RowFactory.create(name, db, table, capture, seq, tsMs, txid);
+  }
+
+  /** The object at the parser as an insertion-ordered map of value texts; null if not an object. */
+  private static Map<String, String> stringMap(JsonParser p, String text) throws IOException {
+    if (p.currentToken() != JsonToken.START_OBJECT) {
+      p.skipChildren();
+      return null;
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String name = p.currentName();
+      p.nextToken();
+      out.put(name, text(p, text));
+    }
+    return out;
+  }
+
+  /** The text of the value at the parser: nested JSON is cut from the source as written. */
+  private static String text(JsonParser p, String text) throws IOException {
+    JsonToken t = p.currentToken();
+    if (t == JsonToken.VALUE_NULL) {
+      return null;
+    }
+    if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
+      int from = (int) p.currentTokenLocation().getCharOffset();
+      p.skipChildren();
+      return text.substring(from, (int) p.currentLocation().getCharOffset());
+    }
+    return p.getText();
+  }
+
+  private static Long longValue(JsonParser p) throws IOException {
+    if (p.currentToken() == JsonToken.VALUE_NUMBER_INT && p.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
+      return p.getLongValue();
+    }
+    p.skipChildren();
+    return null;
+  }
+}

@@ -1,0 +1,142 @@
+package dev.syncline.spark;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.from_json;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataTypes;
+import org.junit.jupiter.api.Test;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * The plan's own reading of the envelope must mean what Spark's from_json meant to every check
+ * and cast after it (the DLQ decisions and typed values of every golden event depend on it), and
+ * must keep each value's JSON text.
+ */
+class EnvelopeTest {
+  @Test
+  void everyGoldenEventReadsAsSparksFromJsonReadsIt() throws Exception {
+    List<Golden.Event> events = Golden.events();
+    List<String[]> kv = new ArrayList<>();
+    for (Golden.Event e : events) {
+      kv.add(new String[] {e.key(), e.value()});
+    }
+    Dataset<Row> spark =
+        SparkTestSession.raw(kv, "t")
+            .select(
+                from_json(col(TablePlan.VALUE), TablePlan.ENVELOPE, Map.of("mode", "PERMISSIVE")).as("e"),
+                from_json(col(TablePlan.KEY), DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType), Map.of())
+                    .as("k"))
+            // Collected maps lose their order; the plan reads it through map_keys.
+            .selectExpr("e", "k", "map_keys(e.before)", "map_keys(e.after)", "map_keys(k)");
+    List<Row> rows = spark.collectAsList();
+    for (int i = 0; i < events.size(); i++) {
+      Golden.Event e = events.get(i);
+      Row expected = rows.get(i).getStruct(0);
+      Row actual = Envelope.parse(e.value());
+      assertNotNull(actual, e.name());
+      assertEquals(expected.getString(0), actual.getString(0), e.name() + " op");
+      Row r = rows.get(i);
+      assertSameImage(expected.get(1), r.getList(2), actual.get(1), e.name() + " before");
+      assertSameImage(expected.get(2), r.getList(3), actual.get(2), e.name() + " after");
+      assertEquals(expected.get(3), actual.get(3), e.name() + " source");
+      assertEquals(expected.get(4), actual.get(4), e.name() + " ts_ms");
+      assertSameImage(r.get(1), r.getList(4), Envelope.parseMap(e.key()), e.name() + " key");
+    }
+  }
+
+  /** Same keys in the same order; values the same text, nested JSON the same JSON. */
+  private static void assertSameImage(Object sparkMap, List<String> sparkKeys, Object ours, String what)
+      throws Exception {
+    if (sparkMap == null) {
+      assertNull(ours, what);
+      return;
+    }
+    Map<String, String> expected = new LinkedHashMap<>();
+    CollectionConverters.asJava((scala.collection.Map<String, String>) sparkMap).forEach(expected::put);
+    @SuppressWarnings("unchecked")
+    Map<String, String> actual = (Map<String, String>) ours;
+    assertEquals(sparkKeys, new ArrayList<>(actual.keySet()), what + " keys in order");
+    for (Map.Entry<String, String> x : expected.entrySet()) {
+      String a = actual.get(x.getKey());
+      if (x.getValue() != null && (x.getValue().startsWith("{") || x.getValue().startsWith("["))) {
+        assertEquals(Golden.JSON.readTree(x.getValue()), Golden.JSON.readTree(a), what + "." + x.getKey());
+      } else {
+        assertEquals(x.getValue(), a, what + "." + x.getKey());
+      }
+    }
+  }
+
+  @Test
+  void valuesKeepTheirJsonTextNumbersAsWrittenNestedJsonExactly() {
+    Row e =
+        Envelope.parse(
+            "{\"op\":\"c\",\"after\":{\"s\":\"x \\\"q\\\" \\u00e9\",\"n\":1.50,\"f\":-0.000000000225,\"big\":123456789012345678901234567890,"
+                + "\"t\":true,\"nil\":null,\"obj\":{\"k\": [1, 2.0, {\"z\":null}]},\"arr\":[]},"
+                + "\"source\":{\"seq\":7,\"ts_ms\":5,\"capture\":\"binlog\"},\"ts_ms\":9}");
+    Map<String, String> after = after(e);
+    assertEquals(List.of("s", "n", "f", "big", "t", "nil", "obj", "arr"), new ArrayList<>(after.keySet()));
+    assertEquals("x \"q\" é", after.get("s"));
+    assertEquals("1.50", after.get("n"));
+    assertEquals("-0.000000000225", after.get("f"));
+    assertEquals("123456789012345678901234567890", after.get("big"));
+    assertEquals("true", after.get("t"));
+    assertNull(after.get("nil"));
+    assertEquals("{\"k\": [1, 2.0, {\"z\":null}]}", after.get("obj"));
+    assertEquals("[]", after.get("arr"));
+    assertEquals("7", e.getStruct(3).getString(4), "a numeric seq is read as its text (the seq check refuses it later)");
+    assertEquals(5L, e.getStruct(3).get(5));
+    assertEquals(9L, e.get(4));
+  }
+
+  @Test
+  void textThatIsNotOneJsonObjectIsNullAsAWhole() {
+    for (String bad :
+        List.of(
+            "",
+            "not json",
+            "[1,2]",
+            "\"c\"",
+            "{\"op\":\"c\"",
+            "{\"op\":\"c\"} trailing",
+            "{\"op\":\"c\"}{\"op\":\"d\"}")) {
+      assertNull(Envelope.parse(bad), bad);
+    }
+    assertNull(Envelope.parse(null));
+    assertNull(Envelope.parseMap("[1]"));
+    assertEquals(Map.of("id", "1"), Envelope.parseMap("{\"id\":1}"));
+  }
+
+  @Test
+  void aNameGivenTwiceKeepsItsLastValueAsFromJsonDid() {
+    Map<String, String> after = after(Envelope.parse("{\"op\":\"c\",\"after\":{\"a\":1,\"b\":2,\"a\":3}}"));
+    assertEquals(List.of("a", "b"), new ArrayList<>(after.keySet()));
+    assertEquals("3", after.get("a"));
+    assertEquals(Map.of("id", "2"), Envelope.parseMap("{\"id\":1,\"id\":2}"));
+  }
+
+  @Test
+  void aFieldOfTheWrongJsonTypeIsNullOnItsOwn() {
+    Row e = Envelope.parse("{\"op\":\"u\",\"before\":[1],\"after\":\"x\",\"source\":3,\"ts_ms\":\"5\",\"extra\":{\"a\":[1]}}");
+    assertEquals("u", e.getString(0));
+    assertNull(e.get(1));
+    assertNull(e.get(2));
+    assertNull(e.get(3));
+    assertNull(e.get(4));
+    assertNull(Envelope.parse("{\"op\":\"c\",\"ts_ms\":1.5}").get(4));
+    assertNull(Envelope.parse("{\"op\":\"c\",\"ts_ms\":99999999999999999999}").get(4));
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, String> after(Row e) {
+    return (Map<String, String>) e.get(2);
+  }
+}
