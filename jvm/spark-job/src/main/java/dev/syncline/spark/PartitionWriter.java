@@ -1,5 +1,7 @@
 package dev.syncline.spark;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -257,11 +259,11 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     for (Row r : chunk) {
       stats.add("events.applied", 1);
       JsonNode key = JSON.readTree((String) r.getAs(TablePlan.KEY));
-      JsonNode envelope = JSON.readTree((String) r.getAs(TablePlan.VALUE));
       String op = r.getAs(TablePlan.OP);
       String seq = r.getAs(TablePlan.SEQ);
       Long ts = r.getAs(TablePlan.TS);
       boolean keep = Boolean.TRUE.equals(r.getAs(TablePlan.KEEP));
+      JsonNode after = keep ? afterImage(r.getAs(TablePlan.VALUE)) : null;
       Row fields = fieldsType == null ? null : r.getAs(TablePlan.FIELDS);
       if (keep) {
         stats.add("upserts", 1);
@@ -275,7 +277,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         Object id = SinkValues.mongoId(table, key);
         Object version = Versions.toBson(seq);
         if (keep) {
-          Document doc = mongoDocument(id, envelope.get("after"), fields, op, version, ts, now);
+          Document doc = mongoDocument(id, after, fields, op, version, ts, now);
           if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
             upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r, "c".equals(op) || "r".equals(op)));
             mongoTs.add(ts);
@@ -286,7 +288,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         }
       }
       if (table.redis != null && settings.redisUrl != null) {
-        redis.add(redisWrite(key, envelope.get("after"), fields, keep, seq, ts, floor, r));
+        redis.add(redisWrite(key, after, fields, keep, seq, ts, floor, r));
         redisTs.add(ts);
       }
     }
@@ -401,6 +403,29 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
                 where + " belongs to source " + other + ", not to this pipeline's source " + settings.sourceLabel
                     + " (" + settings.sourceId + "); the change was not written. Fix: " + fix)),
         r.getAs(TablePlan.VALUE), table.topic, r.getAs(TablePlan.PARTITION), r.getAs(TablePlan.OFFSET), now, stats);
+  }
+
+  /**
+   * The after image's tree alone: the rest of the envelope (an update's before image is as large)
+   * is skipped, not built. A name given twice keeps its last value, as in a tree of the whole.
+   */
+  static JsonNode afterImage(String value) throws java.io.IOException {
+    try (JsonParser p = JSON.createParser(value)) {
+      JsonNode after = null;
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        return null;
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        p.nextToken();
+        if (field.equals("after")) {
+          after = JSON.readTree(p);
+        } else {
+          p.skipChildren();
+        }
+      }
+      return after;
+    }
   }
 
   private static JsonNode readJson(String text) {

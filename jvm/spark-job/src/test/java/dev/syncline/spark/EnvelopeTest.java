@@ -76,6 +76,15 @@ class EnvelopeTest {
   }
 
   @Test
+  void theWritersAfterImageIsTheAfterOfTheWholeEnvelopesTree() throws Exception {
+    for (Golden.Event e : Golden.events()) {
+      assertEquals(Golden.JSON.readTree(e.value()).get("after"), PartitionWriter.afterImage(e.value()), e.name());
+    }
+    String twice = "{\"after\":{\"a\":1},\"before\":{\"a\":0},\"after\":{\"a\":2},\"op\":\"u\"}";
+    assertEquals(Golden.JSON.readTree(twice).get("after"), PartitionWriter.afterImage(twice));
+  }
+
+  @Test
   void valuesKeepTheirJsonTextNumbersAsWrittenNestedJsonExactly() {
     Row e =
         Envelope.parse(
