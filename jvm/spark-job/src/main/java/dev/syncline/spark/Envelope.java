@@ -3,6 +3,7 @@ package dev.syncline.spark;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -23,7 +24,15 @@ import org.apache.spark.sql.RowFactory;
  * an object, a non-integer {@code ts_ms}) is NULL on its own.
  */
 final class Envelope {
-  private static final JsonFactory JSON = new JsonFactory();
+  /**
+   * No limit on a string's length (Jackson's default stops at 20 million characters): the relay
+   * bounds an event by source.relay.maxEventBytes, which a user may raise past it, and a value the
+   * parser refused would read as no envelope at all. Shared with the writers' trees.
+   */
+  static final JsonFactory JSON =
+      JsonFactory.builder()
+          .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(Integer.MAX_VALUE).build())
+          .build();
 
   private Envelope() {}
 

@@ -43,7 +43,7 @@ import org.bson.io.BasicOutputBuffer;
 final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
   private static final long serialVersionUID = 1L;
   private static final int CHUNK = 500;
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON = new ObjectMapper(Envelope.JSON.copy());
   private static final Map<String, KafkaProducer<String, String>> PRODUCERS = new HashMap<>();
   /** MongoDB's maxBsonObjectSize. */
   static final int MONGO_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;

@@ -107,6 +107,14 @@ class EnvelopeTest {
   }
 
   @Test
+  void aValueLongerThanJacksonsDefaultLimitIsReadByThePlanAndTheWriters() throws Exception {
+    String big = "x".repeat(21_000_000);
+    String value = "{\"op\":\"c\",\"after\":{\"id\":1,\"doc\":\"" + big + "\"},\"source\":{\"seq\":\"1\"}}";
+    assertEquals(big, after(Envelope.parse(value)).get("doc"));
+    assertEquals(big, PartitionWriter.afterImage(value).get("doc").asText());
+  }
+
+  @Test
   void textThatIsNotOneJsonObjectIsNullAsAWhole() {
     for (String bad :
         List.of(
