@@ -47,8 +47,12 @@ function parseArgs(argv: string[]): { suites: Suite[]; filters: string[] } {
       suites = list as Suite[];
     } else filters.push(arg);
   }
+  // A filter names the files it wants: the cluster suite's count too, left out by default or not.
   if (suites === null)
-    suites = filters.length > 0 ? DEFAULT_SUITES.filter((s) => s !== 'jvm') : DEFAULT_SUITES;
+    suites =
+      filters.length > 0
+        ? [...new Set<Suite>([...DEFAULT_SUITES, 'cluster'])].filter((s) => s !== 'jvm')
+        : DEFAULT_SUITES;
   return { suites, filters };
 }
 
