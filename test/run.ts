@@ -49,10 +49,7 @@ function parseArgs(argv: string[]): { suites: Suite[]; filters: string[] } {
   }
   // A filter names the files it wants: the cluster suite's count too, left out by default or not.
   if (suites === null)
-    suites =
-      filters.length > 0
-        ? [...new Set<Suite>([...DEFAULT_SUITES, 'cluster'])].filter((s) => s !== 'jvm')
-        : DEFAULT_SUITES;
+    suites = filters.length > 0 ? (['unit', 'integration', 'e2e', 'cluster'] as Suite[]) : DEFAULT_SUITES;
   return { suites, filters };
 }
 
