@@ -302,7 +302,8 @@ export function kvTable(options: { composite?: boolean } = {}): TableSchema {
 
 export interface KvEvent {
   k: number;
-  op: 'c' | 'u' | 'd';
+  /** 'r': a snapshot read, as the initial load publishes it. */
+  op: 'r' | 'c' | 'u' | 'd';
   seq: number;
   v: number;
 }
@@ -318,7 +319,7 @@ export function kvMessage(
     key: JSON.stringify(composite ? { k: e.k, shard: '1' } : { k: e.k }),
     value: JSON.stringify({
       op: e.op,
-      before: e.op === 'c' ? null : row,
+      before: e.op === 'c' || e.op === 'r' ? null : row,
       after: e.op === 'd' ? null : row,
       source: {
         name: 'syncline',

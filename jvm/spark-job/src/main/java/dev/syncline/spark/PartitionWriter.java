@@ -106,7 +106,10 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
   }
 
   /** A partition's rows sorted out: dead letters, the newest truncate, the newest write per key. */
-  record Collapsed(List<Row> deadLetters, BigInteger truncateAt, Map<String, Row> newest, long events) {}
+  record Collapsed(List<Row> deadLetters, BigInteger truncateAt, Map<String, Change> newest, long events) {}
+
+  /** A write to make, with its message key read once (the collapse needs it, and so do the sinks). */
+  record Change(Row row, JsonNode key, BigInteger seq) {}
 
   /**
    * Invariant 4 without a shuffle: per key the event with the highest seq (a number, up to
@@ -115,8 +118,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
    */
   static Collapsed collapse(Iterator<Row> rows, Table table) throws Exception {
     List<Row> dlq = new ArrayList<>();
-    Map<String, Row> newest = new LinkedHashMap<>();
-    Map<String, BigInteger> newestSeq = new HashMap<>();
+    Map<String, Change> newest = new LinkedHashMap<>();
     BigInteger truncateAt = null;
     long events = 0;
     while (rows.hasNext()) {
@@ -138,11 +140,10 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         k.append(SinkValues.toRedisText(key.get(c))).append('\u0001');
       }
       String gk = k.toString();
-      BigInteger cur = newestSeq.get(gk);
-      if (cur == null || seq.compareTo(cur) >= 0) {
+      Change cur = newest.get(gk);
+      if (cur == null || seq.compareTo(cur.seq()) >= 0) {
         newest.remove(gk); // keep the map in the order of the newest events
-        newest.put(gk, r);
-        newestSeq.put(gk, seq);
+        newest.put(gk, new Change(r, key, seq));
       }
     }
     return new Collapsed(dlq, truncateAt, newest, events);
@@ -209,13 +210,13 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
       truncate(c.truncateAt().toString(), stats);
     }
     String floor = table.redis != null && settings.redisUrl != null ? redisFloor() : "";
-    List<Row> writes = new ArrayList<>(c.newest().values());
+    List<Change> writes = new ArrayList<>(c.newest().values());
     List<Future<Stats>> chunks = new ArrayList<>();
     String sink = settings.redisUrl != null ? "redis" : "mongodb";
     java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(inFlight(sink));
     ExecutorService pool = writePool(sink);
     for (int i = 0; i < writes.size(); i += CHUNK) {
-      List<Row> chunk = writes.subList(i, Math.min(writes.size(), i + CHUNK));
+      List<Change> chunk = writes.subList(i, Math.min(writes.size(), i + CHUNK));
       slots.acquire();
       chunks.add(
           pool.submit(
@@ -248,7 +249,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     return stats;
   }
 
-  private void handle(List<Row> chunk, Stats stats, List<Future<?>> sent, String floor) throws Exception {
+  private void handle(List<Change> chunk, Stats stats, List<Future<?>> sent, String floor) throws Exception {
     List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
     List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
     List<RedisSinkWriter.Write> redis = new ArrayList<>();
@@ -256,13 +257,17 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     List<Long> redisTs = new ArrayList<>();
     long now = System.currentTimeMillis();
     long started = System.nanoTime();
-    for (Row r : chunk) {
+    for (Change change : chunk) {
+      Row r = change.row();
+      JsonNode key = change.key();
       stats.add("events.applied", 1);
-      JsonNode key = JSON.readTree((String) r.getAs(TablePlan.KEY));
       String op = r.getAs(TablePlan.OP);
       String seq = r.getAs(TablePlan.SEQ);
       Long ts = r.getAs(TablePlan.TS);
       boolean keep = Boolean.TRUE.equals(r.getAs(TablePlan.KEEP));
+      // A snapshot read ('r') has no commit: its time is when the snapshot read it, and counting
+      // it would show the initial load's queueing as the live changes' latency for a minute.
+      Long commitTs = "r".equals(op) ? null : ts;
       JsonNode after = keep ? afterImage(r.getAs(TablePlan.VALUE)) : null;
       Row fields = fieldsType == null ? null : r.getAs(TablePlan.FIELDS);
       if (keep) {
@@ -280,16 +285,16 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
           Document doc = mongoDocument(id, after, fields, op, version, ts, now);
           if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
             upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r, "c".equals(op) || "r".equals(op)));
-            mongoTs.add(ts);
+            mongoTs.add(commitTs);
           }
         } else {
           deletes.add(new MongoSinkWriter.Delete(id, version, r));
-          mongoTs.add(ts);
+          mongoTs.add(commitTs);
         }
       }
       if (table.redis != null && settings.redisUrl != null) {
         redis.add(redisWrite(key, after, fields, keep, seq, ts, floor, r));
-        redisTs.add(ts);
+        redisTs.add(commitTs);
       }
     }
     long built = System.nanoTime();

@@ -24,7 +24,7 @@ class TablePlanTest {
     TablePlan.Planned p = TablePlan.plan(SparkTestSession.raw(events, t.topic), t);
     PartitionWriter.Collapsed c = PartitionWriter.collapse(p.out().collectAsList().iterator(), t);
     List<Row> out = new ArrayList<>(c.deadLetters());
-    out.addAll(c.newest().values());
+    c.newest().values().forEach(w -> out.add(w.row()));
     return out;
   }
 
