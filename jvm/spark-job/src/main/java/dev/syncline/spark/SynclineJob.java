@@ -302,6 +302,12 @@ public final class SynclineJob {
         q.awaitTermination();
         return 0;
       } catch (StreamingQueryException e) {
+        if (spark.sparkContext().isStopped()) {
+          // The JVM is shutting down (SIGTERM from `syncline run` or Ctrl-C): Spark's own hook
+          // stopped the context under the query. Not a failure, and nothing to restart.
+          System.err.println("syncline spark: " + spec.name() + " stopped with the job");
+          return 0;
+        }
         long now = System.currentTimeMillis();
         failures = consecutiveFailures(failures, now - lastFailure);
         lastFailure = now;
