@@ -166,7 +166,16 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
     );
     assert.deepEqual(checkpointCommits(f, sink, f.topics.kv!), [], `${sink}: still no checkpoint`);
   }
+  // A stop (SIGTERM, as `syncline run` stops it) is no failure: nothing in the log may say so.
+  const stderr = run.child.stderr!;
+  const drained = stderr.closed ? Promise.resolve() : new Promise((r) => stderr.once('close', r));
   await run.stop();
+  await drained;
+  assert.deepEqual(
+    run.logs.filter((l) => l.includes('batch failed')),
+    [],
+    'a job stopped by SIGTERM reports no failed batch and no restart',
+  );
   run = undefined;
 });
 

@@ -303,10 +303,11 @@ public final class SynclineJob {
         return 0;
       } catch (StreamingQueryException e) {
         if (spark.sparkContext().isStopped()) {
-          // The JVM is shutting down (SIGTERM from `syncline run` or Ctrl-C): Spark's own hook
-          // stopped the context under the query. Not a failure, and nothing to restart.
-          System.err.println("syncline spark: " + spec.name() + " stopped with the job");
-          return 0;
+          // Spark's shutdown hook stopped the context under the query (SIGTERM from `syncline
+          // run`, Ctrl-C): no batch failed, and a restart on a stopped context cannot succeed.
+          // Non-zero all the same, so that a context lost any other way gets a fresh JVM.
+          System.err.println("syncline spark: " + spec.name() + " stopped: the Spark context is shut down (the job is stopping)");
+          return 1;
         }
         long now = System.currentTimeMillis();
         failures = consecutiveFailures(failures, now - lastFailure);
