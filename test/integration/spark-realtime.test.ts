@@ -73,7 +73,7 @@ function checkpointCommits(f: SparkFixture, sink: 'mongodb' | 'redis', topic: st
   return existsSync(dir) ? readdirSync(dir).filter((n) => /^\d+$/.test(n)) : [];
 }
 
-test('in real-time mode changes reach both sinks before the first checkpoint, and the lag, counts and latency shown are current, not as of the last checkpoint; snapshot reads add no commit latency', async () => {
+test('in real-time mode changes reach both sinks before the first checkpoint, and the lag, counts and latency shown are current, not as of the last checkpoint; snapshot reads add no commit latency; a stop logs no failed batch', async () => {
   const f = await sparkFixture('spark_rtm_fresh', { tables: [kvTable()] });
   // An initial load's reads, then live updates of the same rows. The reads carry the time the
   // snapshot read them (here: long ago), which is no commit: they must not show as latency.
