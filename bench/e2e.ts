@@ -39,6 +39,7 @@ import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
 import { stackUp } from '../src/stack/stack.ts';
 import { verify } from '../src/verify/verify.ts';
+import { cpuOf } from './cpu.ts';
 import { cliArgs } from '../test/support/cli.ts';
 
 const { values: args } = parseArgs({
@@ -60,18 +61,6 @@ const FLAT_SECONDS = Number(args['flat-seconds']);
 const DRAIN_MS = Math.max(120_000, FLAT_SECONDS * 5000);
 const log = (line: string) => process.stderr.write(`bench e2e: ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU seconds (user + system) of one process and its descendants' reaped time, from /proc. */
-function cpuOf(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 function servicePid(stateDir: string, svc: string): number | undefined {
   try {

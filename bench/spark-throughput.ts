@@ -16,6 +16,8 @@ import {
 } from '../test/integration/spark-support.ts';
 import { writeJobFile } from '../src/spark/launcher.ts';
 import { endOffsets, sinkCommittedOffsets, topicLag, type SinkName } from '../src/observe/lag.ts';
+import { cpus } from 'node:os';
+import { cpuOf, redisCpu } from './cpu.ts';
 
 const [events = 50_000, keys = 5_000, perTrigger = 10_000] = process.argv.slice(2).map(Number);
 const conf = process.env.SPARK_CONF
@@ -124,6 +126,14 @@ async function realTime(): Promise<never> {
   });
   const first = new Map<SinkName, number>();
   const done = new Map<SinkName, number>();
+  // CPU from the first applied event to the last one's, per 1,000 events: steadier than the rate
+  // on a shared machine (the job's JVM; Redis when it is the only sink).
+  const redisOnly = sinks.length === 1 && sinks[0] === 'redis';
+  const cpu = async () => ({
+    job: cpuOf(run.child.pid),
+    redis: redisOnly ? await redisCpu(f.stack.redisUrl) : 0,
+  });
+  let cpuAtFirst: { job: number; redis: number } | undefined;
   const deadline = Date.now() + 1_800_000;
   while (done.size < sinks.length) {
     if (Date.now() > deadline || run.child.exitCode !== null)
@@ -133,12 +143,19 @@ async function realTime(): Promise<never> {
       const at = sinkCommittedOffsets(f.job.checkpointLocation, sink, topics);
       const lags = topics.map((t) => topicLag(t, ends, at));
       const applied = lags.reduce((a, l) => a + l.processedOffset, 0n);
-      if (applied > 0n && !first.has(sink)) first.set(sink, Date.now());
+      if (applied > 0n && !first.has(sink)) {
+        first.set(sink, Date.now());
+        cpuAtFirst ??= await cpu();
+      }
       if (lags.every((l) => l.lag === 0n)) done.set(sink, Date.now());
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const cpuAtEnd = await cpu();
   await run.stop();
+  const perThousand = (s: number): number => Math.round((s * 1e6) / events);
+  const jobMs = perThousand(cpuAtEnd.job - (cpuAtFirst?.job ?? 0));
+  const redisMs = perThousand(cpuAtEnd.redis - (cpuAtFirst?.redis ?? 0));
   const perSink = Object.fromEntries(
     sinks.map((s) => [s, Math.round(events / ((done.get(s)! - first.get(s)!) / 1000))]),
   );
@@ -151,6 +168,12 @@ async function realTime(): Promise<never> {
         mode: 'real-time',
         drainEventsPerSecond: Math.min(...Object.values(perSink)),
         perSink,
+        cpuMsPerThousandEvents: { job: jobMs, ...(redisOnly ? { redis: redisMs } : {}) },
+        // The rate this machine's cores allow at that CPU per event, were they all the job's and
+        // Redis's: what a faster pipeline would need is less CPU per event, not more parallelism.
+        ...(redisOnly && jobMs + redisMs > 0
+          ? { cpuBoundEventsPerSecond: Math.round((cpus().length * 1e6) / (jobMs + redisMs)) }
+          : {}),
       },
       null,
       2,

@@ -36,10 +36,26 @@ export function isLocalMaster(master: string | undefined): boolean {
  */
 const LOCAL_JIT_FLAGS = ['-XX:TieredStopAtLevel=1'];
 
-/** The local job's JVM options: heap, Spark's module flags, C1 only, then the user's own. */
+/**
+ * The job is CPU-bound on a small machine and its live heap is small (~70 MB in steady state):
+ * the parallel collector's cheaper write barriers took 12–18 % off the job's CPU per event
+ * against G1 (decision 0080). The metaspace threshold keeps class loading at start from
+ * triggering full collections. Left out when the user's own options choose a collector (two
+ * collectors on one command line stop the JVM).
+ */
+const LOCAL_GC_FLAGS = ['-XX:+UseParallelGC', '-XX:MetaspaceSize=256m'];
+
+/** The local job's JVM options: heap, Spark's module flags, C1 only, the collector, then the user's own. */
 export function localJvmOptions(heap: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const own = env.SYNCLINE_SPARK_JAVA_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
-  return [`-Xmx${heap}`, ...SPARK_JAVA_FLAGS, ...LOCAL_JIT_FLAGS, ...own];
+  const ownCollector = own.some((o) => /^-XX:\+Use\w+GC$/.test(o));
+  return [
+    `-Xmx${heap}`,
+    ...SPARK_JAVA_FLAGS,
+    ...LOCAL_JIT_FLAGS,
+    ...(ownCollector ? [] : LOCAL_GC_FLAGS),
+    ...own,
+  ];
 }
 
 /**

@@ -2,6 +2,7 @@
 // the defaults the contract promises, and refuse what would break the job, naming table and field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -160,6 +161,16 @@ test('the local job runs with C1 only unless SYNCLINE_SPARK_JAVA_OPTIONS says ot
   const own = localJvmOptions('1g', { SYNCLINE_SPARK_JAVA_OPTIONS: ' -XX:TieredStopAtLevel=4  -Xss4m ' });
   assert.deepEqual(own.slice(-2), ['-XX:TieredStopAtLevel=4', '-Xss4m']);
   assert.ok(own.indexOf('-XX:TieredStopAtLevel=1') < own.indexOf('-XX:TieredStopAtLevel=4'));
+});
+
+test('the local job runs the parallel collector unless the user chooses one (two collectors would stop the JVM)', () => {
+  assert.ok(localJvmOptions('2g', {}).includes('-XX:+UseParallelGC'));
+  assert.ok(localJvmOptions('2g', { SYNCLINE_SPARK_JAVA_OPTIONS: '-Xss4m' }).includes('-XX:+UseParallelGC'));
+  const g1 = localJvmOptions('2g', { SYNCLINE_SPARK_JAVA_OPTIONS: '-XX:+UseG1GC' });
+  assert.ok(g1.includes('-XX:+UseG1GC'));
+  assert.ok(!g1.includes('-XX:+UseParallelGC'));
+  const r = spawnSync('java', [...g1.filter((o) => !o.startsWith('-Xmx')), '-version'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `java refused the options: ${r.stderr}`);
 });
 
 test('Kafka TLS and SASL settings become Java client options (for the env variable, never the job file)', async () => {

@@ -209,7 +209,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     if (c.truncateAt() != null) {
       truncate(c.truncateAt().toString(), stats);
     }
-    String floor = table.redis != null && settings.redisUrl != null ? redisFloor() : "";
+    byte[] floor = RedisSinkWriter.utf8(table.redis != null && settings.redisUrl != null ? redisFloor() : "");
     List<Change> writes = new ArrayList<>(c.newest().values());
     List<Future<Stats>> chunks = new ArrayList<>();
     String sink = settings.redisUrl != null ? "redis" : "mongodb";
@@ -249,7 +249,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     return stats;
   }
 
-  private void handle(List<Change> chunk, Stats stats, List<Future<?>> sent, String floor) throws Exception {
+  private void handle(List<Change> chunk, Stats stats, List<Future<?>> sent, byte[] floor) throws Exception {
     List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
     List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
     List<RedisSinkWriter.Write> redis = new ArrayList<>();
@@ -441,16 +441,47 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
     }
   }
 
-  private RedisSinkWriter.Write redisWrite(JsonNode key, JsonNode after, Row fields, boolean keep, String seq, Long ts, String floor, Row tag) {
+  /**
+   * The Redis script's arguments that are the same for every row of this table, encoded once per
+   * task: built on first use by whichever write thread comes first (an immutable holder, so a
+   * second build is harmless).
+   */
+  private transient volatile RedisConstants redisConstants;
+
+  record RedisConstants(
+      byte[] format, byte[] set, byte[] del, byte[] ttl, byte[] tombTtl, byte[] source,
+      byte[] syncV, byte[] syncTs, byte[] syncSrc, byte[] empty, Map<String, byte[]> names) {}
+
+  private RedisConstants redisConstants() {
+    RedisConstants c = redisConstants;
+    if (c == null) {
+      Map<String, byte[]> names = new HashMap<>();
+      for (Output o : outputs) {
+        names.put(o.field(), RedisSinkWriter.utf8(o.field()));
+      }
+      long ttl = table.redis.ttlSeconds == null ? 0 : table.redis.ttlSeconds;
+      c =
+          new RedisConstants(
+              RedisSinkWriter.utf8(table.redis.format), RedisSinkWriter.utf8("set"), RedisSinkWriter.utf8("del"),
+              RedisSinkWriter.utf8(Long.toString(ttl)), RedisSinkWriter.utf8(Long.toString(settings.redisTombstoneTtlSeconds)),
+              RedisSinkWriter.utf8(settings.sourceId), RedisSinkWriter.utf8("_sync_v"), RedisSinkWriter.utf8("_sync_ts"),
+              RedisSinkWriter.utf8("_sync_src"), new byte[0], Map.copyOf(names));
+      redisConstants = c;
+    }
+    return c;
+  }
+
+  private RedisSinkWriter.Write redisWrite(JsonNode key, JsonNode after, Row fields, boolean keep, String seq, Long ts, byte[] floor, Row tag) {
     String dataKey = SinkValues.redisKey(table, table.redis.keyTemplate, key);
-    long ttl = table.redis.ttlSeconds == null ? 0 : table.redis.ttlSeconds;
-    List<String> args = new ArrayList<>();
-    args.add(table.redis.format);
-    args.add(keep ? "set" : "del");
-    args.add(seq);
-    args.add(Long.toString(ttl));
-    args.add(Long.toString(settings.redisTombstoneTtlSeconds));
-    args.add(settings.sourceId);
+    RedisConstants c = redisConstants();
+    byte[] version = RedisSinkWriter.utf8(seq);
+    List<byte[]> args = new ArrayList<>(keep ? 14 + 2 * outputs.size() : 7);
+    args.add(c.format());
+    args.add(keep ? c.set() : c.del());
+    args.add(version);
+    args.add(c.ttl());
+    args.add(c.tombTtl());
+    args.add(c.source());
     args.add(floor);
     if (!keep) {
       return new RedisSinkWriter.Write(dataKey, args, tag);
@@ -478,19 +509,20 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
         sync.put("ts", ts);
       }
       sync.put("src", settings.sourceId);
-      args.add(o.toString());
+      args.add(RedisSinkWriter.utf8(o.toString()));
     } else {
-      args.add("_sync_v");
-      args.add(seq);
-      args.add("_sync_ts");
-      args.add(ts == null ? "" : Long.toString(ts));
-      args.add("_sync_src");
-      args.add(settings.sourceId);
+      args.add(c.syncV());
+      args.add(version);
+      args.add(c.syncTs());
+      args.add(ts == null ? c.empty() : RedisSinkWriter.utf8(Long.toString(ts)));
+      args.add(c.syncSrc());
+      args.add(c.source());
       for (Map.Entry<String, JsonNode> e : values.entrySet()) {
         String text = SinkValues.toRedisText(e.getValue());
         if (text != null) { // a hash cannot hold null: an absent field is the null
-          args.add(e.getKey());
-          args.add(text);
+          byte[] name = c.names().get(e.getKey());
+          args.add(name != null ? name : RedisSinkWriter.utf8(e.getKey()));
+          args.add(RedisSinkWriter.utf8(text));
         }
       }
     }

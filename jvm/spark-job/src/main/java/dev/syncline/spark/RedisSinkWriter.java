@@ -31,8 +31,13 @@ final class RedisSinkWriter {
     this.pool = POOLS.computeIfAbsent(url, u -> new JedisPool(URI.create(u)));
   }
 
-  /** One row's write: keys and arguments of the script; {@code tag} comes back with a refusal. */
-  record Write(String dataKey, List<String> args, Object tag) {}
+  /**
+   * One row's write: the data key and the script's arguments; {@code tag} comes back with a
+   * refusal. The arguments are bytes: most are the same for every row of a table and are encoded
+   * once, where Jedis would encode every String argument of every call (a profile of the Redis
+   * path had 5 % of the job's CPU there).
+   */
+  record Write(String dataKey, List<byte[]> args, Object tag) {}
 
   /** A write refused because the entry belongs to another source. */
   record Foreign(Write write, String otherSource) {}
@@ -64,8 +69,9 @@ final class RedisSinkWriter {
       for (int attempt = 0; ; attempt++) {
         Pipeline p = jedis.pipelined();
         List<Response<Object>> answers = new ArrayList<>(writes.size());
+        byte[] shaBytes = sha.getBytes(StandardCharsets.US_ASCII);
         for (Write w : writes) {
-          answers.add(p.evalsha(sha, List.of(w.dataKey(), SinkValues.tombstoneKey(w.dataKey())), w.args()));
+          answers.add(p.evalsha(shaBytes, List.of(utf8(w.dataKey()), utf8(SinkValues.tombstoneKey(w.dataKey()))), w.args()));
         }
         p.sync();
         long applied = 0;
@@ -127,13 +133,18 @@ final class RedisSinkWriter {
         redis.clients.jedis.resps.ScanResult<String> page = jedis.scan(cursor, params);
         cursor = page.getCursor();
         List<Write> batch = new ArrayList<>();
+        List<byte[]> args = List.of(utf8(format), utf8("trunc"), utf8(seq), utf8("0"), utf8("0"), utf8(sourceId), utf8(""));
         for (String key : page.getResult()) {
-          batch.add(new Write(key, List.of(format, "trunc", seq, "0", "0", sourceId, ""), null));
+          batch.add(new Write(key, args, null));
         }
         deleted += write(batch).applied();
       } while (!cursor.equals(redis.clients.jedis.params.ScanParams.SCAN_POINTER_START));
       return deleted;
     }
+  }
+
+  static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
   }
 
   private static String loadScript() {
