@@ -73,6 +73,9 @@ function checkpointCommits(f: SparkFixture, sink: 'mongodb' | 'redis', topic: st
   return existsSync(dir) ? readdirSync(dir).filter((n) => /^\d+$/.test(n)) : [];
 }
 
+const bothCheckpointed = (f: SparkFixture): boolean =>
+  (['mongodb', 'redis'] as const).every((sink) => checkpointCommits(f, sink, f.topics.kv!).length > 0);
+
 test('in real-time mode changes reach both sinks before the first checkpoint, and the lag, counts and latency shown are current, not as of the last checkpoint; snapshot reads add no commit latency; a stop logs no failed batch', async () => {
   const f = await sparkFixture('spark_rtm_fresh', { tables: [kvTable()] });
   // An initial load's reads, then live updates of the same rows. The reads carry the time the
@@ -169,12 +172,23 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
   // A stop (SIGTERM, as `syncline run` stops it) is no failure: nothing in the log may say so.
   const stderr = run.child.stderr!;
   const drained = stderr.closed ? Promise.resolve() : new Promise((r) => stderr.once('close', r));
+  const stoppedFrom = run.logs.length;
   await run.stop();
   await drained;
   assert.deepEqual(
     run.logs.filter((l) => l.includes('batch failed')),
     [],
     'a job stopped by SIGTERM reports no failed batch and no restart',
+  );
+  // Spark's log lines read "yy/MM/dd HH:mm:ss LEVEL logger: message".
+  assert.deepEqual(
+    run.logs.slice(stoppedFrom).filter((l) => / ERROR /.test(l)),
+    [],
+    `a job stopped by SIGTERM logs no ERROR (its queries stop before the Spark context); log after SIGTERM:\n${run.logs.slice(stoppedFrom).join('\n')}`,
+  );
+  assert.ok(
+    run.logs.some((l) => /stopping: \d+ of \d+ queries stopped/.test(l)),
+    `the stop says its queries were stopped; log after SIGTERM:\n${run.logs.slice(stoppedFrom).join('\n')}`,
   );
   run = undefined;
 });
@@ -270,8 +284,10 @@ test('the real-time driver killed with SIGKILL between checkpoints three times r
     produced += slice.length;
     await converged(f, run, keys, expectedKv(events.slice(0, produced)), 180_000);
     if (kill > 0) {
+      // Each sink's query checkpoints on its own, and a progress line may be a running batch's
+      // current figures: wait for both sinks' commit files, or a query starts over.
       const by = Date.now() + 60_000;
-      while (run.progress.length === 0 && Date.now() < by) await sleep(200);
+      while (!bothCheckpointed(f) && Date.now() < by) await sleep(200);
     }
     run.child.kill('SIGKILL');
     await run.exited;
@@ -283,17 +299,22 @@ test('the real-time driver killed with SIGKILL between checkpoints three times r
     events.slice(produced).map((e) => kvMessage(f.topics.kv!, e)),
   );
   await converged(f, run, keys, expectedKv(events), 180_000);
-  // Let the run reach a checkpoint: its counters then show the replay it went through.
+  // Wait for the counters to cover the events this run had to apply: a run that resumed from
+  // its checkpoint read no more than the events after it.
+  const readSoFar = (): number =>
+    Math.min(
+      ...(['mongodb', 'redis'] as const).map((sink) =>
+        run!.progress.filter((p) => p.sink === sink).reduce((a, p) => a + p.numInputRows, 0),
+      ),
+    );
   const by = Date.now() + 60_000;
-  while (run.progress.length === 0 && Date.now() < by) await sleep(200);
-  const read = Math.min(
-    ...(['mongodb', 'redis'] as const).map((sink) =>
-      run!.progress.filter((p) => p.sink === sink).reduce((a, p) => a + p.numInputRows, 0),
-    ),
-  );
+  while (readSoFar() < events.length - produced && Date.now() < by) await sleep(200);
+  const read = readSoFar();
   assert.ok(
-    read < events.length,
-    `the last run resumed from a checkpoint (${read} of ${events.length} events read)`,
+    read < events.length && read >= events.length - produced,
+    `the last run resumed from a checkpoint (${read} of ${events.length} events read; batches: ${run.progress
+      .map((p) => `${p.sink} #${p.batchId} ${p.numInputRows} rows to ${p.endOffset}`)
+      .join(', ')})`,
   );
   await run.stop();
   run = undefined;

@@ -109,7 +109,9 @@ export function assembleSparkHome(opts: StackOptions, log: (line: string) => voi
       'appender.console.name = console',
       'appender.console.target = SYSTEM_ERR',
       'appender.console.layout.type = PatternLayout',
-      'appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n',
+      // %ex, not the default extended trace: that one loads classes to name their jars, which fails
+      // (and logs its own ERROR) when a task is interrupted while a stopping job logs.
+      'appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex',
       // Registration and executor start/exit lines are what explains a cluster's state.
       'logger.master.name = org.apache.spark.deploy.master',
       'logger.master.level = info',

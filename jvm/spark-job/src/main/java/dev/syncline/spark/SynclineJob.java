@@ -277,6 +277,7 @@ public final class SynclineJob {
       th.setDaemon(true);
       return th;
     });
+    stopQueriesFirstOnShutdown(spark);
     List<Future<Integer>> running = new ArrayList<>();
     for (QuerySpec spec : specs) {
       running.add(loops.submit(() -> runQuery(spark, job, spec, settings.forSink(spec.sink(), spec.deadLetters()), batchTables)));
@@ -292,21 +293,110 @@ public final class SynclineJob {
     return code;
   }
 
+  /** Set once the JVM is shutting down: a query that ends then is not started again. */
+  private static volatile boolean stopping;
+
+  /** How long the shutdown waits for the queries to stop before Spark's own hook goes on. */
+  static final long STOP_QUERIES_MS = 10_000;
+
+  /** Loggers that report a stopped query's interrupted batch as a failure. */
+  static final List<String> QUIET_WHILE_STOPPING =
+      List.of(
+          "org.apache.spark.sql.execution.datasources.v2",
+          "org.apache.spark.sql.execution.streaming",
+          // "Aborting task", logged by the helper that runs a task's failure callbacks.
+          "org.apache.spark.util.Utils");
+
+  /**
+   * On SIGTERM (`syncline run` stopping, Ctrl-C) the queries are stopped before Spark's shutdown
+   * hook stops the context. Left to that hook, the context went away under running queries and
+   * every stop filled the log with Spark's ERROR lines and stack traces (a write "aborting", a
+   * query "terminated with error") that a user reads as a failure. Hadoop's hook manager runs
+   * hooks by priority, highest first, and Spark's whole shutdown runs at
+   * FileSystem.SHUTDOWN_HOOK_PRIORITY + 30. What a stopped query had not yet committed is replayed
+   * from its checkpoint at the next start, as after any stop.
+   */
+  static void stopQueriesFirstOnShutdown(SparkSession spark) {
+    org.apache.hadoop.util.ShutdownHookManager.get()
+        .addShutdownHook(
+            () -> {
+              stopping = true;
+              // Stopping a query interrupts the batch it has running (in real-time mode one runs
+              // all the time), and Spark logs that abort at ERROR with a stack trace per task. Here
+              // it is the intended outcome, said once below, so those loggers are quiet from now on.
+              for (String logger : QUIET_WHILE_STOPPING) {
+                org.apache.logging.log4j.core.config.Configurator.setLevel(logger, org.apache.logging.log4j.Level.OFF);
+              }
+              StreamingQuery[] active = spark.streams().active();
+              List<Thread> stoppers = new ArrayList<>();
+              for (StreamingQuery q : active) {
+                Thread th = new Thread(() -> {
+                  try {
+                    q.stop();
+                  } catch (Exception e) {
+                    System.err.println("syncline spark: stopping query " + q.name() + ": " + Checker.firstLine(e));
+                  }
+                }, "syncline-stop-" + q.name());
+                th.setDaemon(true);
+                th.start();
+                stoppers.add(th);
+              }
+              long deadline = System.currentTimeMillis() + STOP_QUERIES_MS;
+              for (Thread th : stoppers) {
+                try {
+                  th.join(Math.max(1, deadline - System.currentTimeMillis()));
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                  return;
+                }
+              }
+              long left = stoppers.stream().filter(Thread::isAlive).count();
+              // A stopped query's tasks are cancelled, not yet gone: their last status reaches the
+              // scheduler a moment later, and one that arrives after Spark's hook has shut the
+              // scheduler's pools down is logged as an ERROR. Wait for them within the same bound.
+              while (System.currentTimeMillis() < deadline && runningTasks(spark) > 0) {
+                try {
+                  Thread.sleep(20);
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                  return;
+                }
+              }
+              System.err.println(
+                  "syncline spark: stopping: " + (active.length - left) + " of " + active.length + " queries stopped"
+                      + (left > 0 ? " (the rest stop with the Spark context)" : "")
+                      + "; what their running batches had not committed is read again at the next start");
+            },
+            org.apache.hadoop.fs.FileSystem.SHUTDOWN_HOOK_PRIORITY + 40);
+  }
+
+  static int runningTasks(SparkSession spark) {
+    int n = 0;
+    for (org.apache.spark.SparkExecutorInfo e : spark.sparkContext().statusTracker().getExecutorInfos()) {
+      n += e.numRunningTasks();
+    }
+    return n;
+  }
+
   /** Runs one sink's query for one table, restarting it from its checkpoint after a failure. */
   static int runQuery(SparkSession spark, JobDescription job, QuerySpec spec, PartitionWriter.Settings settings, Map<String, ObjectNode> batchTables) throws Exception {
     int failures = 0;
     long lastFailure = 0;
     while (true) {
+      if (stopping) {
+        return 0;
+      }
       StreamingQuery q = start(spark, job, spec, settings, batchTables);
       try {
         q.awaitTermination();
         return 0;
       } catch (StreamingQueryException e) {
-        if (spark.sparkContext().isStopped()) {
-          // Spark's shutdown hook stopped the context under the query (SIGTERM from `syncline
-          // run`, Ctrl-C): no batch failed, and a restart on a stopped context cannot succeed.
-          // Non-zero all the same, so that a context lost any other way gets a fresh JVM.
-          System.err.println("syncline spark: " + spec.name() + " stopped: the Spark context is shut down (the job is stopping)");
+        if (stopping || spark.sparkContext().isStopped()) {
+          // The JVM is shutting down (SIGTERM from `syncline run`, Ctrl-C) and the query did not
+          // stop cleanly before the context went: no batch failed, and a restart on a stopped
+          // context cannot succeed. Non-zero all the same, so that a context lost any other way
+          // gets a fresh JVM.
+          System.err.println("syncline spark: " + spec.name() + " stopped: the job is stopping");
           return 1;
         }
         long now = System.currentTimeMillis();
