@@ -127,49 +127,49 @@ async function phase(
     }
   };
 
-  // Both sinks polled every 50 ms for the pending probes; a row counts as visible only with the
-  // values its transaction wrote.
-  const poller = (async () => {
-    while (writing || pending.size) {
-      const list = [...pending.values()];
-      if (list.length) {
-        const wantMongo = list.filter((p) => p.mongoAt === undefined);
-        const wantRedis = list.filter((p) => p.redisAt === undefined);
-        const [docs, tags] = await Promise.all([
-          wantMongo.length
-            ? coll.find({ _id: { $in: wantMongo.map((p) => p.id) } }, { projection: { tag: 1 } }).toArray()
-            : Promise.resolve([]),
-          wantRedis.length
-            ? (async () => {
-                const multi = ctx.redis.multi();
-                for (const p of wantRedis) multi.hGet(`${ctx.database}:probe:${p.id}`, 'tag');
-                return (await multi.execAsPipeline()) as unknown as (string | null)[];
-              })()
-            : Promise.resolve([]),
-        ]);
+  // Each sink polled on its own every 50 ms for the pending probes, so a slow answer from one
+  // sink never delays the moment a row is seen in the other; a row counts as visible only with
+  // the values its transaction wrote.
+  const poll = async (
+    seenAt: 'mongoAt' | 'redisAt',
+    tagsOf: (want: Probe[]) => Promise<Map<number, string | null>>,
+  ) => {
+    for (;;) {
+      const want = [...pending.values()].filter((p) => p[seenAt] === undefined);
+      if (!writing && !want.length) break;
+      if (want.length) {
+        const tags = await tagsOf(want);
         const now = Date.now();
-        for (const d of docs) {
-          const p = pending.get(Number(d._id));
-          if (p && d.tag === p.tag) p.mongoAt = now;
-        }
-        wantRedis.forEach((p, i) => {
-          if (tags[i] === p.tag) p.redisAt = now;
-        });
-        for (const p of list)
+        for (const p of want) if (tags.get(p.id) === p.tag) p[seenAt] = now;
+        for (const p of want)
           if (p.mongoAt !== undefined && p.redisAt !== undefined) {
             pending.delete(p.id);
             done.push(p);
           }
         // Give up on what has not shown after 2 minutes: it is reported as unseen.
-        if (!writing && list.every((p) => now - p.committedAt > 120_000)) break;
+        if (!writing && want.every((p) => now - p.committedAt > 120_000)) break;
       }
       await sleep(50);
     }
-  })();
+  };
+  const pollers = Promise.all([
+    poll('mongoAt', async (want) => {
+      const docs = await coll
+        .find({ _id: { $in: want.map((p) => p.id) } }, { projection: { tag: 1 } })
+        .toArray();
+      return new Map(docs.map((d) => [Number(d._id), d.tag]));
+    }),
+    poll('redisAt', async (want) => {
+      const multi = ctx.redis.multi();
+      for (const p of want) multi.hGet(`${ctx.database}:probe:${p.id}`, 'tag');
+      const tags = (await multi.execAsPipeline()) as unknown as (string | null)[];
+      return new Map(want.map((p, i) => [p.id, tags[i] ?? null]));
+    }),
+  ]);
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, w) => writer(w)));
   const wroteMs = Date.now() - started;
   writing = false;
-  await poller;
+  await pollers;
   await pool.end();
   const all = [...done, ...pending.values()];
   for (const p of all) p.kafkaAt = ctx.kafkaSeen.get(p.id);
