@@ -16,6 +16,11 @@
 //
 //   npx tsx bench/connect-baseline.ts [--events 100000] [--rate 1000] [--seconds 60]
 //       [--only drain|latency] [--skip connect|spark] [--mongodb-url URL] [--checkpoint-seconds 300]
+//       [--pairs 1]
+//
+// With --pairs N both parts run N times, the side that goes first alternating (the stand-in
+// holds more data for the second, and the machine is never the same twice): each pair's figures
+// are reported, the drain rates as their median, the latencies over all pairs' probes together.
 //
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -53,8 +58,12 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'real-time' },
     // Real-time mode: the job's checkpoint interval (the default of `syncline run`: 5 minutes).
     'checkpoint-seconds': { type: 'string', default: '300' },
+    // Rounds of both sides, the first side alternating: one pair's figures move with whatever
+    // else the machine does; the median rate and the pooled latency samples move less.
+    pairs: { type: 'string', default: '1' },
   },
 });
+const PAIRS = Math.max(1, Number(args.pairs));
 const REAL_TIME = args.mode === 'real-time';
 const EVENTS = Number(args.events);
 const RATE = Number(args.rate);
@@ -301,7 +310,33 @@ function drainFigures(w: Awaited<ReturnType<typeof watchDrain>>): Record<string,
   };
 }
 
+/** The order of the sides in pair i (0-based): Spark first in even pairs, Connect in odd ones. */
+const orderOf = (i: number): Side[] =>
+  (i % 2 === 0 ? ['spark', 'connect'] : ['connect', 'spark']).filter((side) => args.skip !== side) as Side[];
+
+/** The pair whose rate is the median of the pairs' rates for one side (the lower middle one). */
+function medianBy<T>(items: T[], rate: (t: T) => number | undefined): T | undefined {
+  const withRate = items.filter((t) => rate(t) !== undefined);
+  withRate.sort((a, b) => rate(a)! - rate(b)!);
+  return withRate[Math.floor((withRate.length - 1) / 2)];
+}
+
 async function drain(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
+  const pairs: Record<string, unknown>[] = [];
+  for (let i = 0; i < PAIRS; i++) pairs.push(await drainPair(mongo, dir, orderOf(i)));
+  type Figures = { eventsPerSecond: number };
+  const median = (side: Side) =>
+    medianBy(pairs, (p) => (p[side] as Figures | undefined)?.eventsPerSecond)?.[side];
+  const { spark: _s, connect: _c, first: _f, ...common } = pairs[0]!;
+  return {
+    ...common,
+    ...(PAIRS > 1 ? { pairs: pairs.map(({ spark, connect, first }) => ({ first, spark, connect })) } : {}),
+    spark: median('spark'),
+    connect: median('connect'),
+  };
+}
+
+async function drainPair(mongo: MongoClient, dir: string, order: Side[]): Promise<Record<string, unknown>> {
   const f = await fixture('bench_connect_drain');
   const topic = f.topics.kv!;
   const { events, final } = drainEvents();
@@ -315,9 +350,10 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
     keys: final.size,
     partitions: PARTITIONS,
     mode: args.mode,
+    first: order[0],
   };
   const timeout = Math.max(600_000, EVENTS * 10);
-  if (args.skip !== 'spark') {
+  const sparkSide = async () => {
     // Micro-batch: drain what is there and exit (availableNow); real-time: run until watched done.
     const job = REAL_TIME
       ? f.jobFile
@@ -330,8 +366,8 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
       await run.stop();
     }
     log(`drain spark: ${JSON.stringify(out.spark)}`);
-  }
-  if (args.skip !== 'connect') {
+  };
+  const connectSide = async () => {
     const database = `${f.mongoDb}_connect`;
     const coll = mongo.db(database).collection('kv');
     const worker = await startConnect({
@@ -352,7 +388,8 @@ async function drain(mongo: MongoClient, dir: string): Promise<Record<string, un
         .catch(() => undefined);
     }
     log(`drain connect: ${JSON.stringify(out.connect)}`);
-  }
+  };
+  for (const side of order) await (side === 'spark' ? sparkSide() : connectSide());
   await cleanup(f, mongo);
   return out;
 }
@@ -371,11 +408,7 @@ const pct = (sorted: number[], q: number) =>
  * Offers RATE events/s for SECONDS (10 sends a second); one event of each send is a probe on a
  * key of its own, and its send time → the moment a poll sees it is one latency sample.
  */
-async function offered(
-  f: SparkFixture,
-  coll: Collection<Document>,
-  side: Side,
-): Promise<Record<string, number>> {
+async function offered(f: SparkFixture, coll: Collection<Document>, side: Side): Promise<Offered> {
   const topic = f.topics.kv!;
   const producer = new Producer({
     clientId: 'bench-connect-load',
@@ -434,11 +467,22 @@ async function offered(
   polling = false;
   await poller;
   await producer.close();
-  const s = samples.sort((a, b) => a - b);
+  return { offeredEventsPerSecond: offeredPerSecond, samples, unseenProbes: pending.size };
+}
+
+interface Offered {
+  offeredEventsPerSecond: number;
+  samples: number[];
+  unseenProbes: number;
+}
+
+/** Percentiles over the probes of one or more offered runs. */
+function outsideFigures(runs: Offered[]): Record<string, number> {
+  const s = runs.flatMap((r) => r.samples).sort((a, b) => a - b);
   return {
-    offeredEventsPerSecond: offeredPerSecond,
+    offeredEventsPerSecond: Math.round(runs.reduce((a, r) => a + r.offeredEventsPerSecond, 0) / runs.length),
     probes: s.length,
-    unseenProbes: pending.size,
+    unseenProbes: runs.reduce((a, r) => a + r.unseenProbes, 0),
     p50: pct(s, 0.5),
     p95: pct(s, 0.95),
     p99: pct(s, 0.99),
@@ -446,8 +490,40 @@ async function offered(
 }
 
 async function latency(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = { rate: RATE, seconds: SECONDS };
-  if (args.skip !== 'spark') {
+  const spark: Offered[] = [];
+  const connect: Offered[] = [];
+  const inJob: Record<string, unknown>[] = [];
+  const pairs: Record<string, unknown>[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const order = orderOf(i);
+    const pair = await latencyPair(mongo, dir, order);
+    if (pair.spark) spark.push(pair.spark);
+    if (pair.connect) connect.push(pair.connect);
+    inJob.push(...pair.inJob);
+    pairs.push({
+      first: order[0],
+      ...(pair.spark ? { spark: outsideFigures([pair.spark]) } : {}),
+      ...(pair.connect ? { connect: outsideFigures([pair.connect]) } : {}),
+    });
+  }
+  return {
+    rate: RATE,
+    seconds: SECONDS,
+    ...(PAIRS > 1 ? { pairs } : {}),
+    ...(spark.length
+      ? { spark: { outsideMs: outsideFigures(spark), inJobMs: latencySummary(inJob, 'mongodb') } }
+      : {}),
+    ...(connect.length ? { connect: { outsideMs: outsideFigures(connect) } } : {}),
+  };
+}
+
+async function latencyPair(
+  mongo: MongoClient,
+  dir: string,
+  order: Side[],
+): Promise<{ spark?: Offered; connect?: Offered; inJob: Record<string, unknown>[] }> {
+  const out: { spark?: Offered; connect?: Offered; inJob: Record<string, unknown>[] } = { inJob: [] };
+  const sparkSide = async () => {
     const f = await fixture('bench_connect_lat');
     const run = runJob(f);
     try {
@@ -465,14 +541,15 @@ async function latency(mongo: MongoClient, dir: string): Promise<Record<string, 
               unknown
             >[],
         );
-      out.spark = { outsideMs: outside, inJobMs: latencySummary(windows, 'mongodb') };
+      out.spark = outside;
+      out.inJob = windows;
     } finally {
       await run.stop();
       await cleanup(f, mongo);
     }
-    log(`latency spark: ${JSON.stringify(out.spark)}`);
-  }
-  if (args.skip !== 'connect') {
+    log(`latency spark: ${JSON.stringify(outsideFigures([out.spark!]))}`);
+  };
+  const connectSide = async () => {
     const f = await fixture('bench_connect_lat');
     const database = `${f.mongoDb}_connect`;
     const coll = mongo.db(database).collection('kv');
@@ -487,7 +564,7 @@ async function latency(mongo: MongoClient, dir: string): Promise<Record<string, 
     try {
       await send(f.stack.kafkaBrokers, markers(f.topics.kv!, 1));
       await watchDrain(coll, 'connect', 300_000);
-      out.connect = { outsideMs: await offered(f, coll, 'connect') };
+      out.connect = await offered(f, coll, 'connect');
     } finally {
       await worker.stop();
       await mongo
@@ -496,8 +573,9 @@ async function latency(mongo: MongoClient, dir: string): Promise<Record<string, 
         .catch(() => undefined);
       await cleanup(f, mongo);
     }
-    log(`latency connect: ${JSON.stringify(out.connect)}`);
-  }
+    log(`latency connect: ${JSON.stringify(outsideFigures([out.connect!]))}`);
+  };
+  for (const side of order) await (side === 'spark' ? sparkSide() : connectSide());
   return out;
 }
 

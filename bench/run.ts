@@ -35,6 +35,8 @@ const N = {
   connectEvents: quick ? 20_000 : 200_000,
   clusterEvents: quick ? 40_000 : 120_000,
   connectSeconds: quick ? 15 : 60,
+  /** Interleaved Spark/Connect pairs: the drain's median rate, the latency over all pairs' probes. */
+  connectPairs: quick ? 1 : 3,
   probeSeconds: quick ? 15 : 45,
   e2eRows: quick ? 50_000 : 1_000_000,
   // Quick runs leave the fixed loads to the latency probe, which measures them from outside.
@@ -447,7 +449,7 @@ async function main(): Promise<void> {
   if (!cluster) log(`cluster benchmark failed: ${cl.stderr.slice(-1500)}`);
 
   log(
-    `Kafka Connect MongoDB sink baseline vs the Spark job into MongoDB only (${N.connectEvents} events; ${N.connectSeconds} s at 1,000/s)`,
+    `Kafka Connect MongoDB sink baseline vs the Spark job into MongoDB only (${N.connectEvents} events; ${N.connectSeconds} s at 1,000/s; ${N.connectPairs} interleaved pairs)`,
   );
   const cb = tsx('bench/connect-baseline.ts', [
     '--events',
@@ -456,6 +458,8 @@ async function main(): Promise<void> {
     '1000',
     '--seconds',
     String(N.connectSeconds),
+    '--pairs',
+    String(N.connectPairs),
   ]);
   const connect = lastJson<ConnectBaseline>(cb.stdout);
   if (!connect) log(`Connect baseline failed: ${cb.stderr.slice(-1500)}`);
@@ -637,8 +641,8 @@ async function main(): Promise<void> {
           `| Spark job into MongoDB + Redis (pre-filled topic, real-time mode) | ${fmt(sparkRate)} events/s | ÷ slowest sink raw = ${fmt(ratios.sparkVsSlowestSinkRaw)} |`,
         ]),
     `| Spark job on a standalone cluster (spark-submit, ${fmt(N.clusterEvents)} pre-filled events, 4 tables, both sinks, micro-batch): 1 worker / 2 workers | ${fmt(cluster?.oneWorker.eventsPerSecond)} / ${fmt(cluster?.twoWorkers.eventsPerSecond)} events/s | 2 ÷ 1 workers = ${fmt(cluster?.twoVsOneWorker)} (on ${cpus().length} cores) |`,
-    `| backlog drain into MongoDB only (${fmt(connect?.drain?.events)} pre-filled events, one table): syncline Spark job / Kafka Connect sink | ${fmt(sparkMongoOnly)} / ${fmt(cDrain)} events/s | Spark ÷ guarded raw = ${fmt(ratios.sparkMongoOnlyVsGuardedRaw)}; Spark ÷ Connect = ${fmt(ratio(sparkMongoOnly, cDrain))} |`,
-    `| 1,000 events/s offered (${fmt(N.connectSeconds)} s), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,
+    `| backlog drain into MongoDB only (${fmt(connect?.drain?.events)} pre-filled events, one table; median of ${N.connectPairs} interleaved pairs): syncline Spark job / Kafka Connect sink | ${fmt(sparkMongoOnly)} / ${fmt(cDrain)} events/s | Spark ÷ guarded raw = ${fmt(ratios.sparkMongoOnlyVsGuardedRaw)}; Spark ÷ Connect = ${fmt(ratio(sparkMongoOnly, cDrain))} |`,
+    `| 1,000 events/s offered (${fmt(N.connectSeconds)} s × ${N.connectPairs} interleaved pairs, all probes), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,
     ...(probe?.phases ?? []).map(
       (p) =>
         `| probe: ${fmt(p.offeredRowChangesPerSecond)} row changes/s offered (${fmt(p.measuredRowChangesPerSecond)} measured, ${p.seconds} s), commit → MongoDB; commit → Redis p50 / p95 / p99, outside the job | ${out(p.outsideMs.mongodb)}; ${out(p.outsideMs.redis)} | in the job: ${lat(p.inJobMs.mongodb)}; ${lat(p.inJobMs.redis)}; of which commit → Kafka (capture): ${out(p.outsideMs.kafka)} |`,
