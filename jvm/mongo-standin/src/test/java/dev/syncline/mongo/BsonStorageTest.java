@@ -213,4 +213,37 @@ class BsonStorageTest {
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> StoreFile.open(file, 16));
     assertTrue(e.getMessage().contains("bson-99") && e.getMessage().contains("newer build"), e.getMessage());
   }
+
+  @Test
+  void aDocumentWrittenAgainIsWrittenFromItsKeptBytesUntilTheyAreForgotten() {
+    Document doc = new Document("_id", 1L).append("note", "first");
+    assertEquals("first", roundTrip(BsonStorage.DocumentType.INSTANCE, doc).get("note"));
+    // Changed in place without forgetting: the kept bytes are what is written (why the
+    // collection stores a new instance on every update instead).
+    doc.put("note", "second");
+    assertEquals("first", roundTrip(BsonStorage.DocumentType.INSTANCE, doc).get("note"));
+    BsonStorage.ENCODED.forget(doc);
+    assertEquals("second", roundTrip(BsonStorage.DocumentType.INSTANCE, doc).get("note"));
+    // An equal document of another instance is encoded on its own.
+    Document other = new Document("_id", 1L).append("note", "second");
+    assertEquals(doc, other);
+    assertEquals("second", roundTrip(BsonStorage.DocumentType.INSTANCE, other).get("note"));
+  }
+
+  @Test
+  void theKeptBytesStayWithinTheirLimitDroppingTheLeastRecentlyUsed() {
+    BsonStorage.Encoded kept = new BsonStorage.Encoded();
+    kept.limit(10_000);
+    List<Document> docs = new ArrayList<>();
+    for (int i = 0; i < 1000; i++) {
+      Document d = new Document("_id", (long) i);
+      docs.add(d);
+      kept.put(d, new byte[100]);
+      kept.get(docs.get(0)); // the first stays the most recently used
+    }
+    assertTrue(kept.size() <= 10_000 / 100, "at most limit / (bytes + overhead) entries, got " + kept.size());
+    assertTrue(kept.get(docs.get(0)) != null, "the most recently used is kept");
+    assertTrue(kept.get(docs.get(1)) == null, "an early one is dropped");
+    assertTrue(kept.get(docs.get(999)) != null, "the newest is kept");
+  }
 }
