@@ -9,6 +9,9 @@ import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
 import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.lang.ref.Reference;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -193,24 +196,43 @@ final class BsonStorage {
    */
   static final Encoded ENCODED_KEYS = new Encoded();
 
-  /** A least-recently-used map from instances to their BSON, bounded by bytes. */
+  /**
+   * A least-recently-used map from instances to their BSON, bounded by bytes. The instances are
+   * held weakly: an entry never keeps a document alive after the page cache let it go (a strong
+   * hold would add each document's decoded size to the heap on top of the bytes counted here).
+   */
   static final class Encoded {
-    private record Instance(Object value) {
+    private static final class Instance extends WeakReference<Object> {
+      private final int hash;
+
+      Instance(Object value, ReferenceQueue<Object> queue) {
+        super(value, queue);
+        hash = System.identityHashCode(value);
+      }
+
       @Override
       public boolean equals(Object o) {
-        return o instanceof Instance other && other.value == value;
+        if (o == this) {
+          return true;
+        }
+        if (!(o instanceof Instance other) || other.hash != hash) {
+          return false;
+        }
+        Object value = get();
+        return value != null && value == other.get();
       }
 
       @Override
       public int hashCode() {
-        return System.identityHashCode(value);
+        return hash;
       }
     }
 
-    /** Bytes held beyond the documents' BSON: the entry, its key and the array header. */
-    private static final int OVERHEAD = 96;
+    /** Bytes held beyond the BSON: the entry, its weak reference and the array header. */
+    private static final int OVERHEAD = 128;
 
     private final java.util.LinkedHashMap<Instance, byte[]> byInstance = new java.util.LinkedHashMap<>(1024, 0.75f, true);
+    private final ReferenceQueue<Object> collected = new ReferenceQueue<>();
     private long maxBytes = 64L << 20;
     private long bytes;
 
@@ -220,17 +242,18 @@ final class BsonStorage {
     }
 
     synchronized byte[] get(Object value) {
-      return byInstance.get(new Instance(value));
+      return byInstance.get(new Instance(value, null));
     }
 
     synchronized void put(Object value, byte[] bson) {
-      byte[] before = byInstance.put(new Instance(value), bson);
+      dropCollected();
+      byte[] before = byInstance.put(new Instance(value, collected), bson);
       bytes += bson.length + OVERHEAD - (before == null ? 0 : before.length + OVERHEAD);
       trim();
     }
 
     synchronized void forget(Object value) {
-      byte[] before = byInstance.remove(new Instance(value));
+      byte[] before = byInstance.remove(new Instance(value, null));
       if (before != null) {
         bytes -= before.length + OVERHEAD;
       }
@@ -238,6 +261,16 @@ final class BsonStorage {
 
     synchronized int size() {
       return byInstance.size();
+    }
+
+    private void dropCollected() {
+      Reference<?> gone;
+      while ((gone = collected.poll()) != null) {
+        byte[] before = byInstance.remove(gone);
+        if (before != null) {
+          bytes -= before.length + OVERHEAD;
+        }
+      }
     }
 
     private void trim() {

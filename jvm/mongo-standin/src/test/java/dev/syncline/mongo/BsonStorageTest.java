@@ -246,4 +246,20 @@ class BsonStorageTest {
     assertTrue(kept.get(docs.get(1)) == null, "an early one is dropped");
     assertTrue(kept.get(docs.get(999)) != null, "the newest is kept");
   }
+
+  @Test
+  void keptBytesDoNotKeepTheirDocumentsAlive() throws InterruptedException {
+    BsonStorage.Encoded kept = new BsonStorage.Encoded();
+    for (int i = 0; i < 1000; i++) {
+      kept.put(new Document("_id", (long) i), new byte[100]);
+    }
+    Document alive = new Document("_id", -1L);
+    for (int i = 0; i < 20 && kept.size() > 1; i++) {
+      System.gc();
+      Thread.sleep(20);
+      kept.put(alive, new byte[100]); // drops the entries of collected documents
+    }
+    assertEquals(1, kept.size(), "only the document still referenced keeps its entry");
+    assertTrue(kept.get(alive) != null);
+  }
 }
