@@ -82,9 +82,9 @@ describe('MongoDB stand-in', () => {
   });
 
   test('documents changed in place by updates, among neighbours written before and after, keep their last content across a SIGKILL', async () => {
-    // The stand-in writes unchanged documents of a dirty page from the BSON it kept for them, and
-    // the library's update changes a stored document in place: a kept copy that outlived such a
-    // change would put the old content back on disk at a later commit of the same page.
+    // mongo-java-server's update changes the stored document in place, and a commit writes every
+    // document of a dirty page: any shortcut in how pages are written (decision 0082 tried kept
+    // BSON) must still put each document's last content on disk.
     let { standin, client } = await start('in-place.mv');
     const coll = () => client.db('inplace').collection<Doc & { n?: number }>('docs');
     const expected = new Map<number, { v: number; note: string; n?: number }>();

@@ -9,9 +9,6 @@ import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
 import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import java.lang.ref.Reference;
-import java.lang.ref.ReferenceQueue;
-import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -48,23 +45,12 @@ final class BsonStorage {
 
     @Override
     public void write(WriteBuffer buff, Document doc) {
-      byte[] bytes = ENCODED.get(doc);
-      if (bytes == null) {
-        bytes = bsonOf(doc);
-        ENCODED.put(doc, bytes);
-      }
-      buff.putVarInt(bytes.length);
-      buff.put(bytes);
+      writeBson(buff, doc);
     }
 
     @Override
     public Document read(ByteBuffer buff) {
-      int n = DataUtils.readVarInt(buff);
-      byte[] bytes = new byte[n];
-      buff.get(bytes);
-      Document doc = BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bytes));
-      ENCODED.put(doc, bytes);
-      return doc;
+      return readBson(buff);
     }
 
     @Override
@@ -129,13 +115,7 @@ final class BsonStorage {
         // Documents (composite keys), ObjectIds, dates and the rest: the library's BSON encoder
         // knows every type it accepts on the wire, so a one-field wrapper document carries it.
         buff.put(T_BSON);
-        byte[] bytes = ENCODED_KEYS.get(key);
-        if (bytes == null) {
-          bytes = bsonOf(new Document("v", key));
-          ENCODED_KEYS.put(key, bytes);
-        }
-        buff.putVarInt(bytes.length);
-        buff.put(bytes);
+        writeBson(buff, new Document("v", key));
       }
     }
 
@@ -157,14 +137,7 @@ final class BsonStorage {
           }
           yield new KeyValue(parts);
         }
-        case T_BSON -> {
-          int n = DataUtils.readVarInt(buff);
-          byte[] bytes = new byte[n];
-          buff.get(bytes);
-          Object key = BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bytes)).get("v");
-          ENCODED_KEYS.put(key, bytes);
-          yield key;
-        }
+        case T_BSON -> readBson(buff).get("v");
         default -> throw new IllegalStateException("unknown key tag " + tag + " in the stand-in's data file");
       };
     }
@@ -175,123 +148,24 @@ final class BsonStorage {
     }
   }
 
-  /**
-   * The BSON of stored documents, by instance. A commit writes every page a write dirtied, and a
-   * page holds dozens of documents: re-encoding the unchanged ones was 41 % of the stand-in's CPU
-   * with writers flat out (flight recording, 2026-12-04). A document read from the file or encoded
-   * once is copied as bytes from then on.
-   *
-   * <p>Keyed by identity, never by equality: two equal maps in another key order are different
-   * BSON. Valid only while the instance is not changed, and the library's update changes the stored
-   * instance in place before it stores it again: {@link MongoStandin.IdServedCollection} therefore
-   * stores a new instance on every update, so that no page written later holds one whose bytes
-   * here are older than its content.
-   */
-  static final Encoded ENCODED = new Encoded();
-
-  /**
-   * The same for keys stored as BSON (composite {@code _id}s, and index keys holding them): every
-   * key of a written page is written again, and these were 27 % of the stand-in's CPU in the same
-   * recording. A key is never changed in place (the map's order rests on it).
-   */
-  static final Encoded ENCODED_KEYS = new Encoded();
-
-  /**
-   * A least-recently-used map from instances to their BSON, bounded by bytes. The instances are
-   * held weakly: an entry never keeps a document alive after the page cache let it go (a strong
-   * hold would add each document's decoded size to the heap on top of the bytes counted here).
-   */
-  static final class Encoded {
-    private static final class Instance extends WeakReference<Object> {
-      private final int hash;
-
-      Instance(Object value, ReferenceQueue<Object> queue) {
-        super(value, queue);
-        hash = System.identityHashCode(value);
-      }
-
-      @Override
-      public boolean equals(Object o) {
-        if (o == this) {
-          return true;
-        }
-        if (!(o instanceof Instance other) || other.hash != hash) {
-          return false;
-        }
-        Object value = get();
-        return value != null && value == other.get();
-      }
-
-      @Override
-      public int hashCode() {
-        return hash;
-      }
-    }
-
-    /** Bytes held beyond the BSON: the entry, its weak reference and the array header. */
-    private static final int OVERHEAD = 128;
-
-    private final java.util.LinkedHashMap<Instance, byte[]> byInstance = new java.util.LinkedHashMap<>(1024, 0.75f, true);
-    private final ReferenceQueue<Object> collected = new ReferenceQueue<>();
-    private long maxBytes = 64L << 20;
-    private long bytes;
-
-    synchronized void limit(long maxBytes) {
-      this.maxBytes = maxBytes;
-      trim();
-    }
-
-    synchronized byte[] get(Object value) {
-      return byInstance.get(new Instance(value, null));
-    }
-
-    synchronized void put(Object value, byte[] bson) {
-      dropCollected();
-      byte[] before = byInstance.put(new Instance(value, collected), bson);
-      bytes += bson.length + OVERHEAD - (before == null ? 0 : before.length + OVERHEAD);
-      trim();
-    }
-
-    synchronized void forget(Object value) {
-      byte[] before = byInstance.remove(new Instance(value, null));
-      if (before != null) {
-        bytes -= before.length + OVERHEAD;
-      }
-    }
-
-    synchronized int size() {
-      return byInstance.size();
-    }
-
-    private void dropCollected() {
-      Reference<?> gone;
-      while ((gone = collected.poll()) != null) {
-        byte[] before = byInstance.remove(gone);
-        if (before != null) {
-          bytes -= before.length + OVERHEAD;
-        }
-      }
-    }
-
-    private void trim() {
-      var it = byInstance.values().iterator();
-      while (bytes > maxBytes && it.hasNext()) {
-        bytes -= it.next().length + OVERHEAD;
-        it.remove();
-      }
-    }
-  }
-
-  private static byte[] bsonOf(Document doc) {
+  private static void writeBson(WriteBuffer buff, Document doc) {
     ByteBuf buf = Unpooled.buffer(256);
     try {
       BsonEncoder.encodeDocument(doc, buf);
-      byte[] out = new byte[buf.readableBytes()];
-      buf.readBytes(out);
-      return out;
+      int n = buf.readableBytes();
+      buff.putVarInt(n);
+      buff.put(buf.nioBuffer(buf.readerIndex(), n));
     } finally {
       buf.release();
     }
+  }
+
+  private static Document readBson(ByteBuffer buff) {
+    int n = DataUtils.readVarInt(buff);
+    ByteBuffer slice = buff.slice();
+    slice.limit(n);
+    buff.position(buff.position() + n);
+    return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(slice));
   }
 
   // Ranks of the key order: MongoDB's type order where types are distinct, and a distinct rank per

@@ -72,10 +72,6 @@ public final class MongoStandin {
 
     MVStore store;
     try {
-      // The BSON kept beside the page cache (BsonStorage.ENCODED): a sixteenth of the heap for
-      // documents, a sixty-fourth for keys.
-      BsonStorage.ENCODED.limit(Runtime.getRuntime().maxMemory() / 16);
-      BsonStorage.ENCODED_KEYS.limit(Runtime.getRuntime().maxMemory() / 64);
       store = StoreFile.open(dataFile, cacheMb);
     } catch (RuntimeException e) {
       fail("cannot open the data file: " + rootMessage(e));
@@ -296,17 +292,6 @@ public final class MongoStandin {
       }
       Iterable<Object> positions = idIndex.getPositions(idQuery);
       return matchDocuments(rest, positions, orderBy, numberToSkip, limit, batchSize, fieldSelector);
-    }
-
-    /**
-     * The library has just changed the stored instance in place; a new instance goes into the map,
-     * so that the BSON kept for the old one ({@link BsonStorage#ENCODED}) is never written for
-     * content it does not have, even by a commit that encoded it while it was being changed.
-     */
-    @Override
-    protected void handleUpdate(Object position, Document oldDocument, Document newDocument) {
-      BsonStorage.ENCODED.forget(newDocument);
-      super.handleUpdate(position, oldDocument, newDocument.clone());
     }
 
     private Index<Object> idIndex() {
