@@ -10,6 +10,7 @@ import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -148,17 +149,162 @@ final class BsonStorage {
     }
   }
 
-  private static void writeBson(WriteBuffer buff, Document doc) {
-    ByteBuf buf = Unpooled.buffer(256);
-    try {
-      BsonEncoder.encodeDocument(doc, buf);
-      int n = buf.readableBytes();
-      buff.putVarInt(n);
-      buff.put(buf.nioBuffer(buf.readerIndex(), n));
-    } finally {
-      buf.release();
+  /**
+   * Writes {@code doc} as its length (varint) and its BSON bytes. The bytes are exactly those of
+   * the library's wire encoder ({@code BsonStorageTest} compares them), but written without its
+   * costs: it looks every field up again by name (a hash of each key, each time) and writes byte by
+   * byte into a checked netty buffer. At a commit every document of a dirty page is written again,
+   * so this was a fifth of the stand-in's CPU with writers flat out (decision 0083).
+   */
+  static void writeBson(WriteBuffer buff, Document doc) {
+    BsonOut out = SCRATCH.get();
+    out.n = 0;
+    out.document(doc);
+    buff.putVarInt(out.n);
+    buff.put(out.bytes, 0, out.n);
+  }
+
+  private static final ThreadLocal<BsonOut> SCRATCH = ThreadLocal.withInitial(BsonOut::new);
+
+  /** A growable buffer of little-endian BSON, reused per thread. */
+  static final class BsonOut {
+    byte[] bytes = new byte[1024];
+    int n;
+
+    private void ensure(int more) {
+      if (n + more > bytes.length) {
+        bytes = Arrays.copyOf(bytes, Math.max(bytes.length * 2, n + more));
+      }
+    }
+
+    private void intAt(int at, int v) {
+      bytes[at] = (byte) v;
+      bytes[at + 1] = (byte) (v >>> 8);
+      bytes[at + 2] = (byte) (v >>> 16);
+      bytes[at + 3] = (byte) (v >>> 24);
+    }
+
+    private void int32(int v) {
+      ensure(4);
+      intAt(n, v);
+      n += 4;
+    }
+
+    private void int64(long v) {
+      ensure(8);
+      for (int i = 0; i < 8; i++) {
+        bytes[n++] = (byte) (v >>> (8 * i));
+      }
+    }
+
+    private void raw(byte[] b) {
+      ensure(b.length);
+      System.arraycopy(b, 0, bytes, n, b.length);
+      n += b.length;
+    }
+
+    /** UTF-8 without a terminator; ASCII (nearly every name and most values) without a copy. */
+    private void utf8(String s) {
+      int len = s.length();
+      ensure(len);
+      int start = n;
+      for (int i = 0; i < len; i++) {
+        char c = s.charAt(i);
+        if (c >= 0x80) {
+          n = start;
+          raw(s.getBytes(StandardCharsets.UTF_8));
+          return;
+        }
+        bytes[n++] = (byte) c;
+      }
+    }
+
+    void document(Map<String, ?> doc) {
+      int start = n;
+      int32(0);
+      for (Map.Entry<String, ?> e : doc.entrySet()) {
+        element(e.getKey(), e.getValue());
+      }
+      ensure(1);
+      bytes[n++] = 0;
+      intAt(start, n - start);
+    }
+
+    private void element(String name, Object value) {
+      byte type = BsonEncoder.determineType(value);
+      ensure(1);
+      bytes[n++] = type;
+      utf8(name);
+      ensure(1);
+      bytes[n++] = 0;
+      switch (type) {
+        case TYPE_DOCUMENT -> {
+          @SuppressWarnings("unchecked")
+          Map<String, ?> map = (Map<String, ?>) value;
+          document(map);
+        }
+        case TYPE_ARRAY -> array((Collection<?>) value);
+        case TYPE_STRING -> {
+          int at = n;
+          int32(0);
+          utf8(value.toString());
+          ensure(1);
+          bytes[n++] = 0;
+          intAt(at, n - at - 4);
+        }
+        case TYPE_INT32 -> int32((Integer) value);
+        case TYPE_INT64 -> int64((Long) value);
+        case TYPE_DOUBLE -> int64(Double.doubleToRawLongBits((Double) value));
+        case TYPE_BOOLEAN -> {
+          ensure(1);
+          bytes[n++] = (byte) (((Boolean) value) ? 1 : 0);
+        }
+        case TYPE_DATE -> int64(((Instant) value).toEpochMilli());
+        case TYPE_NULL -> {
+          // no bytes
+        }
+        default -> rare(type, value);
+      }
+    }
+
+    /** An array is a document keyed "0", "1", ... in the collection's order. */
+    private void array(Collection<?> values) {
+      int start = n;
+      int32(0);
+      int i = 0;
+      for (Object v : values) {
+        element(Integer.toString(i++), v);
+      }
+      ensure(1);
+      bytes[n++] = 0;
+      intAt(start, n - start);
+    }
+
+    /** Types the sinks do not send (ObjectId, binary, decimal, ...): the library's encoder. */
+    private void rare(byte type, Object value) {
+      ByteBuf buf = Unpooled.buffer(32);
+      try {
+        BsonEncoder.encodeValue(type, value, buf);
+        int len = buf.readableBytes();
+        ensure(len);
+        buf.readBytes(bytes, n, len);
+        n += len;
+      } finally {
+        buf.release();
+      }
     }
   }
+
+  // BSON element types (bsonspec.org), as the library's BsonEncoder.determineType answers them.
+  private static final byte TYPE_DOUBLE = 1;
+  private static final byte TYPE_STRING = 2;
+  private static final byte TYPE_DOCUMENT = 3;
+  private static final byte TYPE_ARRAY = 4;
+  private static final byte TYPE_BOOLEAN = 8;
+  private static final byte TYPE_DATE = 9;
+  private static final byte TYPE_NULL = 10;
+  private static final byte TYPE_INT32 = 16;
+  private static final byte TYPE_INT64 = 18;
 
   private static Document readBson(ByteBuffer buff) {
     int n = DataUtils.readVarInt(buff);

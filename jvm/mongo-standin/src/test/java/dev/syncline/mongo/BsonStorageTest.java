@@ -1,5 +1,6 @@
 package dev.syncline.mongo;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -14,6 +15,9 @@ import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.bson.MaxKey;
 import de.bwaldvogel.mongo.bson.MinKey;
 import de.bwaldvogel.mongo.bson.ObjectId;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -23,6 +27,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
+import org.h2.mvstore.DataUtils;
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 import org.h2.mvstore.WriteBuffer;
@@ -120,6 +125,46 @@ class BsonStorageTest {
             UUID.fromString("0f8fad5b-d9cb-469f-a165-70867728950e"),
             new BsonTimestamp(42L),
             MaxKey.getInstance()));
+  }
+
+  /** The library's wire encoding of {@code doc}: what the stand-in wrote before decision 0083. */
+  private static byte[] libraryBson(Document doc) {
+    ByteBuf buf = Unpooled.buffer();
+    BsonEncoder.encodeDocument(doc, buf);
+    byte[] bytes = new byte[buf.readableBytes()];
+    buf.readBytes(bytes);
+    return bytes;
+  }
+
+  private static byte[] storedBson(Document doc) {
+    WriteBuffer buff = new WriteBuffer();
+    BsonStorage.writeBson(buff, doc);
+    ByteBuffer stored = buff.getBuffer();
+    stored.flip();
+    int n = DataUtils.readVarInt(stored);
+    assertEquals(n, stored.remaining(), "the length prefix counts the BSON bytes");
+    byte[] bytes = new byte[n];
+    stored.get(bytes);
+    return bytes;
+  }
+
+  @Test
+  void documentsAreStoredAsTheLibrarysExactBsonBytes() {
+    List<Document> docs =
+        List.of(
+            everyType(),
+            new Document(),
+            new Document("empty", new Document()).append("emptyList", List.of()),
+            new Document("nan", Double.NaN).append("negZero", -0.0).append("max", Long.MIN_VALUE),
+            new Document("latin", "café").append("astral", "𝄞 clef").append("lone", "a\uD800b").append("nul", "\u0000"),
+            new Document("naïve key", 1).append("", "empty name"),
+            new Document("nulls", Arrays.asList(null, null, new Document("x", null))),
+            new Document("set", new java.util.LinkedHashSet<>(List.of(3, 1, 2))),
+            new Document("deep", new Document("a", List.of(List.of(new Document("b", List.of(1, 2L, 3.5)))))),
+            new Document("long string", "x".repeat(5000)).append("after", true));
+    for (Document doc : docs) {
+      assertArrayEquals(libraryBson(doc), storedBson(doc), doc.keySet().toString());
+    }
   }
 
   @Test
