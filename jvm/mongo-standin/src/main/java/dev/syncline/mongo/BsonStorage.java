@@ -184,6 +184,24 @@ final class BsonStorage {
       bytes[at + 3] = (byte) (v >>> 24);
     }
 
+    private void byte1(int b) {
+      ensure(1);
+      bytes[n++] = (byte) b;
+    }
+
+    /** Reserves a length (int32) to be set by {@link #closeDocument}; returns where it is. */
+    private int openDocument() {
+      int start = n;
+      int32(0);
+      return start;
+    }
+
+    /** Ends a document or array: its terminator, then its length over all of it. */
+    private void closeDocument(int start) {
+      byte1(0);
+      intAt(start, n - start);
+    }
+
     private void int32(int v) {
       ensure(4);
       intAt(n, v);
@@ -220,23 +238,18 @@ final class BsonStorage {
     }
 
     void document(Map<String, ?> doc) {
-      int start = n;
-      int32(0);
+      int start = openDocument();
       for (Map.Entry<String, ?> e : doc.entrySet()) {
         element(e.getKey(), e.getValue());
       }
-      ensure(1);
-      bytes[n++] = 0;
-      intAt(start, n - start);
+      closeDocument(start);
     }
 
     private void element(String name, Object value) {
       byte type = BsonEncoder.determineType(value);
-      ensure(1);
-      bytes[n++] = type;
+      byte1(type);
       utf8(name);
-      ensure(1);
-      bytes[n++] = 0;
+      byte1(0);
       switch (type) {
         case TYPE_DOCUMENT -> {
           @SuppressWarnings("unchecked")
@@ -245,20 +258,17 @@ final class BsonStorage {
         }
         case TYPE_ARRAY -> array((Collection<?>) value);
         case TYPE_STRING -> {
+          // The length counts the bytes and the terminator, not itself.
           int at = n;
           int32(0);
           utf8(value.toString());
-          ensure(1);
-          bytes[n++] = 0;
+          byte1(0);
           intAt(at, n - at - 4);
         }
         case TYPE_INT32 -> int32((Integer) value);
         case TYPE_INT64 -> int64((Long) value);
         case TYPE_DOUBLE -> int64(Double.doubleToRawLongBits((Double) value));
-        case TYPE_BOOLEAN -> {
-          ensure(1);
-          bytes[n++] = (byte) (((Boolean) value) ? 1 : 0);
-        }
+        case TYPE_BOOLEAN -> byte1(((Boolean) value) ? 1 : 0);
         case TYPE_DATE -> int64(((Instant) value).toEpochMilli());
         case TYPE_NULL -> {
           // no bytes
@@ -269,15 +279,12 @@ final class BsonStorage {
 
     /** An array is a document keyed "0", "1", ... in the collection's order. */
     private void array(Collection<?> values) {
-      int start = n;
-      int32(0);
+      int start = openDocument();
       int i = 0;
       for (Object v : values) {
         element(Integer.toString(i++), v);
       }
-      ensure(1);
-      bytes[n++] = 0;
-      intAt(start, n - start);
+      closeDocument(start);
     }
 
     /** Types the sinks do not send (ObjectId, binary, decimal, ...): the library's encoder. */
