@@ -370,7 +370,16 @@ public final class SynclineJob {
             org.apache.hadoop.fs.FileSystem.SHUTDOWN_HOOK_PRIORITY + 40);
   }
 
+  /**
+   * Tasks the scheduler still counts as running. Its own map, not the status tracker: the tracker
+   * is fed by the listener bus and showed none while a killed task's last status update had not
+   * reached the scheduler yet (CI, 2026-12-04: "ERROR TaskSchedulerImpl: Exception in
+   * statusUpdate" after the wait). The scheduler forgets a task only when that update arrives.
+   */
   static int runningTasks(SparkSession spark) {
+    if (spark.sparkContext().taskScheduler() instanceof org.apache.spark.scheduler.TaskSchedulerImpl scheduler) {
+      return scheduler.taskIdToTaskSetManager().size();
+    }
     int n = 0;
     for (org.apache.spark.SparkExecutorInfo e : spark.sparkContext().statusTracker().getExecutorInfos()) {
       n += e.numRunningTasks();
