@@ -213,9 +213,18 @@ final class MongoSinkWriter {
    * {@code tag} is handed back when the write is refused (e.g. for the dead letter); {@code
    * created}: a create or snapshot read, so most likely a key the sink does not hold yet.
    */
-  record Upsert(Object id, Document doc, Object version, Object tag, boolean created) {}
+  record Upsert(Object id, Document doc, Object version, Object tag, boolean created, String key) {
+    Upsert(Object id, Document doc, Object version, Object tag, boolean created) {
+      this(id, doc, version, tag, created, idKey(id));
+    }
+  }
 
-  record Delete(Object id, Object version, Object tag) {}
+  /** {@code key}: the _id's {@link #idKey}, spelled once (it names the claim, the tombstone and reads). */
+  record Delete(Object id, Object version, Object tag, String key) {
+    Delete(Object id, Object version, Object tag) {
+      this(id, version, tag, idKey(id));
+    }
+  }
 
   /** A write refused because the document or its tombstone belongs to another source. */
   record Foreign(Object id, Object tag, String otherSource) {}
@@ -234,10 +243,10 @@ final class MongoSinkWriter {
     }
     Set<String> keys = new HashSet<>();
     for (Upsert u : upserts) {
-      keys.add(claimKey(u.id()));
+      keys.add(claimKey(u.key()));
     }
     for (Delete d : deletes) {
-      keys.add(claimKey(d.id()));
+      keys.add(claimKey(d.key()));
     }
     claim(keys);
     try {
@@ -256,8 +265,8 @@ final class MongoSinkWriter {
    */
   private static final Set<String> IN_FLIGHT = new HashSet<>();
 
-  private String claimKey(Object id) {
-    return where + "\u0001" + collectionName + "\u0001" + idKey(id);
+  private String claimKey(String key) {
+    return where + "\u0001" + collectionName + "\u0001" + key;
   }
 
   static void claim(Set<String> keys) {
@@ -288,14 +297,15 @@ final class MongoSinkWriter {
     List<Foreign> foreign = new ArrayList<>();
     List<Object> tombIds = new ArrayList<>();
     for (Upsert u : upserts) {
-      tombIds.add(tombstoneId(u.id()));
+      tombIds.add(tombstoneId(u.key()));
     }
     for (Delete d : deletes) {
-      tombIds.add(tombstoneId(d.id()));
+      tombIds.add(tombstoneId(d.key()));
     }
     tombIds.add(floorId());
-    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds);
-    Stored floorDoc = tombs.get(idKey(floorId()));
+    // Tombstone _ids are strings, so they key their own map without an idKey.
+    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds, String::valueOf);
+    Stored floorDoc = tombs.get(floorId());
     Object floor = floorDoc == null ? null : floorDoc.version();
 
     // Upserts decided on a read of their documents (below); in WRITE_FIRST only those the
@@ -309,7 +319,7 @@ final class MongoSinkWriter {
       List<Upsert> replaces = new ArrayList<>();
       for (Upsert u : upserts) {
         // A tombstone or a truncate floor needs the full decision (stale, or another source's).
-        if (tombs.containsKey(idKey(tombstoneId(u.id())))
+        if (tombs.containsKey(tombstoneId(u.key()))
             || (floor != null && Versions.compare(u.version(), floor) < 0)) {
           decided.add(u);
         } else if (u.created()) {
@@ -357,15 +367,15 @@ final class MongoSinkWriter {
     for (Delete d : deletes) {
       ids.add(d.id());
     }
-    Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids);
+    Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids, MongoSinkWriter::idKey);
 
     List<WriteModel<Document>> ops = new ArrayList<>();
     /** The upsert behind each op, null for a delete: an E11000 is traced back to it. */
     List<Upsert> opUpserts = new ArrayList<>();
     long stale = -presumedApplied;
     for (Upsert u : decided) {
-      Stored cur = stored.get(idKey(u.id()));
-      Stored tomb = tombs.get(idKey(tombstoneId(u.id())));
+      Stored cur = stored.get(u.key());
+      Stored tomb = tombs.get(tombstoneId(u.key()));
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(u.id(), u.tag(), other));
@@ -389,9 +399,9 @@ final class MongoSinkWriter {
     List<WriteModel<Document>> tombOps = new ArrayList<>();
     Date expireAt = new Date(System.currentTimeMillis() + tombstoneTtlMs);
     for (Delete d : deletes) {
-      Stored cur = stored.get(idKey(d.id()));
-      Object tombId = tombstoneId(d.id());
-      Stored tomb = tombs.get(idKey(tombId));
+      Stored cur = stored.get(d.key());
+      String tombId = tombstoneId(d.key());
+      Stored tomb = tombs.get(tombId);
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(d.id(), d.tag(), other));
@@ -425,10 +435,10 @@ final class MongoSinkWriter {
       for (int i : dup) {
         dupIds.add(opUpserts.get(i).id());
       }
-      Map<String, Stored> holders = mode == Mode.UPSERT ? stored(data, "_sync.v", "_sync.src", dupIds) : Map.of();
+      Map<String, Stored> holders = mode == Mode.UPSERT ? stored(data, "_sync.v", "_sync.src", dupIds, MongoSinkWriter::idKey) : Map.of();
       for (int i : dup) {
         Upsert u = opUpserts.get(i);
-        String other = otherSource(holders.get(idKey(u.id())), null);
+        String other = otherSource(holders.get(u.key()), null);
         if (other != null) {
           foreign.add(new Foreign(u.id(), u.tag(), other));
         } else {
@@ -576,18 +586,19 @@ final class MongoSinkWriter {
    * The tombstone of a key: a string _id, so that tombstones of composite keys never need a
    * document-valued _id (see the class comment).
    */
-  private Object tombstoneId(Object id) {
-    return collectionName + ":" + idKey(id);
+  private String tombstoneId(String key) {
+    return collectionName + ":" + key;
   }
 
-  /** Version and source of the documents with these _ids, by idKey (dotted fields one deep). */
-  private static Map<String, Stored> stored(MongoCollection<Document> coll, String versionField, String sourceField, List<Object> ids) {
+  /** Version and source of the documents with these _ids, by {@code key} of the _id (dotted fields one deep). */
+  private static Map<String, Stored> stored(
+      MongoCollection<Document> coll, String versionField, String sourceField, List<Object> ids, java.util.function.Function<Object, String> key) {
     Map<String, Stored> out = new HashMap<>();
     if (ids.isEmpty()) {
       return out;
     }
     for (Document d : coll.find(Filters.in("_id", ids)).projection(new Document(versionField, 1).append(sourceField, 1))) {
-      out.put(idKey(d.get("_id")), new Stored(field(d, versionField), (String) field(d, sourceField)));
+      out.put(key.apply(d.get("_id")), new Stored(field(d, versionField), (String) field(d, sourceField)));
     }
     return out;
   }

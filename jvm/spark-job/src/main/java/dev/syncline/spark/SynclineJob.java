@@ -455,6 +455,8 @@ public final class SynclineJob {
     return null;
   }
 
+  static final int MAX_POLL_RECORDS = 2_000;
+
   static StreamingQuery start(SparkSession spark, JobDescription job, QuerySpec spec, PartitionWriter.Settings settings, Map<String, ObjectNode> batchTables) throws Exception {
     Table t = spec.table();
     DataStreamReader r =
@@ -468,6 +470,10 @@ public final class SynclineJob {
     if (perTrigger > 0 && !realTime(job)) {
       r = r.option("maxOffsetsPerTrigger", perTrigger);
     }
+    // Kafka's default of 500 records per poll made a catching-up reader poll ~20 times a second
+    // per partition, each poll allocating the client's request and metrics objects; a user's own
+    // setting (kafka.options) comes after and wins (decision 0085).
+    r = r.option("kafka.max.poll.records", String.valueOf(MAX_POLL_RECORDS));
     for (Map.Entry<String, String> e : extraKafkaOptions(job).entrySet()) {
       r = r.option("kafka." + e.getKey(), e.getValue());
     }
