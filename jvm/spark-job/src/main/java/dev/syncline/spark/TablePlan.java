@@ -64,7 +64,7 @@ final class TablePlan {
 
   /** Read by {@link Envelope}, not Spark's from_json: its set-up per record was half the plan's CPU. */
   private static final UserDefinedFunction PARSE_ENVELOPE =
-      udf((UDF1<String, Row>) Envelope::parse, ENVELOPE);
+      udf((UDF1<byte[], Row>) Envelope::parse, ENVELOPE);
   private static final UserDefinedFunction PARSE_KEY =
       udf((UDF1<String, Map<String, String>>) Envelope::parseMap, STRING_MAP);
 
@@ -73,7 +73,8 @@ final class TablePlan {
   /** Raw Kafka columns (key, value as strings + topic, partition, offset) to parsed + typed. */
   static Dataset<Row> typed(Dataset<Row> raw, Table t) {
     Dataset<Row> p =
-        raw.withColumn(E, PARSE_ENVELOPE.apply(col(VALUE)))
+        // The value's UTF-8 bytes (a cast to binary copies them without decoding; see Envelope).
+        raw.withColumn(E, PARSE_ENVELOPE.apply(col(VALUE).cast("binary")))
             .withColumn(K, PARSE_KEY.apply(col(KEY)))
             .withColumn(OP, col(E + ".op"))
             .withColumn(SEQ, col(E + ".source.seq"))

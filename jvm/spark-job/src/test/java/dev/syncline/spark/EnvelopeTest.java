@@ -131,7 +131,8 @@ class EnvelopeTest {
             "{\"op\":\"c\"}{\"op\":\"d\"}")) {
       assertNull(Envelope.parse(bad), bad);
     }
-    assertNull(Envelope.parse(null));
+    assertNull(Envelope.parse((String) null));
+    assertNull(Envelope.parse((byte[]) null));
     assertNull(Envelope.parseMap("[1]"));
     assertEquals(Map.of("id", "1"), Envelope.parseMap("{\"id\":1}"));
   }
@@ -153,6 +154,31 @@ class EnvelopeTest {
     assertNull(Envelope.parse("{\"op\":\"d\",\"before\":{\"id\":1},\"before\":[1]}").get(1));
     assertNull(Envelope.parse("{\"op\":\"u\",\"before\":{\"id\":1},\"after\":{\"id\":1}}").get(1));
     assertNull(Envelope.parse("{\"op\":\"d\",\"before\":{\"id\":1} x"), "trailing text still refuses the whole");
+  }
+
+  @Test
+  void nestedJsonAfterMultiByteCharactersIsCutAtItsOwnBytes() {
+    // The cut is by byte offset: after two- to four-byte characters a char offset lands elsewhere.
+    String value =
+        "{\"op\":\"d\",\"before\":{\"s\":\"\u00e9\u20ac\ud83d\ude00\",\"o\":{\"k\":\"\u00fc\"},\"a\":[\"\u6f22\"]},"
+            + "\"after\":{\"t\":\"\u00e9\u20ac\ud83d\ude00\",\"o\":{\"k\":[\"\u00fc\", 1]},\"n\":2},\"source\":{\"seq\":\"1\"}}";
+    Row e = Envelope.parse(value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    assertEquals("\u00e9\u20ac\ud83d\ude00", after(e).get("t"));
+    assertEquals("{\"k\":[\"\u00fc\", 1]}", after(e).get("o"));
+    assertEquals("2", after(e).get("n"));
+    assertEquals(Map.of("s", "\u00e9\u20ac\ud83d\ude00", "o", "{\"k\":\"\u00fc\"}", "a", "[\"\u6f22\"]"), e.get(1));
+  }
+
+  @Test
+  void aValueThatIsNotUtf8IsNotAnEnvelope() {
+    byte[] good = "{\"op\":\"c\",\"after\":{\"s\":\"ab\"},\"source\":{\"seq\":\"1\"}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    assertNotNull(Envelope.parse(good));
+    byte[] bad = good.clone();
+    int at = new String(good, java.nio.charset.StandardCharsets.UTF_8).indexOf("ab");
+    bad[at] = (byte) 0xff; // never valid in UTF-8
+    assertNull(Envelope.parse(bad), "dead-lettered, not written with a replacement character");
+    bad[at] = (byte) 0xc3; // a two-byte start followed by an ASCII byte
+    assertNull(Envelope.parse(bad));
   }
 
   @Test
