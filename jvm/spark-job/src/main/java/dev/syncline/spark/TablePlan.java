@@ -231,7 +231,9 @@ final class TablePlan {
             + " IS NULL OR NOT (" + SEQ + " RLIKE '^[0-9]{1,20}$') OR try_cast(" + SEQ
             + " AS DECIMAL(20,0)) IS NULL OR (" + op + " NOT IN ('d','t') AND " + E + ".after IS NULL)";
     String envelopeMessage =
-        "CASE WHEN " + E + " IS NULL OR " + op + " IS NULL THEN"
+        "CASE WHEN " + E + " IS NULL AND NOT is_valid_utf8(" + VALUE + ") THEN"
+            + " 'value is not valid UTF-8 (a change-event envelope is JSON text in UTF-8)'"
+            + " WHEN " + E + " IS NULL OR " + op + " IS NULL THEN"
             + " 'value is not a change-event envelope (no op field)'"
             + " WHEN " + op + " NOT IN ('c','u','d','r','t') THEN concat('unknown op ', " + op + ")"
             + " WHEN " + SEQ + " IS NULL THEN 'source.seq is missing'"

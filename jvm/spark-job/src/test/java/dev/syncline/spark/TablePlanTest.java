@@ -170,6 +170,29 @@ class TablePlanTest {
   }
 
   @Test
+  void aKafkaValueThatIsNotUtf8IsADeadLetterThatSaysSo() throws Exception {
+    Table t = Golden.table("order_lines");
+    Golden.Event good = Golden.event("composite-key-insert-line-1");
+    byte[] value = good.value().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    byte[] bad = value.clone();
+    bad[good.value().indexOf("SKU")] = (byte) 0xff;
+    org.apache.spark.sql.SparkSession s = SparkTestSession.get();
+    org.apache.spark.sql.types.StructType kafka =
+        (org.apache.spark.sql.types.StructType)
+            org.apache.spark.sql.types.DataType.fromDDL("key BINARY, value BINARY, topic STRING, partition INT, offset BIGINT");
+    byte[] key = good.key().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    List<Row> in = List.of(
+        org.apache.spark.sql.RowFactory.create(key, value, t.topic, 0, 0L),
+        org.apache.spark.sql.RowFactory.create(key, bad, t.topic, 0, 1L));
+    List<Row> out = TablePlan.plan(TablePlan.fromKafka(s.createDataFrame(in, kafka)), t).out().collectAsList();
+    assertEquals("write", out.get(0).getAs(TablePlan.KIND));
+    assertEquals("dlq", out.get(1).getAs(TablePlan.KIND));
+    Row fail = out.get(1).<Row>getList(out.get(1).fieldIndex(TablePlan.FAIL)).get(0);
+    assertEquals("envelope", fail.getString(0));
+    assertEquals("value is not valid UTF-8 (a change-event envelope is JSON text in UTF-8)", fail.getString(1));
+  }
+
+  @Test
   void deletesAreNotJudgedByRowRules() throws Exception {
     Table t = Golden.table("order_lines");
     Rule never = new Rule();
