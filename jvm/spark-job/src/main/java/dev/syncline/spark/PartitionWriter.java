@@ -40,7 +40,7 @@ import org.bson.io.BasicOutputBuffer;
  * Executor side of one table's batch: sends dead letters to the DLQ topic and writes the newest
  * event per key to MongoDB and Redis. Returns one serialized {@link Stats} per partition.
  */
-final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
+final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTimeWriter.Applier {
   private static final long serialVersionUID = 1L;
   private static final int CHUNK = 500;
   private static final ObjectMapper JSON = new ObjectMapper(Envelope.JSON.copy());
@@ -193,7 +193,8 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats> {
    * gathered since its last flush) to the sinks and returns its counters. Returns only when every
    * write and dead letter is acknowledged; throws if any failed.
    */
-  Stats apply(Iterator<Row> rows) throws Exception {
+  @Override
+  public Stats apply(Iterator<Row> rows) throws Exception {
     Stats stats = new Stats();
     List<Future<?>> sent = java.util.Collections.synchronizedList(new ArrayList<>());
     long now = System.currentTimeMillis();

@@ -19,7 +19,9 @@ import org.apache.spark.sql.Row;
  * partition hands every record to {@link #process} as soon as it is read. Records are applied by
  * a flusher thread, which takes everything gathered since its previous flush and applies it with
  * the same code as a micro-batch partition ({@link PartitionWriter#apply}: newest per key, dead
- * letters, truncates, chunks in flight). A lone record is therefore written at once, and under
+ * letters, truncates, chunks in flight). Before it takes them, the flusher lets a run of rows that
+ * are still arriving finish (a gap of 0.2 ms, 2 ms at most; {@link #settle}), so one Kafka fetch
+ * is one flush. A lone record is therefore written within a fraction of a millisecond, and under
  * load the flushes grow by themselves, with no linger to tune.
  *
  * <p>Spark commits the query's offsets only after {@link #close} returned without an error, and
@@ -51,11 +53,25 @@ final class RealTimeWriter extends ForeachWriter<Row> {
    * Kafka polls of 2,000 records) cost 90 (decision 0085).
    */
   static final int MAX_PENDING = 2_000;
+  /**
+   * The settle before a flush ({@link #settle}): rows less than this apart belong to one run. Two
+   * hundred microseconds is several times what the plan takes per row; a lone row waits this once.
+   */
+  static final long SETTLE_GAP_NANOS = 200_000;
+  /** The settle's bound: a steady stream is flushed at least this often. */
+  static final long SETTLE_MAX_NANOS = 2_000_000;
   static final long APPLIED_EVERY_MS = 200;
   static final long STATS_EVERY_MS = 1000;
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final PartitionWriter writer;
+  /** Applies one flush's rows to the sinks and returns their counters ({@link PartitionWriter#apply}). */
+  interface Applier extends java.io.Serializable {
+    Stats apply(java.util.Iterator<Row> rows) throws Exception;
+  }
+
+  private final Applier writer;
+  private final long settleGapNanos;
+  private final long settleMaxNanos;
   private final StatsAccumulator stats;
   private final String checkpoint;
 
@@ -79,7 +95,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient int appliedPartition;
 
   RealTimeWriter(PartitionWriter writer, StatsAccumulator stats, String checkpoint) {
+    this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS);
+  }
+
+  RealTimeWriter(Applier writer, StatsAccumulator stats, String checkpoint, long settleGapNanos, long settleMaxNanos) {
     this.writer = writer;
+    this.settleGapNanos = settleGapNanos;
+    this.settleMaxNanos = settleMaxNanos;
     this.stats = stats;
     this.checkpoint = checkpoint;
   }
@@ -162,10 +184,35 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     }
   }
 
+  private synchronized int pendingSize() {
+    return pending.size();
+  }
+
+  /**
+   * Before a flush, waits while rows keep coming less than the settle gap apart ({@link
+   * #SETTLE_GAP_NANOS}), for at most the settle's bound in all ({@link #SETTLE_MAX_NANOS}). Spark hands over the records of one Kafka fetch one by
+   * one, and the flusher wakes at the first: without this a fetch became a flush of one row and a
+   * flush of the rest, each with its own MongoDB reads and commits (decision 0086).
+   */
+  private void settle() {
+    long deadline = System.nanoTime() + settleMaxNanos;
+    int seen = pendingSize();
+    while (seen < MAX_PENDING && System.nanoTime() < deadline) {
+      java.util.concurrent.locks.LockSupport.parkNanos(Math.min(settleGapNanos, deadline - System.nanoTime()));
+      int now = pendingSize();
+      if (now == seen) {
+        return;
+      }
+      seen = now;
+    }
+  }
+
   private void flushLoop() {
+    boolean settled = false;
     while (true) {
       List<Row> batch = null;
       boolean writePosition = false;
+      boolean settle = false;
       synchronized (this) {
         while (pending.isEmpty() && !closing && !writePosition) {
           // A position or counters not yet recorded are recorded once the writes pause.
@@ -176,6 +223,17 @@ final class RealTimeWriter extends ForeachWriter<Row> {
             waitQuietly(due == Long.MAX_VALUE ? 0 : due);
           }
         }
+        if (!writePosition && !settled && !closing && failure == null && pending.size() < MAX_PENDING) {
+          settle = true;
+        }
+      }
+      if (settle) {
+        settle();
+        settled = true;
+        continue;
+      }
+      settled = false;
+      synchronized (this) {
         if (!writePosition) {
           if (pending.isEmpty() || failure != null || abandoned) {
             return;
