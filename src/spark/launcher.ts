@@ -45,19 +45,12 @@ const LOCAL_JIT_FLAGS = ['-XX:TieredStopAtLevel=1'];
  */
 const LOCAL_GC_FLAGS = ['-XX:+UseParallelGC', '-XX:MetaspaceSize=256m'];
 
-/**
- * The local job's JVM options: heap, Spark's module flags, C1 only, the collector, then the user's
- * own. The whole heap is taken at start (-Xms = -Xmx): grown from the default of 1/64 of the
- * machine's memory, the parallel collector held the heap near 1 GB through the 1,000,000-row
- * initial load and ran 4 full collections of 0.3–0.8 s in its first minute; at full size it ran
- * none, and young pauses were as long as before (decision 0087).
- */
+/** The local job's JVM options: heap, Spark's module flags, C1 only, the collector, then the user's own. */
 export function localJvmOptions(heap: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const own = env.SYNCLINE_SPARK_JAVA_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
   const ownCollector = own.some((o) => /^-XX:\+Use\w+GC$/.test(o));
   return [
     `-Xmx${heap}`,
-    `-Xms${heap}`,
     ...SPARK_JAVA_FLAGS,
     ...LOCAL_JIT_FLAGS,
     ...(ownCollector ? [] : LOCAL_GC_FLAGS),

@@ -156,7 +156,7 @@ test('the launcher adds the module flags spark-submit would, quotes the submit l
 
 test('the local job runs with C1 only unless SYNCLINE_SPARK_JAVA_OPTIONS says otherwise (its flags come last, so they win)', () => {
   const plain = localJvmOptions('2g', {});
-  assert.deepEqual(plain.slice(0, 2), ['-Xmx2g', '-Xms2g'], 'the whole heap from the start (decision 0087)');
+  assert.equal(plain[0], '-Xmx2g');
   assert.ok(plain.includes('-XX:TieredStopAtLevel=1'));
   const own = localJvmOptions('1g', { SYNCLINE_SPARK_JAVA_OPTIONS: ' -XX:TieredStopAtLevel=4  -Xss4m ' });
   assert.deepEqual(own.slice(-2), ['-XX:TieredStopAtLevel=4', '-Xss4m']);
@@ -169,7 +169,7 @@ test('the local job runs the parallel collector unless the user chooses one (two
   const g1 = localJvmOptions('2g', { SYNCLINE_SPARK_JAVA_OPTIONS: '-XX:+UseG1GC' });
   assert.ok(g1.includes('-XX:+UseG1GC'));
   assert.ok(!g1.includes('-XX:+UseParallelGC'));
-  const r = spawnSync('java', [...g1.filter((o) => !/^-Xm[xs]/.test(o)), '-version'], { encoding: 'utf8' });
+  const r = spawnSync('java', [...g1.filter((o) => !o.startsWith('-Xmx')), '-version'], { encoding: 'utf8' });
   assert.equal(r.status, 0, `java refused the options: ${r.stderr}`);
 });
 
