@@ -49,20 +49,23 @@ class RealTimeWriterTest {
     }
   }
 
-  private RealTimeWriter writer(Recorder recorder, long gapMs, long maxMs) {
-    return new RealTimeWriter(
-        recorder,
-        new StatsAccumulator(),
-        dir.toString(),
-        TimeUnit.MILLISECONDS.toNanos(gapMs),
-        TimeUnit.MILLISECONDS.toNanos(maxMs));
+  /** An opened task writer that flushes into {@code recorder}, with the settle's gap and bound. */
+  private RealTimeWriter opened(Recorder recorder, long gapMs, long maxMs) {
+    RealTimeWriter w =
+        new RealTimeWriter(
+            recorder,
+            new StatsAccumulator(),
+            dir.toString(),
+            TimeUnit.MILLISECONDS.toNanos(gapMs),
+            TimeUnit.MILLISECONDS.toNanos(maxMs));
+    w.open(0, 0);
+    return w;
   }
 
   @Test
   void rowsOfOneFetchHandedOverOneByOneAreAppliedAsOneFlush() throws Exception {
     Recorder recorder = new Recorder();
-    RealTimeWriter w = writer(recorder, 50, 2_000);
-    w.open(0, 0);
+    RealTimeWriter w = opened(recorder, 50, 2_000);
     for (long o = 0; o < 50; o++) {
       w.process(row(o));
     }
@@ -76,8 +79,7 @@ class RealTimeWriterTest {
   @Test
   void aLoneRowIsAppliedAfterOneGapWithoutWaitingForTheBound() throws Exception {
     Recorder recorder = new Recorder();
-    RealTimeWriter w = writer(recorder, 20, 60_000);
-    w.open(0, 0);
+    RealTimeWriter w = opened(recorder, 20, 60_000);
     long started = System.nanoTime();
     w.process(row(7));
     while (recorder.flushes.isEmpty() && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(30)) {
@@ -94,8 +96,7 @@ class RealTimeWriterTest {
   void aSteadyStreamWithoutGapsIsStillFlushedWithinTheBound() throws Exception {
     Recorder recorder = new Recorder();
     // Rows 2 ms apart never leave a 1 s gap: only the 100 ms bound lets a flush go.
-    RealTimeWriter w = writer(recorder, 1_000, 100);
-    w.open(0, 0);
+    RealTimeWriter w = opened(recorder, 1_000, 100);
     long started = System.nanoTime();
     long o = 0;
     while (System.nanoTime() - started < TimeUnit.MILLISECONDS.toNanos(600)) {
