@@ -21,8 +21,8 @@ import org.apache.spark.sql.Row;
  * the same code as a micro-batch partition ({@link PartitionWriter#apply}: newest per key, dead
  * letters, truncates, chunks in flight). Before it takes them, the flusher lets a run of rows that
  * are still arriving finish (a gap of 0.2 ms, 2 ms at most; {@link #settle}), so one Kafka fetch
- * is one flush. A lone record is therefore written within a fraction of a millisecond, and under
- * load the flushes grow by themselves, with no linger to tune.
+ * is one flush. A lone record waits one gap (0.2 ms; a few ms on a loaded machine, where a park
+ * sleeps longer than asked), and under load the flushes grow by themselves, with no linger to tune.
  *
  * <p>Spark commits the query's offsets only after {@link #close} returned without an error, and
  * close waits for every flush: nothing is acknowledged to Kafka before the sinks have it. A failed
