@@ -103,7 +103,13 @@ public final class SynclineJob {
       System.exit(2);
     }
     int code = run(spark, job);
-    spark.stop();
+    // On SIGTERM the queries end inside the shutdown hook, which then still waits for their
+    // cancelled tasks; stopping the context here raced that wait (CI, 2026-12-04: "Cannot call
+    // methods on a stopped SparkContext" and ERROR lines at a plain stop). Spark's own hook stops
+    // the context after ours, and exit() just waits for the hooks.
+    if (!stopping) {
+      spark.stop();
+    }
     System.exit(code);
   }
 
