@@ -40,7 +40,8 @@ import org.bson.conversions.Bson;
  *       exists), updates replaced with the guard {@code {_id, _sync.v < v, _sync.src in [this
  *       source, none]}} and no upsert; only what those refused (or, when a replace bulk matched
  *       fewer than it sent, that bulk's keys) is read and decided as in read-then-write. In the
- *       common case a chunk costs one read of its tombstones and one bulk write.
+ *       common case a chunk of updates costs one bulk write, one with creates or deletes also a
+ *       read of their tombstones.
  *   <li><b>Guarded upserts</b> (SYNCLINE_MONGO_WRITES=upsert and a server that passes the
  *       capability probe {@link #probe}): each change is one {@code replaceOne(guard, doc,
  *       upsert)}; a duplicate-key error (E11000) means a newer version or another source's
@@ -233,9 +234,9 @@ final class MongoSinkWriter {
   private record Stored(Object version, String source) {}
 
   /**
-   * Writes a chunk. One read of the chunk's documents and one of their tombstones (which also
-   * fetches the table's truncate floor), then one bulk write per collection. Returns the writes
-   * refused because another source owns the entry; they are not applied.
+   * Writes a chunk with the round trips its mode needs (class comment; a tombstone read also
+   * fetches the table's truncate floor). Returns the writes refused because another source owns
+   * the entry; they are not applied.
    */
   List<Foreign> write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
     if (upserts.isEmpty() && deletes.isEmpty()) {
@@ -293,20 +294,58 @@ final class MongoSinkWriter {
     }
   }
 
+  /** Tombstones and the truncate floor read for a chunk, in one or two reads (writeClaimed). */
+  private final class Tombstones {
+    private final Map<String, Stored> byId = new HashMap<>();
+    private boolean floorRead;
+    private Object floor;
+
+    void read(List<Upsert> upserts, List<Delete> deletes) {
+      List<Object> ids = new ArrayList<>();
+      for (Upsert u : upserts) {
+        ids.add(tombstoneId(u.key()));
+      }
+      for (Delete d : deletes) {
+        ids.add(tombstoneId(d.key()));
+      }
+      if (!floorRead) {
+        ids.add(floorId());
+      }
+      // Tombstone _ids are strings, so they key their own map without an idKey.
+      byId.putAll(stored(tombstones, "v", "src", ids, String::valueOf));
+      if (!floorRead) {
+        Stored floorDoc = byId.get(floorId());
+        floor = floorDoc == null ? null : floorDoc.version();
+        floorRead = true;
+      }
+    }
+
+    Stored get(String key) {
+      return byId.get(tombstoneId(key));
+    }
+
+    boolean blocks(Upsert u) {
+      return get(u.key()) != null || (floor != null && Versions.compare(u.version(), floor) < 0);
+    }
+  }
+
   private List<Foreign> writeClaimed(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
     List<Foreign> foreign = new ArrayList<>();
-    List<Object> tombIds = new ArrayList<>();
+    List<Upsert> inserts = new ArrayList<>();
+    List<Upsert> replaces = new ArrayList<>();
     for (Upsert u : upserts) {
-      tombIds.add(tombstoneId(u.key()));
+      (mode == Mode.WRITE_FIRST && !u.created() ? replaces : inserts).add(u);
     }
-    for (Delete d : deletes) {
-      tombIds.add(tombstoneId(d.key()));
+    // Tombstones and the table's truncate floor are read for creates (a plain insert would bring
+    // a deleted row back) and deletes. Updates in WRITE_FIRST go without them: their guard only
+    // matches a document of this source older than the update, and none can exist beside a
+    // tombstone or floor that outranks it (a delete removes what it outranks, a re-create is
+    // newer than the delete, a truncate deletes this source's older documents once its floor is
+    // up). A chunk of updates is then one round trip; what the guard refused is decided below.
+    Tombstones tombs = new Tombstones();
+    if (!inserts.isEmpty() || !deletes.isEmpty()) {
+      tombs.read(inserts, deletes);
     }
-    tombIds.add(floorId());
-    // Tombstone _ids are strings, so they key their own map without an idKey.
-    Map<String, Stored> tombs = stored(tombstones, "v", "src", tombIds, String::valueOf);
-    Stored floorDoc = tombs.get(floorId());
-    Object floor = floorDoc == null ? null : floorDoc.version();
 
     // Upserts decided on a read of their documents (below); in WRITE_FIRST only those the
     // optimistic writes could not settle.
@@ -315,29 +354,26 @@ final class MongoSinkWriter {
     long presumedApplied = 0;
     if (mode == Mode.WRITE_FIRST) {
       decided = new ArrayList<>();
-      List<Upsert> inserts = new ArrayList<>();
-      List<Upsert> replaces = new ArrayList<>();
-      for (Upsert u : upserts) {
+      List<Upsert> insertable = new ArrayList<>();
+      for (Upsert u : inserts) {
         // A tombstone or a truncate floor needs the full decision (stale, or another source's).
-        if (tombs.containsKey(tombstoneId(u.key()))
-            || (floor != null && Versions.compare(u.version(), floor) < 0)) {
+        if (tombs.blocks(u)) {
           decided.add(u);
-        } else if (u.created()) {
-          inserts.add(u);
         } else {
-          replaces.add(u);
+          insertable.add(u);
         }
       }
-      if (!inserts.isEmpty()) {
+      // Creates first: at a low rate the change someone waits for is as often a new row.
+      if (!insertable.isEmpty()) {
         List<WriteModel<Document>> ops = new ArrayList<>();
-        for (Upsert u : inserts) {
+        for (Upsert u : insertable) {
           ops.add(new InsertOneModel<>(u.doc()));
         }
         Set<Integer> notApplied = insertsNotApplied(data, ops);
         for (int i : notApplied) {
-          decided.add(inserts.get(i)); // the key exists (a replay, a newer row, another source's)
+          decided.add(insertable.get(i)); // the key exists (a replay, a newer row, another source's)
         }
-        writtenFirst += inserts.size() - notApplied.size();
+        writtenFirst += insertable.size() - notApplied.size();
       }
       if (!replaces.isEmpty()) {
         List<WriteModel<Document>> ops = new ArrayList<>();
@@ -352,9 +388,11 @@ final class MongoSinkWriter {
           // read them all; those this bulk replaced read back as equal versions.
           decided.addAll(replaces);
           presumedApplied = Math.max(0, matched);
+          tombs.read(replaces, List.of());
         }
       }
     }
+    Object floor = tombs.floor;
 
     // Deletes always read their documents (to tell another source's apart, which a delete
     // filter cannot report); upserts when the mode or the writes above left them undecided.
@@ -375,7 +413,7 @@ final class MongoSinkWriter {
     long stale = -presumedApplied;
     for (Upsert u : decided) {
       Stored cur = stored.get(u.key());
-      Stored tomb = tombs.get(tombstoneId(u.key()));
+      Stored tomb = tombs.get(u.key());
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(u.id(), u.tag(), other));
@@ -401,7 +439,7 @@ final class MongoSinkWriter {
     for (Delete d : deletes) {
       Stored cur = stored.get(d.key());
       String tombId = tombstoneId(d.key());
-      Stored tomb = tombs.get(tombId);
+      Stored tomb = tombs.get(d.key());
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(d.id(), d.tag(), other));
@@ -449,7 +487,9 @@ final class MongoSinkWriter {
     }
     long sent = opUpserts.stream().filter(java.util.Objects::nonNull).count();
     stats.add("mongo.upserted", writtenFirst + presumedApplied + sent - refused);
-    stats.add("mongo.stale", stale);
+    // Clamped: a replace the bulk applied reads back as stale only if a truncate did not remove
+    // it in between (a truncate racing the chunk).
+    stats.add("mongo.stale", Math.max(0, stale));
     stats.add("mongo.foreign", foreign.size());
     return foreign;
   }
