@@ -20,6 +20,7 @@ import { readTopics } from '../../src/kafka/client.ts';
 import { snapshotState } from '../../src/capture/snapshot/snapshot.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
+import { closedPort } from '../support/ports.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
 const TABLES = ['customers', 'products', 'orders', 'order_items'];
@@ -74,11 +75,21 @@ function syncline(
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * The port of the live run's /metrics: a free one, not the default 9464, which another
+ * pipeline on the machine (a second checkout's suite) may hold.
+ */
+let metricsPort = 0;
+
 function startRun(fx: Fixture): ChildProcess {
-  const child = spawn(process.execPath, cliArgs(fx, ['run', '--skip-check']), {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    cliArgs(fx, ['run', '--skip-check', '--metrics-port', String(metricsPort)]),
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let tail = '';
   const keep = (c: Buffer) => (tail = (tail + c.toString()).slice(-4000));
   child.stdout!.on('data', keep);
@@ -148,6 +159,7 @@ describe('the pipeline end to end', () => {
 
   before(async () => {
     fx = await freshFixture('e2e_live', 6000);
+    metricsPort = await closedPort();
   });
 
   after(async () => {
@@ -184,7 +196,7 @@ describe('the pipeline end to end', () => {
   });
 
   test('status --json shows zero lag once the writers stopped, and Kafka holds every change', async () => {
-    const metrics = await fetch('http://127.0.0.1:9464/metrics').then((r) => r.text());
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
     assert.match(metrics, /syncline_kafka_lag\{table="customers"\} 0/);
     assert.match(metrics, /syncline_child_up\{child="spark"\} 1/);
     const out = syncline(fx, ['status', '--json']);
