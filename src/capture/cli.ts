@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../format/table.ts';
 import { checkTableSettings, loadConfig, type Config } from '../config/load.ts';
 import { redact } from '../config/redact.ts';
 import { renderConfigSchema, SCHEMA_FILE } from '../config/json-schema.ts';

@@ -15,7 +15,7 @@ import { keyPlaceholder } from '../mysql/keyset.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
 import type { JobTable } from '../spark/job-description.ts';
 import { mongoIdValue, redisKey, redisText } from '../verify/expected.ts';
-import { formatTable } from './table.ts';
+import { formatTable } from '../format/table.ts';
 
 export interface ShownRow {
   table: string;

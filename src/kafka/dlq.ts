@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { configFromCommand } from '../capture/cli.ts';
 import { dlqTopicName } from '../model/event.ts';
 import { createAdmin, createProducer, readTopics, type KafkaSettings } from './client.ts';
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../format/table.ts';
 
 export interface DeadLetter {
   /** Where the dead letter itself sits on the DLQ topic: the identity redrive records. */

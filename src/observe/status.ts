@@ -2,7 +2,7 @@
 // changelog, Kafka, the Spark checkpoint and the job's progress log.
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Connection } from 'mysql2/promise';
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../format/table.ts';
 import type { Config } from '../config/load.ts';
 import type { BatchProgress } from '../spark/launcher.ts';
 import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';

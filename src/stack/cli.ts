@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../format/table.ts';
 import { StackError } from './errors.ts';
 import { resolveStackOptions, type StackFlags } from './options.ts';
 import { stackDown, stackStatus, stackUp, stackUrlsFile } from './stack.ts';

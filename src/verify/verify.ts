@@ -10,7 +10,7 @@ import { keyColumns } from '../model/types.ts';
 import { quoteId } from '../mysql/identifiers.ts';
 import { afterKeyParams, keyPlaceholder, keyPredicate, keyRead } from '../mysql/keyset.ts';
 import type { JobDescription, JobTable } from '../spark/job-description.ts';
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../format/table.ts';
 import {
   canonicalBson,
   canonicalRedis,

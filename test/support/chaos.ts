@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { formatTable } from '../../src/cli/table.ts';
+import { formatTable } from '../../src/format/table.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { compareCoordinates } from '../../src/mysql/binlog.ts';
 import { connect } from '../../src/mysql/connect.ts';
