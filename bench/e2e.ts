@@ -34,7 +34,8 @@ import {
   totalLag,
   waitForZeroLag,
 } from '../src/observe/status.ts';
-import { pipelineName, progressFile, resolvePipeline, type ResolvedPipeline } from '../src/pipeline/job.ts';
+import { resolvePipeline } from '../src/pipeline/job.ts';
+import { pipelineName, progressFile, type ResolvedPipeline } from '../src/spark/pipeline-files.ts';
 import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
 import { stackUp } from '../src/stack/stack.ts';

@@ -3,7 +3,7 @@ import { registerStackCommands } from '../stack/cli.ts';
 import { registerCaptureCommands } from '../capture/cli.ts';
 import { redact } from '../config/redact.ts';
 import { registerMainCommands, registerPipelineCommands } from './pipeline.ts';
-import { registerSparkCommands } from '../spark/cli.ts';
+import { registerSparkCommands } from './spark.ts';
 import { registerDlqCommands } from '../kafka/dlq.ts';
 import { registerShowCommand } from './show.ts';
 

@@ -12,7 +12,7 @@ import { listTables, readCatalog } from '../mysql/catalog.ts';
 import { connect, mysqlErrno } from '../mysql/connect.ts';
 import { javaBinary } from '../stack/jvm.ts';
 import { ServiceError } from '../errors/registry.ts';
-import { probeKafka, probeMongo, probeRedis } from '../pipeline/preflight.ts';
+import { probeKafka, probeMongo, probeRedis } from './probes.ts';
 import {
   BINLOG_GLOBAL_PRIVILEGES,
   BINLOG_SOURCE_PRIVILEGES,

@@ -5,7 +5,7 @@ import type { Connection } from 'mysql2/promise';
 import { formatTable } from '../format/table.ts';
 import type { Config } from '../config/load.ts';
 import type { BatchProgress } from '../spark/launcher.ts';
-import { progressFile, type ResolvedPipeline } from '../pipeline/job.ts';
+import { progressFile, type ResolvedPipeline } from '../spark/pipeline-files.ts';
 import { readBinlogPosition } from '../capture/binlog/index.ts';
 import {
   binlogBytesBehind,

@@ -29,7 +29,7 @@ import {
 } from '../capture/binlog/index.ts';
 import { binlogFileIndex } from '../mysql/binlog.ts';
 import { quoteId } from '../mysql/identifiers.ts';
-import type { ResolvedPipeline } from './job.ts';
+import type { ResolvedPipeline } from '../spark/pipeline-files.ts';
 
 const TWO_32 = 2n ** 32n;
 

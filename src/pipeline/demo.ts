@@ -28,7 +28,7 @@ import {
 import { resolveStackOptions } from '../stack/options.ts';
 import { stackUp } from '../stack/stack.ts';
 import { formatReports, inSync, verify } from '../verify/verify.ts';
-import { pipelineName, type ResolvedPipeline } from './job.ts';
+import { pipelineName, type ResolvedPipeline } from '../spark/pipeline-files.ts';
 import { runPipeline, type RunOptions } from './run.ts';
 
 export interface DemoOptions {

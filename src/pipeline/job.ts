@@ -7,34 +7,17 @@ import type { Config } from '../config/load.ts';
 import { capturedTables } from '../capture/trigger/install.ts';
 import { sourceIdentity } from '../capture/source-id.ts';
 import { dlqTopicName, topicName } from '../model/event.ts';
-import type { TableSchema } from '../model/types.ts';
-import { buildJobDescription, DEFAULT_ENV, type JobDescription } from '../spark/job-description.ts';
+import { buildJobDescription, DEFAULT_ENV } from '../spark/job-description.ts';
 import { javaKafkaOptions } from '../spark/kafka-options.ts';
 import { urlWithPassword } from '../config/urls.ts';
-import { fileSafeName } from '../model/file-names.ts';
 import { durationMs } from '../config/duration.ts';
-
-export interface ResolvedPipeline {
-  tables: TableSchema[];
-  job: JobDescription;
-  /** Env for the Spark child: the sink URLs with their secrets. Never log it. */
-  sparkEnv: NodeJS.ProcessEnv;
-}
+import { pipelineName, progressFile, type ResolvedPipeline } from '../spark/pipeline-files.ts';
 
 /** A duration of the config (validated at load) in milliseconds. */
 export function parseInterval(text: string, key = 'spark.triggerInterval'): number {
   const ms = durationMs(text);
   if (ms === null) throw new Error(`${key}: "${text}" is not a duration like "1 second" or "500 ms"`);
   return ms;
-}
-
-/** The pipeline's name: Spark's query name and the stem of its files in the state folder. */
-export function pipelineName(config: Config): string {
-  return fileSafeName(`${config.source.name}-${config.source.database}`);
-}
-
-export function progressFile(config: Config): string {
-  return join(resolve(config.stateDir), 'spark', `${pipelineName(config)}.progress.jsonl`);
 }
 
 export async function resolvePipeline(

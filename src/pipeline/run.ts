@@ -22,7 +22,8 @@ import {
   writeJobFile,
   type BatchProgress,
 } from '../spark/launcher.ts';
-import { resolvePipeline, pipelineName, type ResolvedPipeline } from './job.ts';
+import { resolvePipeline } from './job.ts';
+import { pipelineName, type ResolvedPipeline } from '../spark/pipeline-files.ts';
 import { Supervisor } from './supervisor.ts';
 import { prepareCapture } from './capture-mode.ts';
 import { checkMongoNames, waitForServices, withBackoff } from './preflight.ts';

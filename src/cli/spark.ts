@@ -7,7 +7,7 @@ import { configFromCommand } from '../capture/cli.ts';
 import { connectSource } from '../mysql/connect.ts';
 import { resolvePipeline } from '../pipeline/job.ts';
 import { acquirePipelineLock } from '../pipeline/lock.ts';
-import type { JobDescription } from './job-description.ts';
+import type { JobDescription } from '../spark/job-description.ts';
 import {
   checkJobDescription,
   ensureClusterJar,
@@ -18,7 +18,7 @@ import {
   submitCommand,
   writeJobFile,
   type Command as Cmd,
-} from './launcher.ts';
+} from '../spark/launcher.ts';
 
 interface SparkFlags {
   printJob?: boolean;
