@@ -30,11 +30,11 @@ export async function freePort(): Promise<number> {
 /**
  * Starts `MongoStandin` on a free port. `classes` replaces the launcher's own jar on the classpath
  * (a directory or jar of another build, to compare two builds on the same data); `jvmArgs` adds
- * JVM options, e.g. a flight recording.
+ * JVM options, e.g. a flight recording; `args` adds launcher options, e.g. `--checkpoint-ms`.
  */
 export async function startStandin(
   dataFile: string,
-  opts: { classes?: string; jvmArgs?: string[] } = {},
+  opts: { classes?: string; jvmArgs?: string[]; args?: string[] } = {},
 ): Promise<PrivateStandin> {
   ensureJvmModules(['mongo-standin']);
   const port = await freePort();
@@ -56,6 +56,7 @@ export async function startStandin(
       String(port),
       '--data-file',
       dataFile,
+      ...(opts.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

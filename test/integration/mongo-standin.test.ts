@@ -20,8 +20,15 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(file: string): Promise<{ standin: PrivateStandin; client: MongoClient }> {
-  const standin = await startStandin(join(dir, file));
+// With checkpoints this far apart, everything a test writes, the collections it creates by writing
+// included, lives only in the write log (decision 0089) when the test kills the stand-in.
+const NO_CHECKPOINT = ['--checkpoint-ms', '3600000'];
+
+async function start(
+  file: string,
+  args: string[] = [],
+): Promise<{ standin: PrivateStandin; client: MongoClient }> {
+  const standin = await startStandin(join(dir, file), { args });
   running.push(standin);
   const client = new MongoClient(standin.url, { directConnection: true });
   await client.connect();
@@ -36,56 +43,67 @@ interface Doc {
 }
 
 describe('MongoDB stand-in', () => {
-  test('bulk writes acknowledged before a SIGKILL are all there after a restart', async () => {
-    let { standin, client } = await start('killed.mv');
-    const coll = () => client.db('durable').collection<Doc>('docs');
-    await coll().insertMany(
-      Array.from({ length: 2000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
-    );
-    // The sink's kinds of write, each one acknowledged bulk: guarded replaces, replaces by _id,
-    // deletes, and the last write lands just before the kill.
-    await coll().bulkWrite(
-      Array.from({ length: 500 }, (_, i) => ({
-        replaceOne: {
-          filter: { _id: i, '_sync.v': { $lt: 2 } },
-          replacement: { v: 2, note: 'guarded', _sync: { v: 2 } },
-        },
-      })),
-    );
-    await coll().bulkWrite(
-      Array.from({ length: 500 }, (_, i) => ({
-        replaceOne: { filter: { _id: 500 + i }, replacement: { v: 3, note: 'by id', _sync: { v: 3 } } },
-      })),
-    );
-    await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
-    await coll().insertOne({ _id: 5000, v: 4, note: 'last before the kill', _sync: { v: 4 } });
-    process.kill(standin.pid, 'SIGKILL');
-    await new Promise((r) => standin.proc.once('exit', r));
-    await client.close().catch(() => undefined);
+  for (const [mode, args] of [
+    ['a checkpoint each second', []],
+    ['no checkpoint since the start', NO_CHECKPOINT],
+  ] as const)
+    test(`bulk writes acknowledged before a SIGKILL are all there after a restart (${mode})`, async () => {
+      const file = `killed-${args.length}.mv`;
+      let { standin, client } = await start(file, [...args]);
+      const coll = () => client.db('durable').collection<Doc>('docs');
+      await coll().insertMany(
+        Array.from({ length: 2000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
+      );
+      // The sink's kinds of write, each one acknowledged bulk: guarded replaces, replaces by _id,
+      // deletes, and the last write lands just before the kill.
+      await coll().bulkWrite(
+        Array.from({ length: 500 }, (_, i) => ({
+          replaceOne: {
+            filter: { _id: i, '_sync.v': { $lt: 2 } },
+            replacement: { v: 2, note: 'guarded', _sync: { v: 2 } },
+          },
+        })),
+      );
+      await coll().bulkWrite(
+        Array.from({ length: 500 }, (_, i) => ({
+          replaceOne: { filter: { _id: 500 + i }, replacement: { v: 3, note: 'by id', _sync: { v: 3 } } },
+        })),
+      );
+      await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
+      await coll().insertOne({ _id: 5000, v: 4, note: 'last before the kill', _sync: { v: 4 } });
+      process.kill(standin.pid, 'SIGKILL');
+      await new Promise((r) => standin.proc.once('exit', r));
+      await client.close().catch(() => undefined);
 
-    ({ standin, client } = await start('killed.mv'));
-    const docs = await coll().find({}).sort({ _id: 1 }).toArray();
-    assert.equal(docs.length, 2000 - 100 + 1);
-    assert.deepEqual(
-      docs.filter((d) => d._id < 500).every((d) => d.note === 'guarded' && d._sync.v === 2),
-      true,
-      'the guarded replaces are kept',
-    );
-    assert.deepEqual(
-      docs.filter((d) => d._id >= 500 && d._id < 1000).every((d) => d.note === 'by id'),
-      true,
-      'the replaces by _id are kept',
-    );
-    assert.equal(docs.filter((d) => d._id >= 1000 && d._id < 1100).length, 0, 'the deletes are kept');
-    assert.equal(docs.at(-1)?.note, 'last before the kill');
-    await client.close();
-  });
+      ({ standin, client } = await start(file));
+      const docs = await coll().find({}).sort({ _id: 1 }).toArray();
+      assert.equal(docs.length, 2000 - 100 + 1);
+      assert.deepEqual(
+        docs.filter((d) => d._id < 500).every((d) => d.note === 'guarded' && d._sync.v === 2),
+        true,
+        'the guarded replaces are kept',
+      );
+      assert.deepEqual(
+        docs.filter((d) => d._id >= 500 && d._id < 1000).every((d) => d.note === 'by id'),
+        true,
+        'the replaces by _id are kept',
+      );
+      assert.equal(docs.filter((d) => d._id >= 1000 && d._id < 1100).length, 0, 'the deletes are kept');
+      assert.equal(docs.at(-1)?.note, 'last before the kill');
+      // The _id index came back with the documents: a lookup finds one, a repeated _id is refused.
+      assert.equal((await coll().findOne({ _id: 1500 }))?.note, 'first');
+      await assert.rejects(
+        coll().insertOne({ _id: 5000, v: 5, note: 'again', _sync: { v: 5 } }),
+        (e: unknown) => e instanceof MongoServerError && e.code === 11000,
+      );
+      await client.close();
+    });
 
   test('documents changed in place by updates, among neighbours written before and after, keep their last content across a SIGKILL', async () => {
     // mongo-java-server's update changes the stored document in place, and a commit writes every
     // document of a dirty page: any shortcut in how pages are written (decision 0082 tried kept
     // BSON) must still put each document's last content on disk.
-    let { standin, client } = await start('in-place.mv');
+    let { standin, client } = await start('in-place.mv', NO_CHECKPOINT);
     const coll = () => client.db('inplace').collection<Doc & { n?: number }>('docs');
     const expected = new Map<number, { v: number; note: string; n?: number }>();
     await coll().insertMany(

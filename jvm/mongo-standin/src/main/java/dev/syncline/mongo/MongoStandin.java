@@ -49,6 +49,7 @@ public final class MongoStandin {
     int port = 27017;
     String dataFile = null;
     int cacheMb = defaultCacheMb();
+    long checkpointMs = 1000;
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (i + 1 >= args.length) {
@@ -59,6 +60,7 @@ public final class MongoStandin {
         case "--port" -> port = parsePort(args[++i]);
         case "--data-file" -> dataFile = args[++i];
         case "--cache-mb" -> cacheMb = parseCacheMb(args[++i]);
+        case "--checkpoint-ms" -> checkpointMs = parseCheckpointMs(args[++i]);
         default -> fail("unknown option " + arg);
       }
     }
@@ -77,7 +79,15 @@ public final class MongoStandin {
       fail("cannot open the data file: " + rootMessage(e));
       return;
     }
-    CommittingH2Backend backend = new CommittingH2Backend(store);
+    WriteLog log;
+    try {
+      log = WriteLog.open(store, dataFile, checkpointMs);
+    } catch (RuntimeException e) {
+      store.closeImmediately();
+      fail("cannot replay the write log of " + dataFile + ": " + rootMessage(e));
+      return;
+    }
+    LoggingH2Backend backend = new LoggingH2Backend(store, log);
     backend.version(ANNOUNCED_VERSION);
     MongoServer server = new MongoServer(backend);
     try {
@@ -94,16 +104,22 @@ public final class MongoStandin {
             new Thread(
                 () -> {
                   try {
+                    log.close();
                     server.shutdown();
-                  } finally {
                     // shutdown() closes the backend too; closing again is harmless and makes the
                     // flush explicit should that change in a later library version.
                     backend.close();
+                    if (store.isClosed()) {
+                      // Closing committed everything; the log's records are in the file now.
+                      log.discard();
+                    }
+                  } finally {
                     stopped.countDown();
                   }
                 },
                 "mongo-standin-shutdown"));
 
+    log.startCommitter();
     System.out.println("READY " + host + ":" + port);
     System.out.flush();
     stopped.await();
@@ -136,6 +152,19 @@ public final class MongoStandin {
     return -1;
   }
 
+  private static long parseCheckpointMs(String value) {
+    try {
+      long ms = Long.parseLong(value);
+      if (ms >= 10) {
+        return ms;
+      }
+    } catch (NumberFormatException ignored) {
+      // reported below
+    }
+    fail("--checkpoint-ms must be a whole number of milliseconds (10 or more), got '" + value + "'");
+    return -1;
+  }
+
   private static int parsePort(String value) {
     try {
       int port = Integer.parseInt(value);
@@ -163,26 +192,29 @@ public final class MongoStandin {
   }
 
   /**
-   * Commits the MVStore after every write command. MVStore's own auto-commit runs about once a
-   * second, so without this a SIGKILL could drop writes that the client saw acknowledged, and the
-   * pipeline's crash tests would blame the sink writer for the stand-in's loss.
+   * Makes every acknowledged write durable before its reply: the command's changes are appended to
+   * the write log ({@link WriteLog}), and commands that create, drop or rename collections or
+   * indexes, which the log does not record, commit the MVStore as before. MVStore's own auto-commit
+   * runs about once a second, so without either a SIGKILL could drop writes that the client saw
+   * acknowledged, and the pipeline's crash tests would blame the sink writer for the stand-in's loss.
    */
-  static final class CommittingH2Backend extends H2Backend {
-    private static final Set<String> WRITE_COMMANDS =
-        Set.of(
-            "insert",
-            "update",
-            "delete",
-            "findandmodify",
-            "createindexes",
-            "dropindexes",
-            "drop",
-            "dropdatabase",
-            "create",
-            "renamecollection");
+  static final class LoggingH2Backend extends H2Backend {
+    private static final Set<String> MAP_COMMANDS =
+        Set.of("createindexes", "dropindexes", "drop", "dropdatabase", "create", "renamecollection");
+    /**
+     * An insert of more documents than this is committed rather than logged. A commit writes each
+     * page it dirtied once, and a bulk insert (an initial load) fills few pages with many
+     * documents, so logging every document on top cost more than it saved (decision 0089).
+     */
+    static final int LOGGED_INSERT_LIMIT = 64;
 
-    CommittingH2Backend(MVStore store) {
+    // Null while H2Backend's constructor opens the existing databases: their maps were all opened
+    // by WriteLog.open already, so the store hands out those logged instances.
+    private final WriteLog log;
+
+    LoggingH2Backend(MVStore store, WriteLog log) {
       super(store);
+      this.log = log;
     }
 
     @Override
@@ -204,9 +236,10 @@ public final class MongoStandin {
       protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
         String fullName = getFullCollectionNamespace(collectionName);
         MVStore store = getMvStore();
-        MVMap<Object, Document> dataMap =
-            store.openMap("databases." + fullName, StoreFile.documentsMap());
-        MVMap<String, Object> metaMap = store.openMap("meta." + fullName);
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        MVMap<Object, Document> dataMap = (MVMap) StoreFile.openMap(store, "databases." + fullName, log);
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        MVMap<String, Object> metaMap = (MVMap) StoreFile.openMap(store, "meta." + fullName, log);
         return new IdServedCollection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
       }
 
@@ -214,7 +247,7 @@ public final class MongoStandin {
       protected Index<Object> openOrCreateUniqueIndex(
           String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
         MVMap<Object, Object> map =
-            getMvStore().openMap(getFullCollectionNamespace(collectionName) + "._index_" + indexName, StoreFile.indexMap());
+            StoreFile.openMap(getMvStore(), getFullCollectionNamespace(collectionName) + "._index_" + indexName, log);
         try {
           // H2UniqueIndex's constructor is package-private; it is the library's own index, only
           // its map is opened here with the BSON key type.
@@ -233,10 +266,25 @@ public final class MongoStandin {
 
     @Override
     public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
-      Document result = super.handleCommand(channel, databaseName, command, query);
-      if (WRITE_COMMANDS.contains(command.toLowerCase(Locale.ROOT))) {
-        commit();
+      String name = command.toLowerCase(Locale.ROOT);
+      boolean changesMaps = MAP_COMMANDS.contains(name);
+      log.commandStarts(
+          !changesMaps
+              && !(name.equals("insert")
+                  && query.get("documents") instanceof List<?> docs
+                  && docs.size() > LOGGED_INSERT_LIMIT));
+      Document result;
+      try {
+        result = super.handleCommand(channel, databaseName, command, query);
+      } catch (RuntimeException e) {
+        try {
+          log.commandDone(changesMaps);
+        } catch (RuntimeException f) {
+          e.addSuppressed(f);
+        }
+        throw e;
       }
+      log.commandDone(changesMaps);
       return result;
     }
   }

@@ -130,14 +130,29 @@ final class StoreFile {
         "mongo-standin: converted %,d entries in %.1f s%n", entries, (System.nanoTime() - started) / 1e9);
   }
 
-  @SuppressWarnings({"unchecked", "rawtypes"})
+  /** Opens a converted map in the new file, unlogged: the conversion commits as it goes. */
   private static MVMap<Object, Object> openConverted(MVStore to, String name) {
-    if (name.startsWith(DATA_PREFIX)) {
-      return (MVMap) to.openMap(name, documentsMap());
+    return openMap(to, name, null, false);
+  }
+
+  /**
+   * Opens the map {@code name} with the types its name implies (documents, a unique index, or the
+   * library's own metadata), as a map whose changes go to {@code log}.
+   */
+  static MVMap<Object, Object> openMap(MVStore store, String name, WriteLog log) {
+    return openMap(store, name, log, true);
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static MVMap<Object, Object> openMap(MVStore store, String name, WriteLog log, boolean logged) {
+    MVMap.Builder builder = logged ? new WriteLog.Builder<>(log) : new MVMap.Builder<>();
+    MVMap.Builder<?, ?> types =
+        name.startsWith(DATA_PREFIX)
+            ? documentsMap()
+            : !name.startsWith(META_PREFIX) && name.contains(INDEX_INFIX) ? indexMap() : null;
+    if (types != null) {
+      builder.keyType(types.getKeyType()).valueType(types.getValueType());
     }
-    if (!name.startsWith(META_PREFIX) && name.contains(INDEX_INFIX)) {
-      return to.openMap(name, indexMap());
-    }
-    return to.openMap(name);
+    return (MVMap<Object, Object>) store.openMap(name, builder);
   }
 }
