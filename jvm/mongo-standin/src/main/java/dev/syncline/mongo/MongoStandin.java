@@ -59,8 +59,8 @@ public final class MongoStandin {
         case "--host" -> host = args[++i];
         case "--port" -> port = parsePort(args[++i]);
         case "--data-file" -> dataFile = args[++i];
-        case "--cache-mb" -> cacheMb = parseCacheMb(args[++i]);
-        case "--checkpoint-ms" -> checkpointMs = parseCheckpointMs(args[++i]);
+        case "--cache-mb" -> cacheMb = (int) Math.min(Integer.MAX_VALUE, parseAtLeast(arg, args[++i], 1, "megabytes"));
+        case "--checkpoint-ms" -> checkpointMs = parseAtLeast(arg, args[++i], 10, "milliseconds");
         default -> fail("unknown option " + arg);
       }
     }
@@ -139,29 +139,17 @@ public final class MongoStandin {
     return (int) Math.max(16, maxHeapMb / 4);
   }
 
-  private static int parseCacheMb(String value) {
+  /** A whole number of at least {@code min}, or the launcher stops naming the option and unit. */
+  private static long parseAtLeast(String option, String value, long min, String unit) {
     try {
-      int mb = Integer.parseInt(value);
-      if (mb >= 1) {
-        return mb;
+      long n = Long.parseLong(value);
+      if (n >= min) {
+        return n;
       }
     } catch (NumberFormatException ignored) {
       // reported below
     }
-    fail("--cache-mb must be a whole number of megabytes (1 or more), got '" + value + "'");
-    return -1;
-  }
-
-  private static long parseCheckpointMs(String value) {
-    try {
-      long ms = Long.parseLong(value);
-      if (ms >= 10) {
-        return ms;
-      }
-    } catch (NumberFormatException ignored) {
-      // reported below
-    }
-    fail("--checkpoint-ms must be a whole number of milliseconds (10 or more), got '" + value + "'");
+    fail(option + " must be a whole number of " + unit + " (" + min + " or more), got '" + value + "'");
     return -1;
   }
 

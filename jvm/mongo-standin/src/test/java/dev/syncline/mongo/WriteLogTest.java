@@ -41,6 +41,22 @@ class WriteLogTest {
     }
   }
 
+  /** One acknowledged write in the log, then the store dropped without a commit. */
+  private void writeOneDocumentAndKill() {
+    MVStore store = StoreFile.open(file(), 16);
+    WriteLog log = WriteLog.open(store, file(), NEVER);
+    docs(store, log).put(1L, new Document("_id", 1L));
+    log.commandDone(false);
+    store.closeImmediately();
+  }
+
+  private void assertTheDocumentIsThereAfterARestart() {
+    MVStore again = StoreFile.open(file(), 16);
+    WriteLog.open(again, file(), NEVER);
+    assertEquals(new Document("_id", 1L), docs(again, null).get(1L));
+    again.close();
+  }
+
   @Test
   void changesAfterTheLastCommitAreReplayedAfterAKill() {
     MVStore store = StoreFile.open(file(), 16);
@@ -91,35 +107,21 @@ class WriteLogTest {
     assertEquals(0, Files.size(left.get(0)), "only the new, empty segment is left");
     store.closeImmediately();
 
-    MVStore again = StoreFile.open(file(), 16);
-    WriteLog.open(again, file(), NEVER);
-    assertEquals(new Document("_id", 1L), docs(again, null).get(1L));
-    again.close();
+    assertTheDocumentIsThereAfterARestart();
   }
 
   @Test
   void aRecordCutShortByAKillIsIgnoredAndTheOnesBeforeItKept() throws IOException {
-    MVStore store = StoreFile.open(file(), 16);
-    WriteLog log = WriteLog.open(store, file(), NEVER);
-    docs(store, log).put(1L, new Document("_id", 1L));
-    log.commandDone(false);
-    store.closeImmediately();
+    writeOneDocumentAndKill();
     // Half a record: a length that promises more than the file holds.
     Files.write(segments().get(0), new byte[] {0, 0, 1, 0, 9, 9}, StandardOpenOption.APPEND);
 
-    MVStore again = StoreFile.open(file(), 16);
-    WriteLog.open(again, file(), NEVER);
-    assertEquals(new Document("_id", 1L), docs(again, null).get(1L));
-    again.close();
+    assertTheDocumentIsThereAfterARestart();
   }
 
   @Test
   void aDamagedSegmentWithLaterOnesIsRefusedWithWhatToDo() throws IOException {
-    MVStore store = StoreFile.open(file(), 16);
-    WriteLog log = WriteLog.open(store, file(), NEVER);
-    docs(store, log).put(1L, new Document("_id", 1L));
-    log.commandDone(false);
-    store.closeImmediately();
+    writeOneDocumentAndKill();
     Path first = segments().get(0);
     byte[] bytes = Files.readAllBytes(first);
     bytes[bytes.length - 1] ^= 0x55;
