@@ -106,15 +106,18 @@ public final class MongoStandin {
                   try {
                     log.close();
                     server.shutdown();
-                    // shutdown() closes the backend too; closing again is harmless and makes the
-                    // flush explicit should that change in a later library version.
-                    backend.close();
-                    if (store.isClosed()) {
-                      // Closing committed everything; the log's records are in the file now.
-                      log.discard();
-                    }
                   } finally {
-                    stopped.countDown();
+                    try {
+                      // shutdown() closes the backend too; closing again is harmless and makes
+                      // the flush explicit should that change in a later library version.
+                      backend.close();
+                      if (store.isClosed()) {
+                        // Closing committed everything; the log's records are in the file now.
+                        log.discard();
+                      }
+                    } finally {
+                      stopped.countDown();
+                    }
                   }
                 },
                 "mongo-standin-shutdown"));
