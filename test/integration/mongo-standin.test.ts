@@ -20,8 +20,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-// With checkpoints this far apart, everything a test writes, the collections it creates by writing
-// included, lives only in the write log (decision 0089) when the test kills the stand-in.
+// With checkpoints this far apart, what a test writes after its first bulk insert (inserts of more
+// than 64 documents are committed, decision 0089) lives only in the write log when it kills the
+// stand-in.
 const NO_CHECKPOINT = ['--checkpoint-ms', '3600000'];
 
 async function start(

@@ -258,9 +258,8 @@ public final class MongoStandin {
     @Override
     public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
       String name = command.toLowerCase(Locale.ROOT);
-      boolean changesMaps = MAP_COMMANDS.contains(name);
       log.commandStarts(
-          !changesMaps
+          !MAP_COMMANDS.contains(name)
               && !(name.equals("insert")
                   && query.get("documents") instanceof List<?> docs
                   && docs.size() > LOGGED_INSERT_LIMIT));
@@ -269,13 +268,13 @@ public final class MongoStandin {
         result = super.handleCommand(channel, databaseName, command, query);
       } catch (RuntimeException e) {
         try {
-          log.commandDone(changesMaps);
+          log.commandDone();
         } catch (RuntimeException f) {
           e.addSuppressed(f);
         }
         throw e;
       }
-      log.commandDone(changesMaps);
+      log.commandDone();
       return result;
     }
   }

@@ -155,7 +155,7 @@ final class WriteLog implements AutoCloseable {
    * Makes the records of the commands answered so far durable: called after each command, before
    * its reply. A command whose changes the log did not record gets a checkpoint instead.
    */
-  void commandDone(boolean changedMaps) {
+  void commandDone() {
     boolean needCheckpoint;
     boolean logged = logging.get();
     logging.set(Boolean.TRUE);
@@ -163,7 +163,7 @@ final class WriteLog implements AutoCloseable {
     try {
       throwIfFailed();
       writePending();
-      needCheckpoint = changedMaps || unlogged || !logged;
+      needCheckpoint = unlogged || !logged;
       if (!needCheckpoint && segment.size > SEGMENT_LIMIT && !checkpointRequested) {
         checkpointRequested = true;
         wake.signal();

@@ -46,7 +46,7 @@ class WriteLogTest {
     MVStore store = StoreFile.open(file(), 16);
     WriteLog log = WriteLog.open(store, file(), NEVER);
     docs(store, log).put(1L, new Document("_id", 1L));
-    log.commandDone(false);
+    log.commandDone();
     store.closeImmediately();
   }
 
@@ -78,7 +78,7 @@ class WriteLogTest {
     index.putIfAbsent(new KeyValue("a"), "a");
     index.putIfAbsent(new KeyValue("a"), "not this");
     meta.put("dataSize", 42L);
-    log.commandDone(false);
+    log.commandDone();
     store.closeImmediately();
 
     MVStore again = StoreFile.open(file(), 16);
@@ -99,7 +99,7 @@ class WriteLogTest {
     MVStore store = StoreFile.open(file(), 16);
     WriteLog log = WriteLog.open(store, file(), NEVER);
     docs(store, log).put(1L, new Document("_id", 1L));
-    log.commandDone(false);
+    log.commandDone();
     assertTrue(Files.size(segments().get(0)) > 0, "the record is in the segment before the checkpoint");
     log.checkpoint(false);
     List<Path> left = segments();
