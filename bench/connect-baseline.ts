@@ -245,7 +245,13 @@ async function watchDrain(
   const ids = Array.from({ length: PARTITIONS }, (_, p) => idOf(side, MARKER + p));
   while (Date.now() - t0 < timeoutMs) {
     if (!first && (await coll.estimatedDocumentCount()) > 0) first = Date.now();
-    if (first && (await coll.countDocuments({ _id: { $in: ids } } as never)) === PARTITIONS) {
+    // A find by _id, not countDocuments: the stand-in runs countDocuments' aggregation as a scan
+    // of the whole collection, which took a fifth to a third of its CPU during a drain.
+    if (
+      first &&
+      (await coll.find({ _id: { $in: ids } } as never, { projection: { _id: 1 } }).toArray()).length ===
+        PARTITIONS
+    ) {
       if (!final) return { firstMs: first, doneMs: Date.now(), wrongAtMarkers: 0 };
       const wrongAtMarkers = await wrongKeys(coll, side, final);
       let wrong = wrongAtMarkers;

@@ -260,6 +260,59 @@ describe('MongoDB stand-in', () => {
     await client.close();
   });
 
+  test('a replacement by _id keeps the _id, refuses another _id, reports unchanged documents, honours a second unique index, and collStats counts the data', async () => {
+    const { client } = await start('replace.mv');
+    const db = client.db('replace');
+    const coll = db.collection<{ _id: number; email: string; n: number; _sync?: { v: number } }>('people');
+    await coll.insertMany(
+      Array.from({ length: 100 }, (_, i) => ({ _id: i, email: `p${i}@x`, n: i, _sync: { v: 1 } })),
+    );
+    const sizeOf = async () =>
+      (await coll.find({}).toArray()).reduce((a, d) => a + BSON.calculateObjectSize(d), 0);
+    const stats = async () => Number((await db.command({ collStats: 'people' })).size);
+    assert.equal(await stats(), await sizeOf(), 'collStats size after the inserts');
+
+    // Replaced without naming the _id, and naming the same one: both keep it.
+    let r = await coll.replaceOne({ _id: 1 }, { email: 'one@x', n: 1000 });
+    assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1]);
+    r = await coll.replaceOne({ _id: 2, '_sync.v': { $lt: 2 } }, { _id: 2, email: 'two@x', n: 2 });
+    assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1]);
+    assert.deepEqual(await coll.findOne({ _id: 1 }), { _id: 1, email: 'one@x', n: 1000 });
+    assert.deepEqual(await coll.findOne({ _id: 2 }), { _id: 2, email: 'two@x', n: 2 });
+    // A guard that does not hold changes nothing; the same content again is matched, not modified.
+    r = await coll.replaceOne({ _id: 3, '_sync.v': { $lt: 1 } }, { email: 'stale@x', n: -1 });
+    assert.deepEqual([r.matchedCount, r.modifiedCount], [0, 0]);
+    r = await coll.replaceOne({ _id: 4 }, { email: 'p4@x', n: 4, _sync: { v: 1 } });
+    assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 0]);
+    assert.deepEqual(await coll.findOne({ _id: 3 }), { _id: 3, email: 'p3@x', n: 3, _sync: { v: 1 } });
+    // Another _id in the replacement is refused (MongoDB: ImmutableField, code 66).
+    await assert.rejects(
+      coll.replaceOne({ _id: 5 }, { _id: 6, email: 'moved@x', n: 5 }),
+      (e: unknown) => e instanceof MongoServerError && e.code === 66,
+    );
+    assert.equal((await coll.findOne({ _id: 5 }))?.email, 'p5@x');
+    assert.equal(await stats(), await sizeOf(), 'collStats size after the replaces');
+
+    // With a second unique index, a replacement that would duplicate its key is refused.
+    await coll.createIndex({ email: 1 }, { unique: true });
+    await assert.rejects(
+      coll.replaceOne({ _id: 7 }, { email: 'p8@x', n: 7 }),
+      (e: unknown) => e instanceof MongoServerError && e.code === 11000,
+    );
+    r = await coll.replaceOne({ _id: 7 }, { email: 'seven@x', n: 7 });
+    assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1]);
+    assert.equal(
+      (await coll.findOne({ email: 'seven@x' }))?._id,
+      7,
+      'the second index follows the replacement',
+    );
+    assert.equal(await coll.findOne({ email: 'p7@x' }), null);
+
+    await coll.deleteMany({ _id: { $lt: 50 } });
+    assert.equal(await stats(), await sizeOf(), 'collStats size after the deletes');
+    await client.close();
+  });
+
   // A data file written by the build before decision 0075 (Java serialization, made with
   // test/fixtures/make-standin-java-serialized.ts): the stand-in converts it on its first
   // start and then serves every document with its exact BSON types, its indexes and _id lookups.

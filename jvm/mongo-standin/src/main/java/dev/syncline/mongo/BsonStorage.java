@@ -164,6 +164,14 @@ final class BsonStorage {
     buff.put(out.bytes, 0, out.n);
   }
 
+  /** The length of {@code doc}'s BSON, as MongoDB counts a collection's data size. */
+  static int bsonSize(Document doc) {
+    BsonOut out = SCRATCH.get();
+    out.n = 0;
+    out.document(doc);
+    return out.n;
+  }
+
   private static final ThreadLocal<BsonOut> SCRATCH = ThreadLocal.withInitial(BsonOut::new);
 
   /** A growable buffer of little-endian BSON, reused per thread. */
