@@ -71,6 +71,20 @@ describe('MongoDB stand-in', () => {
         })),
       );
       await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
+      // A large insert while many other changes wait for the next checkpoint is logged rather than
+      // committed (decision 0090); one while few wait is committed. Either way it is kept.
+      const big = () => client.db('durable').collection<Doc>('big');
+      await big().insertMany(
+        Array.from({ length: 20_000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
+      );
+      await big().bulkWrite(
+        Array.from({ length: 20_000 }, (_, i) => ({
+          replaceOne: { filter: { _id: i }, replacement: { v: 2, note: 'replaced', _sync: { v: 2 } } },
+        })),
+      );
+      await big().insertMany(
+        Array.from({ length: 5_000 }, (_, i) => ({ _id: 20_000 + i, v: 3, note: 'late', _sync: { v: 3 } })),
+      );
       await coll().insertOne({ _id: 5000, v: 4, note: 'last before the kill', _sync: { v: 4 } });
       process.kill(standin.pid, 'SIGKILL');
       await new Promise((r) => standin.proc.once('exit', r));
@@ -91,6 +105,12 @@ describe('MongoDB stand-in', () => {
       );
       assert.equal(docs.filter((d) => d._id >= 1000 && d._id < 1100).length, 0, 'the deletes are kept');
       assert.equal(docs.at(-1)?.note, 'last before the kill');
+      const bigNotes = new Map<string, number>();
+      for (const d of await big()
+        .find({}, { projection: { note: 1 } })
+        .toArray())
+        bigNotes.set(d.note, (bigNotes.get(d.note) ?? 0) + 1);
+      assert.deepEqual(Object.fromEntries(bigNotes), { replaced: 20_000, late: 5_000 });
       // The _id index came back with the documents: a lookup finds one, a repeated _id is refused.
       assert.equal((await coll().findOne({ _id: 1500 }))?.note, 'first');
       await assert.rejects(

@@ -53,7 +53,7 @@ public final class MongoStandin {
     int port = 27017;
     String dataFile = null;
     int cacheMb = defaultCacheMb();
-    long checkpointMs = 1000;
+    long checkpointMs = 10_000;
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (i + 1 >= args.length) {
@@ -78,7 +78,7 @@ public final class MongoStandin {
 
     MVStore store;
     try {
-      store = StoreFile.open(dataFile, cacheMb);
+      store = StoreFile.open(dataFile, cacheMb, unsavedBufferMb());
     } catch (RuntimeException e) {
       fail("cannot open the data file: " + rootMessage(e));
       return;
@@ -126,6 +126,9 @@ public final class MongoStandin {
                 },
                 "mongo-standin-shutdown"));
 
+    // MVStore's own writer commits once a second by default, which would undercut the log's
+    // checkpoint interval; it keeps running for its housekeeping (decision 0090).
+    store.setAutoCommitDelay((int) Math.min(Integer.MAX_VALUE, checkpointMs));
     log.startCommitter();
     System.out.println("READY " + host + ":" + port);
     System.out.flush();
@@ -144,6 +147,19 @@ public final class MongoStandin {
   private static int defaultCacheMb() {
     long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
     return (int) Math.max(16, maxHeapMb / 4);
+  }
+
+  /**
+   * How much changed-page memory MVStore may hold before it commits on its own, in the writing
+   * thread. Its default (19 MB at most) made it commit several times a second under random
+   * writes to a large collection, each commit re-encoding every page touched since the last one:
+   * with the write log holding every acknowledged change, the store commits at the checkpoint
+   * instead, and a page changed many times between two is written once (decision 0090). An
+   * eighth of the heap, at most 512 MB, at least the old default.
+   */
+  private static int unsavedBufferMb() {
+    long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
+    return (int) Math.max(19, Math.min(512, maxHeapMb / 8));
   }
 
   /** A whole number of at least {@code min}, or the launcher stops naming the option and unit. */
@@ -189,19 +205,26 @@ public final class MongoStandin {
   /**
    * Makes every acknowledged write durable before its reply: the command's changes are appended to
    * the write log ({@link WriteLog}), and commands that create, drop or rename collections or
-   * indexes, which the log does not record, commit the MVStore as before. MVStore's own auto-commit
-   * runs about once a second, so without either a SIGKILL could drop writes that the client saw
-   * acknowledged, and the pipeline's crash tests would blame the sink writer for the stand-in's loss.
+   * indexes, which the log does not record, commit the MVStore as before. Without either, a SIGKILL
+   * could drop writes that the client saw acknowledged (the store commits only at checkpoints), and
+   * the pipeline's crash tests would blame the sink writer for the stand-in's loss.
    */
   static final class LoggingH2Backend extends H2Backend {
     private static final Set<String> MAP_COMMANDS =
         Set.of("createindexes", "dropindexes", "drop", "dropdatabase", "create", "renamecollection");
     /**
-     * An insert of more documents than this is committed rather than logged. A commit writes each
+     * An insert of more documents than this is committed rather than logged, while the store holds
+     * less than {@link #COMMIT_INSERT_BELOW_UNSAVED_BYTES} of other changes. A commit writes each
      * page it dirtied once, and a bulk insert (an initial load) fills few pages with many
      * documents, so logging every document on top cost more than it saved (decision 0089).
      */
     static final int LOGGED_INSERT_LIMIT = 64;
+    /**
+     * But a commit writes every page changed since the last one, not only the insert's: with
+     * random updates pending (writers flat out), committing each large insert of new rows re-encoded
+     * the whole changed set several times a second, 55 % of the stand-in's CPU (decision 0090).
+     */
+    static final int COMMIT_INSERT_BELOW_UNSAVED_BYTES = 8 << 20;
 
     // Null while H2Backend's constructor opens the existing databases: their maps were all opened
     // by WriteLog.open already, so the store hands out those logged instances.
@@ -266,7 +289,8 @@ public final class MongoStandin {
           !MAP_COMMANDS.contains(name)
               && !(name.equals("insert")
                   && query.get("documents") instanceof List<?> docs
-                  && docs.size() > LOGGED_INSERT_LIMIT));
+                  && docs.size() > LOGGED_INSERT_LIMIT
+                  && getMvStore().getUnsavedMemory() < COMMIT_INSERT_BELOW_UNSAVED_BYTES));
       Document result;
       try {
         result = super.handleCommand(channel, databaseName, command, query);

@@ -46,7 +46,12 @@ final class StoreFile {
   }
 
   static MVStore open(String dataFile, int cacheMb) {
-    MVStore store = build(dataFile, cacheMb, false);
+    return open(dataFile, cacheMb, 0);
+  }
+
+  /** {@code unsavedMb}: changed-page memory that makes MVStore commit by itself (0: its default). */
+  static MVStore open(String dataFile, int cacheMb, int unsavedMb) {
+    MVStore store = build(dataFile, cacheMb, false, unsavedMb);
     String format = formatOf(store);
     if (CURRENT_FORMAT.equals(format)) {
       return store;
@@ -64,13 +69,20 @@ final class StoreFile {
     }
     store.close();
     convert(dataFile, cacheMb);
-    return build(dataFile, cacheMb, false);
+    return build(dataFile, cacheMb, false, unsavedMb);
   }
 
   private static MVStore build(String dataFile, int cacheMb, boolean readOnly) {
+    return build(dataFile, cacheMb, readOnly, 0);
+  }
+
+  private static MVStore build(String dataFile, int cacheMb, boolean readOnly, int unsavedMb) {
     MVStore.Builder builder = new MVStore.Builder().fileName(dataFile).cacheSize(cacheMb);
     if (readOnly) {
       builder.readOnly();
+    }
+    if (unsavedMb > 0) {
+      builder.autoCommitBufferSize(unsavedMb * 1024);
     }
     return builder.open();
   }
