@@ -295,7 +295,7 @@ describe('MongoDB stand-in', () => {
     // Replaced without naming the _id, and naming the same one: both keep it.
     let r = await coll.replaceOne({ _id: 1 }, { email: 'one@x', n: 1000 });
     assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1]);
-    r = await coll.replaceOne({ _id: 2, '_sync.v': { $lt: 2 } }, { _id: 2, email: 'two@x', n: 2 });
+    r = await coll.replaceOne({ _id: 2, '_sync.v': { $lt: 2 } }, { _id: 2, email: 'two@x', n: 2 } as never);
     assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1]);
     assert.deepEqual(await coll.findOne({ _id: 1 }), { _id: 1, email: 'one@x', n: 1000 });
     assert.deepEqual(await coll.findOne({ _id: 2 }), { _id: 2, email: 'two@x', n: 2 });
@@ -307,7 +307,7 @@ describe('MongoDB stand-in', () => {
     assert.deepEqual(await coll.findOne({ _id: 3 }), { _id: 3, email: 'p3@x', n: 3, _sync: { v: 1 } });
     // Another _id in the replacement is refused (MongoDB: ImmutableField, code 66).
     await assert.rejects(
-      coll.replaceOne({ _id: 5 }, { _id: 6, email: 'moved@x', n: 5 }),
+      coll.replaceOne({ _id: 5 }, { _id: 6, email: 'moved@x', n: 5 } as never),
       (e: unknown) => e instanceof MongoServerError && e.code === 66,
     );
     assert.equal((await coll.findOne({ _id: 5 }))?.email, 'p5@x');
