@@ -222,7 +222,8 @@ public final class MongoStandin {
     /**
      * But a commit writes every page changed since the last one, not only the insert's: with
      * random updates pending (writers flat out), committing each large insert of new rows re-encoded
-     * the whole changed set several times a second, 55 % of the stand-in's CPU (decision 0090).
+     * the whole changed set several times a second: page serialization was 60 % of the stand-in's
+     * samples (decision 0090).
      */
     static final int COMMIT_INSERT_BELOW_UNSAVED_BYTES = 8 << 20;
 
@@ -365,7 +366,7 @@ public final class MongoStandin {
      * Connect's replace-by-id), without the library's general update path. That path deep-copies
      * the stored document, finds its position in the index a second time, and encodes the old and
      * the new document to BSON only to count the collection's data size; for the sink's
-     * 9-field documents with a nested {@code _sync} that was over half of a replace's cost
+     * 9-field documents with a nested {@code _sync} that was about half of a replace's cost
      * (decision 0090). Anything else (operators, multi, array filters, several indexes, an upsert that
      * matches nothing, a replacement that names another {@code _id}) goes the library's way.
      */
