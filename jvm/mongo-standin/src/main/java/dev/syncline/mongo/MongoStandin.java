@@ -126,9 +126,6 @@ public final class MongoStandin {
                 },
                 "mongo-standin-shutdown"));
 
-    // MVStore's own writer commits once a second by default, which would undercut the log's
-    // checkpoint interval; it keeps running for its housekeeping (decision 0090).
-    store.setAutoCommitDelay((int) Math.min(Integer.MAX_VALUE, checkpointMs));
     log.startCommitter();
     System.out.println("READY " + host + ":" + port);
     System.out.flush();

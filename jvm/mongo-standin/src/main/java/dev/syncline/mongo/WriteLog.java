@@ -110,8 +110,13 @@ final class WriteLog implements AutoCloseable {
     return log;
   }
 
-  /** Starts the thread that checkpoints every {@code checkpointMillis}. */
+  /**
+   * Starts the thread that checkpoints every {@code checkpointMillis}. MVStore's own writer
+   * commits once a second by default, which would undercut that interval; it is set to the same
+   * delay and keeps running for its housekeeping (decision 0090).
+   */
   void startCommitter() {
+    store.setAutoCommitDelay((int) Math.min(Integer.MAX_VALUE, checkpointMillis));
     committer =
         new Thread(
             () -> {
