@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.bson.BsonDocument;
 import org.bson.Document;
 import org.bson.conversions.Bson;
 
@@ -64,6 +65,8 @@ final class MongoSinkWriter {
   private static final long CLEANUP_EVERY_MS = 60_000;
 
   private final MongoCollection<Document> data;
+  /** The same collection for the writes, whose documents come encoded ({@link MongoBson}). */
+  private final MongoCollection<BsonDocument> dataWrites;
   private final MongoCollection<Document> tombstones;
   private final String collectionName;
   /** Server and database, for the in-JVM claim of a key (two pipelines never share one). */
@@ -77,6 +80,7 @@ final class MongoSinkWriter {
     MongoClient client = CLIENTS.computeIfAbsent(uri, MongoClients::create);
     MongoDatabase db = client.getDatabase(database);
     this.data = db.getCollection(collection);
+    this.dataWrites = data.withDocumentClass(BsonDocument.class);
     this.tombstones = db.getCollection(tombstoneCollection);
     this.collectionName = collection;
     this.where = uri + "/" + database;
@@ -214,8 +218,8 @@ final class MongoSinkWriter {
    * {@code tag} is handed back when the write is refused (e.g. for the dead letter); {@code
    * created}: a create or snapshot read, so most likely a key the sink does not hold yet.
    */
-  record Upsert(Object id, Document doc, Object version, Object tag, boolean created, String key) {
-    Upsert(Object id, Document doc, Object version, Object tag, boolean created) {
+  record Upsert(Object id, BsonDocument doc, Object version, Object tag, boolean created, String key) {
+    Upsert(Object id, BsonDocument doc, Object version, Object tag, boolean created) {
       this(id, doc, version, tag, created, idKey(id));
     }
   }
@@ -365,22 +369,22 @@ final class MongoSinkWriter {
       }
       // Creates first: at a low rate the change someone waits for is as often a new row.
       if (!insertable.isEmpty()) {
-        List<WriteModel<Document>> ops = new ArrayList<>();
+        List<WriteModel<BsonDocument>> ops = new ArrayList<>();
         for (Upsert u : insertable) {
           ops.add(new InsertOneModel<>(u.doc()));
         }
-        Set<Integer> notApplied = insertsNotApplied(data, ops);
+        Set<Integer> notApplied = insertsNotApplied(dataWrites, ops);
         for (int i : notApplied) {
           decided.add(insertable.get(i)); // the key exists (a replay, a newer row, another source's)
         }
         writtenFirst += insertable.size() - notApplied.size();
       }
       if (!replaces.isEmpty()) {
-        List<WriteModel<Document>> ops = new ArrayList<>();
+        List<WriteModel<BsonDocument>> ops = new ArrayList<>();
         for (Upsert u : replaces) {
           ops.add(new ReplaceOneModel<>(guard(u.id(), "$lt", u.version()), u.doc()));
         }
-        long matched = guardedReplaces(data, ops);
+        long matched = guardedReplaces(dataWrites, ops);
         if (matched == replaces.size()) {
           writtenFirst += matched;
         } else {
@@ -407,7 +411,7 @@ final class MongoSinkWriter {
     }
     Map<String, Stored> stored = stored(data, "_sync.v", "_sync.src", ids, MongoSinkWriter::idKey);
 
-    List<WriteModel<Document>> ops = new ArrayList<>();
+    List<WriteModel<BsonDocument>> ops = new ArrayList<>();
     /** The upsert behind each op, null for a delete: an E11000 is traced back to it. */
     List<Upsert> opUpserts = new ArrayList<>();
     long stale = -presumedApplied;
@@ -464,7 +468,7 @@ final class MongoSinkWriter {
     }
     // Tombstones first: should the deletes fail half way, the retry finds them in place.
     bulkCollectingDuplicates(tombstones, tombOps);
-    List<Integer> dup = bulkCollectingDuplicates(data, ops);
+    List<Integer> dup = bulkCollectingDuplicates(dataWrites, ops);
     long refused = 0;
     if (!dup.isEmpty()) {
       // E11000: the key holds the same or a newer version (stale), or, for a guarded upsert,
@@ -657,7 +661,7 @@ final class MongoSinkWriter {
    * or never tried because the server stopped at the first error (the stand-in does, even
    * unordered). Any other error fails the batch.
    */
-  static Set<Integer> insertsNotApplied(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+  static <T> Set<Integer> insertsNotApplied(MongoCollection<T> coll, List<WriteModel<T>> ops) {
     Set<Integer> out = new HashSet<>();
     try {
       coll.bulkWrite(ops, new BulkWriteOptions().ordered(false));
@@ -683,7 +687,7 @@ final class MongoSinkWriter {
    * refused some with E11000 (e.g. a unique index of the user's), which leaves every one to the
    * read that follows. Any other error fails the batch.
    */
-  static long guardedReplaces(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+  static <T> long guardedReplaces(MongoCollection<T> coll, List<WriteModel<T>> ops) {
     try {
       return coll.bulkWrite(ops, new BulkWriteOptions().ordered(false)).getMatchedCount();
     } catch (MongoBulkWriteException e) {
@@ -693,7 +697,7 @@ final class MongoSinkWriter {
   }
 
   /** E11000 is an answer (the key holds something); any other refusal fails the chunk. */
-  private static void failOnOtherThanDuplicates(MongoCollection<Document> coll, MongoBulkWriteException e) {
+  private static void failOnOtherThanDuplicates(MongoCollection<?> coll, MongoBulkWriteException e) {
     List<String> real = new ArrayList<>();
     for (BulkWriteError err : e.getWriteErrors()) {
       if (err.getCode() != DUPLICATE_KEY) {
@@ -711,11 +715,11 @@ final class MongoSinkWriter {
    * even when asked for unordered execution; operations after it that were neither applied nor
    * reported are sent again, which is safe because every one is version-guarded.
    */
-  static List<Integer> bulkCollectingDuplicates(MongoCollection<Document> coll, List<WriteModel<Document>> ops) {
+  static <T> List<Integer> bulkCollectingDuplicates(MongoCollection<T> coll, List<WriteModel<T>> ops) {
     List<Integer> duplicates = new ArrayList<>();
     int base = 0;
     while (base < ops.size()) {
-      List<WriteModel<Document>> pending = ops.subList(base, ops.size());
+      List<WriteModel<T>> pending = ops.subList(base, ops.size());
       try {
         coll.bulkWrite(pending, new BulkWriteOptions().ordered(false));
         return duplicates;

@@ -31,7 +31,9 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import com.mongodb.MongoClientSettings;
 import org.bson.BsonBinaryWriter;
+import org.bson.BsonDocument;
 import org.bson.Document;
+import org.bson.RawBsonDocument;
 import org.bson.codecs.DocumentCodec;
 import org.bson.codecs.EncoderContext;
 import org.bson.io.BasicOutputBuffer;
@@ -212,6 +214,14 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
     }
     byte[] floor = RedisSinkWriter.utf8(table.redis != null && settings.redisUrl != null ? redisFloor() : "");
     List<Change> writes = new ArrayList<>(c.newest().values());
+    if (writes.size() <= CHUNK) {
+      // One chunk (every flush at a steady rate) is written by this thread: handing it to the pool
+      // and waiting for it would add two thread wake-ups to every change's latency, and on a busy
+      // machine a wake-up can take milliseconds.
+      handle(writes, stats, sent, floor);
+      awaitDeadLetters(sent);
+      return stats;
+    }
     List<Future<Stats>> chunks = new ArrayList<>();
     String sink = settings.redisUrl != null ? "redis" : "mongodb";
     java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(inFlight(sink));
@@ -244,10 +254,14 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
     if (failed != null) {
       throw failed;
     }
+    awaitDeadLetters(sent);
+    return stats;
+  }
+
+  private static void awaitDeadLetters(List<Future<?>> sent) throws Exception {
     for (Future<?> f : sent) {
       f.get(); // a dead letter that Kafka did not take fails the batch: never dropped silently
     }
-    return stats;
   }
 
   private void handle(List<Change> chunk, Stats stats, List<Future<?>> sent, byte[] floor) throws Exception {
@@ -284,8 +298,9 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
         Object version = Versions.toBson(seq);
         if (keep) {
           Document doc = mongoDocument(id, after, fields, op, version, ts, now);
-          if (fitsMongo(doc, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
-            upserts.add(new MongoSinkWriter.Upsert(id, doc, version, r, "c".equals(op) || "r".equals(op)));
+          BsonDocument bson = MongoBson.forWrite(doc);
+          if (fitsMongo(doc, bson, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
+            upserts.add(new MongoSinkWriter.Upsert(id, bson, version, r, "c".equals(op) || "r".equals(op)));
             mongoTs.add(commitTs);
           }
         } else {
@@ -553,16 +568,21 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
   /**
    * MongoDB refuses a document above 16 MiB (the driver checks maxBsonObjectSize before sending),
    * and a refused write would fail the batch on every retry. Such a row goes to the DLQ instead;
-   * Redis, which has no such limit at these sizes, still gets it. Only large events are measured:
-   * below {@link #MEASURE_FROM_CHARS} of event text no document comes near the limit.
+   * Redis, which has no such limit at these sizes, still gets it. An encoded document has its size;
+   * one left to the driver's codec is measured only when large: below {@link #MEASURE_FROM_CHARS}
+   * of event text no document comes near the limit.
    */
-  private boolean fitsMongo(Document doc, String key, String event, long now, Stats stats, List<Future<?>> sent) {
-    if (event == null || event.length() < MEASURE_FROM_CHARS) {
+  private boolean fitsMongo(Document doc, BsonDocument bson, String key, String event, long now, Stats stats, List<Future<?>> sent) {
+    int size;
+    if (bson instanceof RawBsonDocument raw) {
+      size = raw.getByteBuffer().remaining();
+    } else if (event == null || event.length() < MEASURE_FROM_CHARS) {
       return true;
+    } else {
+      BasicOutputBuffer buf = new BasicOutputBuffer();
+      BSON_CODEC.encode(new BsonBinaryWriter(buf), doc, EncoderContext.builder().isEncodingCollectibleDocument(true).build());
+      size = buf.getSize();
     }
-    BasicOutputBuffer buf = new BasicOutputBuffer();
-    BSON_CODEC.encode(new BsonBinaryWriter(buf), doc, EncoderContext.builder().isEncodingCollectibleDocument(true).build());
-    int size = buf.getSize();
     if (size <= MONGO_MAX_DOCUMENT_BYTES) {
       return true;
     }
