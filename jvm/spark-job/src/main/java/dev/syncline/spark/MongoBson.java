@@ -14,11 +14,12 @@ import org.bson.types.Binary;
 import org.bson.types.Decimal128;
 
 /**
- * A sink document as the bytes the driver would send for it, encoded once here (decision 0091).
- * The driver copies a {@link RawBsonDocument} into its command as it is, where a {@link Document}
- * goes through its codec registry value by value: that encoding was 15–18 % of the job's CPU in
- * a backlog drain into MongoDB. The bytes are the same the driver's {@code DocumentCodec} writes
- * ({@code MongoBsonTest} compares them over every value type the sink documents hold).
+ * A sink document (or a write's guard filter) as the bytes the driver would send for it, encoded
+ * here (decision 0091). The driver copies a {@link RawBsonDocument} into its command as it is,
+ * where a {@link Document} goes through its codec registry value by value: that encoding was
+ * 15–18 % of the job's CPU in a backlog drain into MongoDB. The bytes are the same the driver's
+ * {@code DocumentCodec} writes ({@code MongoBsonTest} compares them over every value type the
+ * sink documents hold).
  *
  * <p>Values of the types {@link SinkValues} produces are written here: null, string, int32,
  * int64, double, boolean, date, Decimal128, generic binary, and documents and lists of them.
@@ -48,8 +49,8 @@ final class MongoBson {
 
   private MongoBson() {}
 
-  /** The document ready for a bulk write: raw BSON when it can be written here, else wrapped. */
-  static BsonDocument forWrite(Document doc) {
+  /** The document ready for a write: raw BSON when it can be written here, else wrapped. */
+  static BsonDocument encode(Document doc) {
     if (!plainTopLevel(doc)) {
       return new BsonDocumentWrapper<>(doc, DOCUMENT_CODEC);
     }

@@ -506,7 +506,9 @@ final class MongoSinkWriter {
    * index, and the stand-in only that form (under {@code $and} it scanned the collection).
    */
   private Bson guard(Object id, String op, Object version) {
-    return guardFilter(id, op, version).append("_sync.src", new Document("$in", java.util.Arrays.asList(sourceId, null)));
+    // Encoded here like the documents: one per write, and the driver's codec cost as much again.
+    return MongoBson.encode(
+        guardFilter(id, op, version).append("_sync.src", new Document("$in", java.util.Arrays.asList(sourceId, null))));
   }
 
   static Document guardFilter(Object id, String op, Object version) {

@@ -298,7 +298,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
         Object version = Versions.toBson(seq);
         if (keep) {
           Document doc = mongoDocument(id, after, fields, op, version, ts, now);
-          BsonDocument bson = MongoBson.forWrite(doc);
+          BsonDocument bson = MongoBson.encode(doc);
           if (fitsMongo(doc, bson, r.getAs(TablePlan.KEY), r.getAs(TablePlan.VALUE), now, stats, sent)) {
             upserts.add(new MongoSinkWriter.Upsert(id, bson, version, r, "c".equals(op) || "r".equals(op)));
             mongoTs.add(commitTs);
