@@ -110,7 +110,6 @@ final class MongoBson {
       return true;
     }
 
-    @SuppressWarnings("unchecked")
     private boolean element(String name, Object v) {
       int typeAt = n;
       byte1((byte) 0);
