@@ -344,7 +344,7 @@ async function main(): Promise<void> {
     const c = await counters(config, conn, p);
     // What the source committed: the events published plus the changelog rows still waiting for
     // the relay. `writes` counts changelog ids, which a rolled-back transaction also uses up (the
-    // workload rolls back about one transaction in twenty on purpose, and more on deadlocks).
+    // workload rolls back about one transaction in 22 on purpose, and more on deadlocks).
     const committed = (x: Counters) => x.published + BigInt(x.backlog);
     const rates = {
       writes: Math.round((b.written - a.written) / s),
