@@ -6,13 +6,25 @@
 // with the same documents, so both columns come from one run.
 //
 //   npx tsx bench/standin-cost.ts [--docs 1000000] [--bulk 500] [--rounds 5] [--compare-classes DIR]
+//                                 [--sustained SECONDS] [--rate WRITES_PER_S] [--cache-mb MB]
+//                                 [--standin-args "--checkpoint-ms 30000"]
+//
+// --sustained adds a phase the per-bulk figures miss: guarded replaces of random documents, 4 bulks
+// of 100 in flight, for that long, through the store's checkpoints (every 10 s), reported as the
+// stand-in's CPU per write. With --rate the bulks are of 25 and paced to that many writes a second,
+// as the sink sends them under the bench's loads: a checkpoint then writes a whole page for few
+// changes, which flat out hides. A checkpoint writes every page changed since the last one, which is
+// most of what random writes to a large collection cost (decisions 0090, 0093). --cache-mb
+// starts both builds with a smaller page cache, so that 1,000,000 documents outgrow it as the
+// bench's 1,000,000 rows (with more fields) outgrow the default one.
 //
 // Prints one JSON object on stdout. Reports; asserts nothing.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MongoClient, type AnyBulkWriteOperation } from 'mongodb';
+import { MongoClient, type AnyBulkWriteOperation, type Collection } from 'mongodb';
+import { cpuOf } from './cpu.ts';
 import { startStandin } from './standin-process.ts';
 
 const { values: args } = parseArgs({
@@ -24,11 +36,23 @@ const { values: args } = parseArgs({
     // Keeps the loaded store in this file, or reuses it when it exists (loading 1,000,000
     // documents takes minutes).
     data: { type: 'string' },
+    sustained: { type: 'string', default: '0' },
+    'cache-mb': { type: 'string' },
+    rate: { type: 'string', default: '0' },
+    'standin-args': { type: 'string', default: '' },
+    // Runs the measured build from these classes instead of the launcher's jar.
+    classes: { type: 'string' },
   },
 });
 const DOCS = Number(args.docs);
 const BULK = Number(args.bulk);
 const ROUNDS = Number(args.rounds);
+const SUSTAINED_S = Number(args.sustained);
+const RATE = Number(args.rate);
+const STANDIN_ARGS = [
+  ...(args['cache-mb'] ? ['--cache-mb', args['cache-mb']] : []),
+  ...args['standin-args'].split(' ').filter(Boolean),
+];
 const log = (line: string) => process.stderr.write(`bench standin-cost: ${line}\n`);
 
 interface Doc {
@@ -51,6 +75,10 @@ const random = (n: number) => {
   rng = (rng * 1103515245 + 12345) % 2 ** 31;
   return rng % n;
 };
+// Versions above any an earlier run on the same --data file wrote, one per bulk (a run uses far
+// fewer than ten per millisecond): the guards must match.
+let v = Date.now() * 10;
+
 const randomIds = (n: number) => {
   const set = new Set<number>();
   while (set.size < n) set.add(random(DOCS));
@@ -79,12 +107,11 @@ const KINDS: Kind[] = ['inRead', 'replaceById', 'guardedReplace', 'guardedUpdate
 
 async function measure(
   url: string,
+  pid: number,
 ): Promise<Record<Kind, { size: number; msPerBulk: number; usPerDoc: number }>> {
   const client = new MongoClient(url, { directConnection: true });
   await client.connect();
   const coll = client.db('cost').collection<Doc>('docs');
-  // Versions above any an earlier run on the same --data file wrote: the guards must match.
-  let v = Date.now();
   let nextNew = DOCS + 1_000_000 * Math.floor(Math.random() * 1000);
   const one = async (kind: Kind, size: number): Promise<number> => {
     const ids = randomIds(size);
@@ -130,6 +157,7 @@ async function measure(
   log(`warm-up read of ${seen} documents: ${warmUpMs} ms`);
   const out = {} as Record<Kind, { size: number; msPerBulk: number; usPerDoc: number }> & {
     warmUpReadMs?: number;
+    sustained?: Awaited<ReturnType<typeof sustained>>;
   };
   out.warmUpReadMs = warmUpMs;
   for (const kind of KINDS) {
@@ -146,8 +174,51 @@ async function measure(
     out[kind] = { size, msPerBulk: +median.toFixed(1), usPerDoc: Math.round((median * 1000) / size) };
     log(`${kind}: ${JSON.stringify(out[kind])}`);
   }
+  if (SUSTAINED_S > 0) out.sustained = await sustained(coll, pid);
   await client.close();
   return out;
+}
+
+async function sustained(
+  coll: Collection<Doc>,
+  pid: number,
+): Promise<{ seconds: number; writesPerSecond: number; cpuUsPerWrite: number; coresUsed: number }> {
+  const bulk = RATE > 0 ? 25 : 100;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const until = performance.now() + SUSTAINED_S * 1000;
+  const cpu0 = cpuOf(pid);
+  const t0 = performance.now();
+  let writes = 0;
+  const worker = async (w: number) => {
+    let next = performance.now() + (w * 1000 * bulk) / Math.max(RATE, 1);
+    while (performance.now() < until) {
+      if (RATE > 0) {
+        // 4 workers, each a bulk every 4 × bulk / RATE seconds.
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        next += (4 * 1000 * bulk) / RATE;
+      }
+      const version = ++v;
+      const ops = randomIds(bulk).map((id): AnyBulkWriteOperation<Doc> => {
+        const { _id, ...body } = doc(id, version);
+        void _id;
+        return { replaceOne: { filter: { _id: id, '_sync.v': { $lt: version } }, replacement: body } };
+      });
+      await coll.bulkWrite(ops, { ordered: false });
+      writes += ops.length;
+    }
+  };
+  await Promise.all([worker(0), worker(1), worker(2), worker(3)]);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuOf(pid) - cpu0;
+  const result = {
+    seconds: +seconds.toFixed(1),
+    writesPerSecond: Math.round(writes / seconds),
+    cpuUsPerWrite: Math.round((cpu * 1e6) / writes),
+    coresUsed: +(cpu / seconds).toFixed(2),
+  };
+  log(`sustained guarded replaces: ${JSON.stringify(result)}`);
+  return result;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-cost-'));
@@ -175,15 +246,23 @@ try {
     log(`compare build (${args['compare-classes']}): loading ${DOCS} documents`);
     const compareLoad = await load(standin.url);
     await standin.stop();
-    standin = await track(startStandin(join(dir, 'compare.mv'), { classes: args['compare-classes'] }));
-    result.compare = { loadDocsPerSecond: compareLoad, ...(await measure(standin.url)) };
+    standin = await track(
+      startStandin(join(dir, 'compare.mv'), { classes: args['compare-classes'], args: STANDIN_ARGS }),
+    );
+    result.compare = { loadDocsPerSecond: compareLoad, ...(await measure(standin.url, standin.pid)) };
     await standin.stop();
   }
   // STANDIN_JVM_ARGS, e.g. a flight recording, applies to the current build's measured run only.
   const jvmArgs = process.env.STANDIN_JVM_ARGS?.split(' ').filter(Boolean);
-  standin = await track(startStandin(dataFile, jvmArgs ? { jvmArgs } : {}));
+  standin = await track(
+    startStandin(dataFile, {
+      args: STANDIN_ARGS,
+      ...(jvmArgs ? { jvmArgs } : {}),
+      ...(args.classes ? { classes: args.classes } : {}),
+    }),
+  );
   log('current build');
-  result.current = await measure(standin.url);
+  result.current = await measure(standin.url, standin.pid);
   await standin.stop();
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 } finally {
