@@ -29,7 +29,7 @@ import org.h2.mvstore.type.DataType;
 /**
  * The stand-in's write-ahead log: every change a write command makes to a map is appended to a
  * segment file beside the data file before the command is acknowledged, and the MVStore itself is
- * committed every 10 s by default instead of after every command (decisions 0089, 0090).
+ * committed every 30 s by default instead of after every command (decisions 0089, 0090, 0093).
  *
  * <p>A commit writes every page a command dirtied, and with random keys that is one leaf page of
  * ~50 documents, its parents and the store's chunk table per document written: most of the
