@@ -63,7 +63,14 @@ interface E2e {
   flatOut: {
     seconds: number;
     /** writes: changelog ids used (rolled-back transactions too); committed: what the relay publishes or still has to. */
-    rowChangesPerSecond: { writes: number; committed?: number; relay: number; spark: number };
+    /** spark: until all was applied; sparkWhileWriting: while the writers ran (older runs lack it). */
+    rowChangesPerSecond: {
+      writes: number;
+      committed?: number;
+      relay: number;
+      spark: number;
+      sparkWhileWriting?: number;
+    };
     sustainedEndToEndPerSecond: number;
     drainedSecondsAfterWriters: number | null;
     bottleneck: string;
@@ -523,6 +530,7 @@ async function main(): Promise<void> {
     ),
     verifyVsMongoRaw: ratio(verifyRowsPerSecond, raw.mongoBulkInsertDocsPerSecond),
     flatOutAppliedVsWritten: flatApplied,
+    flatOutAppliedWhileWriting: ratio(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting, flatWritten),
     flatOutAppliedVsChangelogIds: flatAppliedVsIds,
     flatOutVsWritesWithoutTriggers: ratio(
       e2e?.flatOut.sustainedEndToEndPerSecond,
@@ -588,11 +596,15 @@ async function main(): Promise<void> {
     (v) => v >= 0,
     `syncline p99 ${fmt(sP99)} ms vs connector ${fmt(cP99)} ms (ratio ${fmt(ratio(sP99, cP99))})`,
   );
+  // Judged on what Spark applied while the writers ran: "no longer the stage that falls behind".
+  // The rate until all was applied also counts the drain after the writers, when their CPU is free
+  // (decision 0093); results from before it are judged on that one.
+  const flatWhileWriting = ratios.flatOutAppliedWhileWriting;
   judge(
-    'flat out, the pipeline applies ≥ 0.9 of what the source writes',
-    flatApplied,
+    'flat out, the pipeline applies ≥ 0.9 of what the source writes, while it writes',
+    flatWhileWriting ?? flatApplied,
     (v) => v >= 0.9,
-    `${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} applied / ${fmt(flatWritten)} committed row changes/s = ${fmt(flatApplied)}; ÷ the ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} changelog ids used, rolled-back transactions included, ${fmt(flatAppliedVsIds)}`,
+    `while the writers ran ${fmt(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting)} applied / ${fmt(flatWritten)} committed row changes/s = ${fmt(flatWhileWriting)}; until all was applied (${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)}/s = ${fmt(flatApplied)}; ÷ the ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} changelog ids used, rolled-back transactions included, ${fmt(flatAppliedVsIds)}`,
   );
   const loadTarget = Math.min(4 * 2725, 0.8 * raw.mongoBulkInsertDocsPerSecond);
   judge(
@@ -661,7 +673,7 @@ async function main(): Promise<void> {
       (l) =>
         `| offered ${fmt(l.offeredRowChangesPerSecond)} row changes/s (measured ${fmt(l.measuredWritesPerSecond)}/s, ${l.seconds} s, ${l.keptUp ? 'kept up' : 'fell behind'}; max lag ${fmt(l.maxLagEvents)}): commit → MongoDB, commit → Redis p50 / p95 / p99 in the job | ${lat(l.latencyMs.mongodb)}; ${lat(l.latencyMs.redis)} | |`,
     ),
-    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): changelog ids used / committed / relay / Spark (Spark until all applied, ${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(flatWritten)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | applied ÷ committed = ${fmt(flatApplied)}; ÷ ids ${fmt(flatAppliedVsIds)} |`,
+    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): changelog ids used / committed / relay / Spark (Spark until all applied, ${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(flatWritten)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | applied ÷ committed = ${fmt(flatApplied)}; ÷ ids ${fmt(flatAppliedVsIds)}; while the writers ran, Spark applied ${fmt(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting)}/s = ${fmt(ratio(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting, flatWritten))} of committed |`,
     '',
     `Bottleneck (the first stage that falls behind the one feeding it, writers flat out): **${bottleneck}**.`,
     `CPU cores used per process, writers flat out: ${
