@@ -598,7 +598,7 @@ async function main(): Promise<void> {
   );
   // Judged on what Spark applied while the writers ran: "no longer the stage that falls behind".
   // The rate until all was applied also counts the drain after the writers, when their CPU is free
-  // (decision 0093); results from before it are judged on that one.
+  // (decision 0094); results from before it are judged on that one.
   const flatWhileWriting = ratios.flatOutAppliedWhileWriting;
   judge(
     'flat out, the pipeline applies ≥ 0.9 of what the source writes, while it writes',
@@ -673,7 +673,7 @@ async function main(): Promise<void> {
       (l) =>
         `| offered ${fmt(l.offeredRowChangesPerSecond)} row changes/s (measured ${fmt(l.measuredWritesPerSecond)}/s, ${l.seconds} s, ${l.keptUp ? 'kept up' : 'fell behind'}; max lag ${fmt(l.maxLagEvents)}): commit → MongoDB, commit → Redis p50 / p95 / p99 in the job | ${lat(l.latencyMs.mongodb)}; ${lat(l.latencyMs.redis)} | |`,
     ),
-    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): changelog ids used / committed / relay / Spark (Spark until all applied, ${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(flatWritten)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | applied ÷ committed = ${fmt(flatApplied)}; ÷ ids ${fmt(flatAppliedVsIds)}; while the writers ran, Spark applied ${fmt(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting)}/s = ${fmt(ratio(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting, flatWritten))} of committed |`,
+    `| writers flat out (8 connections, ${fmt(e2e?.flatOut.seconds)} s): changelog ids used / committed / relay / Spark (Spark until all applied, ${fmt(e2e?.flatOut.drainedSecondsAfterWriters)} s after the writers) | ${fmt(e2e?.flatOut.rowChangesPerSecond.writes)} / ${fmt(flatWritten)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.relay)} / ${fmt(e2e?.flatOut.rowChangesPerSecond.spark)} row changes/s | applied ÷ committed = ${fmt(flatApplied)}; ÷ ids ${fmt(flatAppliedVsIds)}; while the writers ran, Spark applied ${fmt(e2e?.flatOut.rowChangesPerSecond.sparkWhileWriting)}/s = ${fmt(ratios.flatOutAppliedWhileWriting)} of committed |`,
     '',
     `Bottleneck (the first stage that falls behind the one feeding it, writers flat out): **${bottleneck}**.`,
     `CPU cores used per process, writers flat out: ${
