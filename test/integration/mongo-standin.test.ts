@@ -141,7 +141,7 @@ describe('MongoDB stand-in', () => {
         Array.from({ length: 3000 }, (_, i) => ({ _id: i, v: 0, note: 'seed', _sync: { v: 0 } })),
       );
       for (let i = 0; i < 3000; i++) expected.set(i, { v: 0, note: 'seed' });
-      // Every document read once: the stand-in now holds their bytes.
+      // Every document read once: a shortcut that keeps the bytes of what it reads (0082) holds them now.
       assert.equal((await coll().find({}).toArray()).length, 3000);
       for (let round = 1; round <= 6; round++) {
         const ids = Array.from({ length: 150 }, (_, i) => (i * 19 + round * 7) % 3000);
