@@ -156,8 +156,8 @@ public final class MongoStandin {
    * with the write log holding every acknowledged change, the store commits at the checkpoint
    * instead, and a page changed many times between two is written once (decision 0090). An eighth
    * of the heap was still too little: random writes to the bench's 1,000,000 documents changed
-   * 512 MB of pages within a few seconds, so the commits came from the server's own threads, in
-   * the middle of commands, not from the checkpoint (decision 0093). A quarter, at most 1 GB.
+   * 512 MB of pages before the checkpoint came, so the commits were started by the server's own
+   * threads in the middle of commands (decision 0093). A quarter, at most 1 GB.
    */
   private static int unsavedBufferMb() {
     long maxHeapMb = Runtime.getRuntime().maxMemory() / (1024 * 1024);
