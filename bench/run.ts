@@ -62,8 +62,11 @@ interface E2e {
   }[];
   flatOut: {
     seconds: number;
-    /** writes: changelog ids used (rolled-back transactions too); committed: what the relay publishes or still has to. */
-    /** spark: until all was applied; sparkWhileWriting: while the writers ran (older runs lack it). */
+    /**
+     * writes: changelog ids used (rolled-back transactions too); committed: what the relay publishes
+     * or still has to; spark: until all was applied; sparkWhileWriting: while the writers ran. Older
+     * runs lack the optional ones.
+     */
     rowChangesPerSecond: {
       writes: number;
       committed?: number;

@@ -7,21 +7,24 @@
 //
 //   npx tsx bench/standin-cost.ts [--docs 1000000] [--bulk 500] [--rounds 5] [--compare-classes DIR]
 //                                 [--sustained SECONDS] [--rate WRITES_PER_S] [--cache-mb MB]
-//                                 [--standin-args "--checkpoint-ms 30000"]
+//                                 [--standin-args="--checkpoint-ms 10000"] [--classes DIR]
 //
 // --sustained adds a phase the per-bulk figures miss: guarded replaces of random documents, 4 bulks
-// of 100 in flight, for that long, through the store's checkpoints (every 10 s), reported as the
-// stand-in's CPU per write. With --rate the bulks are of 25 and paced to that many writes a second,
-// as the sink sends them under the bench's loads: a checkpoint then writes a whole page for few
-// changes, which flat out hides. A checkpoint writes every page changed since the last one, which is
-// most of what random writes to a large collection cost (decisions 0090, 0093). --cache-mb
-// starts both builds with a smaller page cache, so that 1,000,000 documents outgrow it as the
-// bench's 1,000,000 rows (with more fields) outgrow the default one.
+// of 100 in flight, for that long, through the store's checkpoints (every 30 s by default),
+// reported as the stand-in's CPU per write. A checkpoint writes every page changed since the last
+// one, which is most of what random writes to a large collection cost (decisions 0090, 0093).
+// With --rate the bulks are of 25 and paced to that many writes a second, as the sink sends them
+// under the bench's loads: a checkpoint then writes a whole page for few changes, which flat out
+// hides. --cache-mb starts both builds with a smaller page cache, so that 1,000,000 documents
+// outgrow it as the bench's 1,000,000 rows (with more fields) outgrow the default one.
+// --standin-args takes its value after '=' (it starts with '--'); --classes runs the measured
+// build from those classes instead of the launcher's jar.
 //
 // Prints one JSON object on stdout. Reports; asserts nothing.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { MongoClient, type AnyBulkWriteOperation, type Collection } from 'mongodb';
 import { cpuOf } from './cpu.ts';
@@ -40,7 +43,6 @@ const { values: args } = parseArgs({
     'cache-mb': { type: 'string' },
     rate: { type: 'string', default: '0' },
     'standin-args': { type: 'string', default: '' },
-    // Runs the measured build from these classes instead of the launcher's jar.
     classes: { type: 'string' },
   },
 });
@@ -184,7 +186,6 @@ async function sustained(
   pid: number,
 ): Promise<{ seconds: number; writesPerSecond: number; cpuUsPerWrite: number; coresUsed: number }> {
   const bulk = RATE > 0 ? 25 : 100;
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const until = performance.now() + SUSTAINED_S * 1000;
   const cpu0 = cpuOf(pid);
   const t0 = performance.now();
