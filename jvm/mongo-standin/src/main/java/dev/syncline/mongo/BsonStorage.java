@@ -352,6 +352,15 @@ final class BsonStorage {
     if (a == b) {
       return 0;
     }
+    // The index's binary search compares one-part keys of one type almost always: decided before
+    // the rank chain and without iterators (27 % of the stand-in's insert samples went to this
+    // compare with writers flat out; decision 0095).
+    if (a instanceof KeyValue ka && b instanceof KeyValue kb) {
+      return compareKeyValues(ka, kb);
+    }
+    if (a instanceof Long x && b instanceof Long y) {
+      return Long.compare(x, y);
+    }
     int ra = rank(a);
     int rb = rank(b);
     if (ra != rb) {
@@ -364,7 +373,6 @@ final class BsonStorage {
       case 5 -> Double.compare((Double) a, (Double) b);
       case 6 -> ((String) a).compareTo((String) b);
       case 7 -> compareDocuments((Document) a, (Document) b);
-      case 8 -> compareSequences(((KeyValue) a).iterator(), ((KeyValue) b).iterator());
       case 9 -> compareSequences(((List<?>) a).iterator(), ((List<?>) b).iterator());
       case 10 -> ((ObjectId) a).compareTo((ObjectId) b);
       case 11 -> Boolean.compare((Boolean) a, (Boolean) b);
@@ -390,6 +398,19 @@ final class BsonStorage {
       }
     }
     return Boolean.compare(ia.hasNext(), ib.hasNext());
+  }
+
+  /** Part by part, then the shorter first (as {@link #compareSequences}). */
+  private static int compareKeyValues(KeyValue a, KeyValue b) {
+    int na = a.size();
+    int nb = b.size();
+    for (int i = 0, n = Math.min(na, nb); i < n; i++) {
+      int c = compareValues(a.get(i), b.get(i));
+      if (c != 0) {
+        return c;
+      }
+    }
+    return Integer.compare(na, nb);
   }
 
   private static int compareSequences(Iterator<?> ia, Iterator<?> ib) {

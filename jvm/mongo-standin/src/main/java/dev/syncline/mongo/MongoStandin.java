@@ -383,7 +383,7 @@ public final class MongoStandin {
           || id == null
           || !servable(id)
           || isPlainIn(id)
-          || update.keySet().stream().anyMatch(k -> k.startsWith("$"))) {
+          || hasOperator(update)) {
         return super.updateDocuments(selector, update, arrayFilters, isMulti, isUpsert, oplog);
       }
       Object position = null;
@@ -391,7 +391,8 @@ public final class MongoStandin {
         position = p;
       }
       Document stored = position == null ? null : getDocument(position);
-      boolean matches = stored != null && documentMatchesQuery(stored, selector);
+      Boolean guard = stored == null ? Boolean.FALSE : SinkGuard.matches(stored, selector);
+      boolean matches = guard != null ? guard : documentMatchesQuery(stored, selector);
       if (!matches && isUpsert
           || matches && update.containsKey("_id") && !java.util.Objects.equals(update.get("_id"), stored.get("_id"))) {
         return super.updateDocuments(selector, update, arrayFilters, isMulti, isUpsert, oplog);
@@ -413,6 +414,16 @@ public final class MongoStandin {
       }
       oplog.handleUpdate(getFullName(), selector, update, modified ? List.of(stored.get("_id")) : List.of());
       return new Document("n", 1).append("nModified", modified ? 1 : 0);
+    }
+
+    /** A loop, not a stream: this runs for every replace. */
+    private static boolean hasOperator(Document update) {
+      for (String k : update.keySet()) {
+        if (k.startsWith("$")) {
+          return true;
+        }
+      }
+      return false;
     }
 
     /**
@@ -450,7 +461,7 @@ public final class MongoStandin {
         if (isPlainIn(doc)) {
           return true;
         }
-        return doc.keySet().stream().noneMatch(k -> k.startsWith("$"));
+        return !hasOperator(doc);
       }
       return true;
     }
@@ -463,7 +474,7 @@ public final class MongoStandin {
         if (v == null || BsonRegularExpression.isRegularExpression(v)) {
           return false;
         }
-        if (v instanceof Document d && d.keySet().stream().anyMatch(k -> k.startsWith("$"))) {
+        if (v instanceof Document d && hasOperator(d)) {
           return false;
         }
       }
