@@ -10,7 +10,7 @@
 //                                 [--standin-args="--checkpoint-ms 10000"] [--classes DIR]
 //
 // --sustained adds a phase the per-bulk figures miss: guarded replaces of random documents, 4 bulks
-// of 100 in flight, for that long, through the store's checkpoints (every 30 s by default),
+// of 100 in flight, for that long, through the store's checkpoints (every 60 s by default),
 // reported as the stand-in's CPU per write. A checkpoint writes every page changed since the last
 // one, which is most of what random writes to a large collection cost (decisions 0090, 0093).
 // With --rate the bulks are of 25 and paced to that many writes a second, as the sink sends them

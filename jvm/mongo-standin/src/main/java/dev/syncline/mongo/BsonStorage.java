@@ -354,7 +354,7 @@ final class BsonStorage {
     }
     // The index's binary search compares one-part keys of one type almost always: decided before
     // the rank chain and without iterators (27 % of the stand-in's insert samples went to this
-    // compare with writers flat out; decision 0095).
+    // compare with writers flat out in the profile of decision 0093).
     if (a instanceof KeyValue ka && b instanceof KeyValue kb) {
       return compareKeyValues(ka, kb);
     }
