@@ -81,6 +81,13 @@ const random = (n: number) => {
 // fewer than ten per millisecond): the guards must match.
 let v = Date.now() * 10;
 
+/** The sink's write for an update: a replace under its version guard. */
+const guardedReplace = (id: number, version: number, upsert = false): AnyBulkWriteOperation<Doc> => {
+  const { _id, ...body } = doc(id, version);
+  void _id;
+  return { replaceOne: { filter: { _id: id, '_sync.v': { $lt: version } }, replacement: body, upsert } };
+};
+
 const randomIds = (n: number) => {
   const set = new Set<number>();
   while (set.size < n) set.add(random(DOCS));
@@ -132,18 +139,12 @@ async function measure(
       );
     } else {
       const ops: AnyBulkWriteOperation<Doc>[] = ids.map((id) => {
+        if (kind !== 'replaceById' && kind !== 'guardedUpdate')
+          return guardedReplace(id, v, kind === 'guardedUpsert');
         const { _id, ...body } = doc(id, v);
         void _id;
         if (kind === 'replaceById') return { replaceOne: { filter: { _id: id }, replacement: body } };
-        if (kind === 'guardedUpdate')
-          return { updateOne: { filter: { _id: id, '_sync.v': { $lt: v } }, update: { $set: body } } };
-        return {
-          replaceOne: {
-            filter: { _id: id, '_sync.v': { $lt: v } },
-            replacement: body,
-            upsert: kind === 'guardedUpsert',
-          },
-        };
+        return { updateOne: { filter: { _id: id, '_sync.v': { $lt: v } }, update: { $set: body } } };
       });
       const r = await coll.bulkWrite(ops, { ordered: false });
       if (r.matchedCount !== size) throw new Error(`${kind}: matched ${r.matchedCount} of ${size}`);
@@ -200,11 +201,7 @@ async function sustained(
         next += (4 * 1000 * bulk) / RATE;
       }
       const version = ++v;
-      const ops = randomIds(bulk).map((id): AnyBulkWriteOperation<Doc> => {
-        const { _id, ...body } = doc(id, version);
-        void _id;
-        return { replaceOne: { filter: { _id: id, '_sync.v': { $lt: version } }, replacement: body } };
-      });
+      const ops = randomIds(bulk).map((id) => guardedReplace(id, version));
       await coll.bulkWrite(ops, { ordered: false });
       writes += ops.length;
     }
