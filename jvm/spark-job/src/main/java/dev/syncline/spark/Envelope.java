@@ -101,8 +101,14 @@ final class Envelope {
     return parseMap(text.getBytes(StandardCharsets.UTF_8));
   }
 
-  /** Byte offsets below are from the array's start, so a part of one is copied out, not viewed. */
-  private static Map<String, String> parseMap(byte[] text) {
+  /**
+   * A flat JSON object in UTF-8 as a string map, or null. Byte offsets below are from the array's
+   * start, so a part of one is copied out, not viewed.
+   */
+  static Map<String, String> parseMap(byte[] text) {
+    if (text == null) {
+      return null;
+    }
     try (JsonParser p = JSON.createParser(text)) {
       p.nextToken();
       Map<String, String> out = stringMap(p, text);
@@ -117,28 +123,18 @@ final class Envelope {
       p.skipChildren();
       return null;
     }
-    String name = null;
-    String db = null;
-    String table = null;
-    String capture = null;
     String seq = null;
     Long tsMs = null;
-    String txid = null;
     while (p.nextToken() == JsonToken.FIELD_NAME) {
       String field = p.currentName();
       p.nextToken();
       switch (field) {
-        case "name" -> name = text(p, text);
-        case "db" -> db = text(p, text);
-        case "table" -> table = text(p, text);
-        case "capture" -> capture = text(p, text);
         case "seq" -> seq = text(p, text);
         case "ts_ms" -> tsMs = longValue(p);
-        case "txid" -> txid = text(p, text);
         default -> p.skipChildren();
       }
     }
-    return RowFactory.create(name, db, table, capture, seq, tsMs, txid);
+    return RowFactory.create(seq, tsMs);
   }
 
   /** The object at the parser as an insertion-ordered map of value texts; null if not an object. */

@@ -71,6 +71,8 @@ final class MongoSinkWriter {
   private final String collectionName;
   /** Server and database, for the in-JVM claim of a key (two pipelines never share one). */
   private final String where;
+  /** {@link #where} and the collection, the start of each of its keys' claims. */
+  private final String claimPrefix;
   private final long tombstoneTtlMs;
   private final Mode mode;
   private final String sourceId;
@@ -84,6 +86,7 @@ final class MongoSinkWriter {
     this.tombstones = db.getCollection(tombstoneCollection);
     this.collectionName = collection;
     this.where = uri + "/" + database;
+    this.claimPrefix = where + "\u0001" + collection + "\u0001";
     this.tombstoneTtlMs = tombstoneTtlSeconds * 1000;
     prepareTombstones(uri + "/" + database + "/" + tombstoneCollection);
     this.mode = MODES.computeIfAbsent(uri + "/" + database, k -> chooseMode(tombstones, database));
@@ -246,7 +249,7 @@ final class MongoSinkWriter {
     if (upserts.isEmpty() && deletes.isEmpty()) {
       return new ArrayList<>();
     }
-    Set<String> keys = new HashSet<>();
+    Set<String> keys = new HashSet<>(2 * (upserts.size() + deletes.size()));
     for (Upsert u : upserts) {
       keys.add(claimKey(u.key()));
     }
@@ -271,7 +274,7 @@ final class MongoSinkWriter {
   private static final Set<String> IN_FLIGHT = new HashSet<>();
 
   private String claimKey(String key) {
-    return where + "\u0001" + collectionName + "\u0001" + key;
+    return claimPrefix + key;
   }
 
   static void claim(Set<String> keys) {

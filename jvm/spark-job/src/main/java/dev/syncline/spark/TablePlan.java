@@ -49,15 +49,17 @@ final class TablePlan {
   private static final String VALS = "__sl_vals";
 
   /**
-   * Row images are read as string maps: every value keeps its JSON text (nested JSON stays JSON
+   * Of {@code source}, only what the plan reads: the other fields (name, db, table, ...) were
+   * turned into strings and Spark values for every event and never read (decision 0096).
+   *
+   * <p>Row images are read as string maps: every value keeps its JSON text (nested JSON stays JSON
    * text), presence of a column is visible, and a wrong type never nulls out the whole event.
    */
   static final StructType ENVELOPE =
       (StructType)
           DataType.fromDDL(
               "op STRING, before MAP<STRING, STRING>, after MAP<STRING, STRING>,"
-                  + " source STRUCT<name: STRING, db: STRING, `table`: STRING, capture: STRING,"
-                  + " seq STRING, ts_ms BIGINT, txid STRING>, ts_ms BIGINT");
+                  + " source STRUCT<seq: STRING, ts_ms: BIGINT>, ts_ms BIGINT");
 
   private static final DataType STRING_MAP =
       DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType);
@@ -66,7 +68,7 @@ final class TablePlan {
   private static final UserDefinedFunction PARSE_ENVELOPE =
       udf((UDF1<byte[], Row>) Envelope::parse, ENVELOPE);
   private static final UserDefinedFunction PARSE_KEY =
-      udf((UDF1<String, Map<String, String>>) Envelope::parseMap, STRING_MAP);
+      udf((UDF1<byte[], Map<String, String>>) Envelope::parseMap, STRING_MAP);
 
   private TablePlan() {}
 
@@ -75,7 +77,7 @@ final class TablePlan {
     Dataset<Row> p =
         // The value's UTF-8 bytes (a cast to binary copies them without decoding; see Envelope).
         raw.withColumn(E, PARSE_ENVELOPE.apply(col(VALUE).cast("binary")))
-            .withColumn(K, PARSE_KEY.apply(col(KEY)))
+            .withColumn(K, PARSE_KEY.apply(col(KEY).cast("binary")))
             .withColumn(OP, col(E + ".op"))
             .withColumn(SEQ, col(E + ".source.seq"))
             .withColumn(TS, col(E + ".source.ts_ms"));
@@ -357,7 +359,9 @@ final class TablePlan {
         checked.selectExpr(
             kind + " AS " + KIND,
             KEY,
-            VALUE,
+            // As bytes: the writer parses them, and a String would be decoded here only to be
+            // encoded again there (decision 0096).
+            "CAST(" + VALUE + " AS BINARY) AS " + VALUE,
             OP,
             SEQ,
             TS,

@@ -9,7 +9,11 @@ final class Versions {
   private Versions() {}
 
   static Object toBson(String seq) {
-    return SinkValues.unsignedToBson(new BigInteger(seq));
+    return toBson(new BigInteger(seq));
+  }
+
+  static Object toBson(BigInteger seq) {
+    return SinkValues.unsignedToBson(seq);
   }
 
   static int compare(Object a, Object b) {

@@ -105,8 +105,9 @@ class EnvelopeTest {
     assertNull(after.get("nil"));
     assertEquals("{\"k\": [1, 2.0, {\"z\":null}]}", after.get("obj"));
     assertEquals("[]", after.get("arr"));
-    assertEquals("7", e.getStruct(3).getString(4), "a numeric seq is read as its text (the seq check refuses it later)");
-    assertEquals(5L, e.getStruct(3).get(5));
+    assertEquals("7", e.getStruct(3).getString(0), "a numeric seq is read as its text (the seq check refuses it later)");
+    assertEquals(5L, e.getStruct(3).get(1));
+    assertEquals(2, e.getStruct(3).size(), "of source, only seq and ts_ms are read");
     assertEquals(9L, e.get(4));
   }
 

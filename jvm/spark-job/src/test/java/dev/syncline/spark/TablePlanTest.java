@@ -154,7 +154,7 @@ class TablePlanTest {
         rules);
     Map<String, Row> w = writesByKey(rows);
     assertEquals(1, w.size(), "only the good event is written");
-    assertEquals(good.value(), w.values().iterator().next().getAs(TablePlan.VALUE));
+    assertEquals(good.value(), PartitionWriter.valueText(w.values().iterator().next()));
 
     for (Row r : rows) {
       if ("dlq".equals(r.getAs(TablePlan.KIND))) {
