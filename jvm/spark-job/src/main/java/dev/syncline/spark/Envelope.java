@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * The change-event envelope and the message key read from their JSON text for the table plan,
@@ -64,14 +65,14 @@ final class Envelope {
       // Where the before image is (its text's start and end), read only for a delete below.
       int beforeFrom = -1;
       int beforeTo = -1;
-      Map<String, String> after = null;
+      Map<String, Object> after = null;
       Row source = null;
       Long tsMs = null;
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String field = p.currentName();
         p.nextToken();
         switch (field) {
-          case "op" -> op = text(p, text);
+          case "op" -> op = string(p, text);
           case "before" -> {
             beforeFrom = p.currentToken() == JsonToken.START_OBJECT ? (int) p.currentTokenLocation().getByteOffset() : -1;
             p.skipChildren();
@@ -86,7 +87,7 @@ final class Envelope {
       if (p.nextToken() != null) {
         return null;
       }
-      Map<String, String> before = "d".equals(op) && beforeFrom >= 0 ? parseMap(java.util.Arrays.copyOfRange(text, beforeFrom, beforeTo)) : null;
+      Map<String, Object> before = "d".equals(op) && beforeFrom >= 0 ? parseMap(java.util.Arrays.copyOfRange(text, beforeFrom, beforeTo)) : null;
       return RowFactory.create(op, before, after, source, tsMs);
     } catch (IOException e) {
       return null;
@@ -94,7 +95,7 @@ final class Envelope {
   }
 
   /** A flat JSON object (the message key) as a string map, or null. */
-  static Map<String, String> parseMap(String text) {
+  static Map<String, Object> parseMap(String text) {
     if (text == null) {
       return null;
     }
@@ -105,13 +106,13 @@ final class Envelope {
    * A flat JSON object in UTF-8 as a string map, or null. Byte offsets below are from the array's
    * start, so a part of one is copied out, not viewed.
    */
-  static Map<String, String> parseMap(byte[] text) {
+  static Map<String, Object> parseMap(byte[] text) {
     if (text == null) {
       return null;
     }
     try (JsonParser p = JSON.createParser(text)) {
       p.nextToken();
-      Map<String, String> out = stringMap(p, text);
+      Map<String, Object> out = stringMap(p, text);
       return p.nextToken() == null ? out : null;
     } catch (IOException e) {
       return null;
@@ -129,7 +130,7 @@ final class Envelope {
       String field = p.currentName();
       p.nextToken();
       switch (field) {
-        case "seq" -> seq = text(p, text);
+        case "seq" -> seq = string(p, text);
         case "ts_ms" -> tsMs = longValue(p);
         default -> p.skipChildren();
       }
@@ -137,13 +138,16 @@ final class Envelope {
     return RowFactory.create(seq, tsMs);
   }
 
-  /** The object at the parser as an insertion-ordered map of value texts; null if not an object. */
-  private static Map<String, String> stringMap(JsonParser p, byte[] text) throws IOException {
+  /**
+   * The object at the parser as an insertion-ordered map of value texts ({@link #text}); null if
+   * not an object.
+   */
+  private static Map<String, Object> stringMap(JsonParser p, byte[] text) throws IOException {
     if (p.currentToken() != JsonToken.START_OBJECT) {
       p.skipChildren();
       return null;
     }
-    Map<String, String> out = new LinkedHashMap<>();
+    Map<String, Object> out = new LinkedHashMap<>();
     while (p.nextToken() == JsonToken.FIELD_NAME) {
       String name = p.currentName();
       p.nextToken();
@@ -152,18 +156,68 @@ final class Envelope {
     return out;
   }
 
-  /** The text of the value at the parser: nested JSON is cut from the source as written. */
-  private static String text(JsonParser p, byte[] text) throws IOException {
+  /** {@link #text} as a Java String, for the fields read here. */
+  private static String string(JsonParser p, byte[] text) throws IOException {
+    UTF8String u = text(p, text);
+    return u == null ? null : u.toString();
+  }
+
+  private static final UTF8String TRUE = UTF8String.fromString("true");
+  private static final UTF8String FALSE = UTF8String.fromString("false");
+
+  /**
+   * The text of the value at the parser, as Spark's UTF-8 string (Spark takes it as it is): nested
+   * JSON is cut from the source as written; JSON null is null.
+   *
+   * <p>A string without escapes and a number are also cut from the source's bytes, as Spark would
+   * store them: decoding them into a Java String and Spark encoding that again were most of the
+   * parse (decision 0096). Only plain ASCII is cut; a string with an escape, a control character
+   * or any non-ASCII byte is decoded by Jackson as before, which also refuses invalid UTF-8.
+   */
+  private static UTF8String text(JsonParser p, byte[] text) throws IOException {
     JsonToken t = p.currentToken();
-    if (t == JsonToken.VALUE_NULL) {
-      return null;
+    switch (t) {
+      case VALUE_NULL:
+        return null;
+      case VALUE_TRUE:
+        return TRUE;
+      case VALUE_FALSE:
+        return FALSE;
+      case VALUE_STRING: {
+        // Jackson reads a string lazily: its end is found here, and it is skipped, not decoded,
+        // when the parser moves on.
+        int from = (int) p.currentTokenLocation().getByteOffset() + 1;
+        for (int i = from; i < text.length; i++) {
+          byte b = text[i];
+          if (b == '"') {
+            return UTF8String.fromBytes(text, from, i - from);
+          }
+          if (b == '\\' || b < 0x20) { // an escape, a control character, or a byte above 0x7F
+            break;
+          }
+        }
+        return UTF8String.fromString(p.getText());
+      }
+      case VALUE_NUMBER_INT:
+      case VALUE_NUMBER_FLOAT: {
+        int from = (int) p.currentTokenLocation().getByteOffset();
+        return UTF8String.fromBytes(text, from, p.getTextLength());
+      }
+      case START_OBJECT:
+      case START_ARRAY: {
+        int from = (int) p.currentTokenLocation().getByteOffset();
+        p.skipChildren();
+        int to = (int) p.currentLocation().getByteOffset();
+        for (int i = from; i < to; i++) {
+          if (text[i] < 0) { // not ASCII: decoded, so invalid UTF-8 reads as before
+            return UTF8String.fromString(new String(text, from, to - from, StandardCharsets.UTF_8));
+          }
+        }
+        return UTF8String.fromBytes(text, from, to - from);
+      }
+      default:
+        return UTF8String.fromString(p.getText());
     }
-    if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
-      int from = (int) p.currentTokenLocation().getByteOffset();
-      p.skipChildren();
-      return new String(text, from, (int) p.currentLocation().getByteOffset() - from, StandardCharsets.UTF_8);
-    }
-    return p.getText();
   }
 
   private static Long longValue(JsonParser p) throws IOException {

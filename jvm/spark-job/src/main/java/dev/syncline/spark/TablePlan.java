@@ -68,7 +68,7 @@ final class TablePlan {
   private static final UserDefinedFunction PARSE_ENVELOPE =
       udf((UDF1<byte[], Row>) Envelope::parse, ENVELOPE);
   private static final UserDefinedFunction PARSE_KEY =
-      udf((UDF1<byte[], Map<String, String>>) Envelope::parseMap, STRING_MAP);
+      udf((UDF1<byte[], Map<String, Object>>) Envelope::parseMap, STRING_MAP);
 
   private TablePlan() {}
 

@@ -66,8 +66,7 @@ class EnvelopeTest {
     }
     Map<String, String> expected = new LinkedHashMap<>();
     CollectionConverters.asJava((scala.collection.Map<String, String>) sparkMap).forEach(expected::put);
-    @SuppressWarnings("unchecked")
-    Map<String, String> actual = (Map<String, String>) ours;
+    Map<String, String> actual = texts(ours);
     assertEquals(sparkKeys, new ArrayList<>(actual.keySet()), what + " keys in order");
     for (Map.Entry<String, String> x : expected.entrySet()) {
       String a = actual.get(x.getKey());
@@ -135,7 +134,7 @@ class EnvelopeTest {
     assertNull(Envelope.parse((String) null));
     assertNull(Envelope.parse((byte[]) null));
     assertNull(Envelope.parseMap("[1]"));
-    assertEquals(Map.of("id", "1"), Envelope.parseMap("{\"id\":1}"));
+    assertEquals(Map.of("id", "1"), texts(Envelope.parseMap("{\"id\":1}")));
   }
 
   @Test
@@ -143,15 +142,15 @@ class EnvelopeTest {
     Map<String, String> after = after(Envelope.parse("{\"op\":\"c\",\"after\":{\"a\":1,\"b\":2,\"a\":3}}"));
     assertEquals(List.of("a", "b"), new ArrayList<>(after.keySet()));
     assertEquals("3", after.get("a"));
-    assertEquals(Map.of("id", "2"), Envelope.parseMap("{\"id\":1,\"id\":2}"));
+    assertEquals(Map.of("id", "2"), texts(Envelope.parseMap("{\"id\":1,\"id\":2}")));
   }
 
   @Test
   void aDeletesBeforeImageIsReadWhereverItStandsAndOthersAreNot() {
     Row d = Envelope.parse("{\"before\":{\"id\":1,\"o\":{\"x\": [2]}},\"after\":null,\"op\":\"d\",\"source\":{\"seq\":\"3\"}}");
-    assertEquals(Map.of("id", "1", "o", "{\"x\": [2]}"), d.get(1));
+    assertEquals(Map.of("id", "1", "o", "{\"x\": [2]}"), texts(d.get(1)));
     Row last = Envelope.parse("{\"op\":\"d\",\"before\":{\"id\":1},\"before\":{\"id\":2}}");
-    assertEquals(Map.of("id", "2"), last.get(1), "a name given twice keeps its last value");
+    assertEquals(Map.of("id", "2"), texts(last.get(1)), "a name given twice keeps its last value");
     assertNull(Envelope.parse("{\"op\":\"d\",\"before\":{\"id\":1},\"before\":[1]}").get(1));
     assertNull(Envelope.parse("{\"op\":\"u\",\"before\":{\"id\":1},\"after\":{\"id\":1}}").get(1));
     assertNull(Envelope.parse("{\"op\":\"d\",\"before\":{\"id\":1} x"), "trailing text still refuses the whole");
@@ -167,7 +166,27 @@ class EnvelopeTest {
     assertEquals("\u00e9\u20ac\ud83d\ude00", after(e).get("t"));
     assertEquals("{\"k\":[\"\u00fc\", 1]}", after(e).get("o"));
     assertEquals("2", after(e).get("n"));
-    assertEquals(Map.of("s", "\u00e9\u20ac\ud83d\ude00", "o", "{\"k\":\"\u00fc\"}", "a", "[\"\u6f22\"]"), e.get(1));
+    assertEquals(Map.of("s", "\u00e9\u20ac\ud83d\ude00", "o", "{\"k\":\"\u00fc\"}", "a", "[\"\u6f22\"]"), texts(e.get(1)));
+  }
+
+  @Test
+  void stringsWithEscapesControlCharactersOrNonAsciiBytesAreDecodedNotCut() {
+    Map<String, String> a =
+        after(
+            Envelope.parse(
+                "{\"op\":\"c\",\"after\":{\"e\":\"a\\\"b\\\\c\\u0041\\n\",\"u\":\"x\u00e9y\",\"p\":\"plain\",\"z\":\"\","
+                    + "\"n\":-1.50e+3,\"i\":0,\"t\":true,\"f\":false},\"source\":{\"seq\":\"1\"}}"));
+    assertEquals("a\"b\\cA\n", a.get("e"));
+    assertEquals("x\u00e9y", a.get("u"));
+    assertEquals("plain", a.get("p"));
+    assertEquals("", a.get("z"));
+    assertEquals("-1.50e+3", a.get("n"), "a number keeps its text as written");
+    assertEquals("0", a.get("i"));
+    assertEquals("true", a.get("t"));
+    assertEquals("false", a.get("f"));
+    assertNull(
+        Envelope.parse("{\"op\":\"c\",\"after\":{\"s\":\"a\u0001b\"},\"source\":{\"seq\":\"1\"}}"),
+        "an unescaped control character is not JSON: not an envelope, as before");
   }
 
   @Test
@@ -194,8 +213,17 @@ class EnvelopeTest {
     assertNull(Envelope.parse("{\"op\":\"c\",\"ts_ms\":99999999999999999999}").get(4));
   }
 
-  @SuppressWarnings("unchecked")
   private static Map<String, String> after(Row e) {
-    return (Map<String, String>) e.get(2);
+    return texts(e.get(2));
+  }
+
+  /** A row image as Java strings (the parser hands Spark its UTF-8 strings). */
+  private static Map<String, String> texts(Object image) {
+    if (image == null) {
+      return null;
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    ((Map<?, ?>) image).forEach((k, v) -> out.put((String) k, v == null ? null : v.toString()));
+    return out;
   }
 }
