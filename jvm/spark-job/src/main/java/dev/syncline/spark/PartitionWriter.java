@@ -158,7 +158,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
         truncateAt = truncateAt == null ? seq : truncateAt.max(seq);
         continue;
       }
-      JsonNode key = JSON.readTree(utf8(r.getString(cols.key())));
+      JsonNode key = JSON.readTree(RedisSinkWriter.utf8(r.getString(cols.key())));
       StringBuilder k = new StringBuilder();
       for (String c : table.keyColumns) {
         k.append(SinkValues.toRedisText(key.get(c))).append('\u0001');
@@ -451,7 +451,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
    * is skipped, not built. A name given twice keeps its last value, as in a tree of the whole.
    */
   static JsonNode afterImage(String value) throws java.io.IOException {
-    return afterImage(utf8(value));
+    return afterImage(RedisSinkWriter.utf8(value));
   }
 
   /**
@@ -478,14 +478,10 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
     }
   }
 
-  private static byte[] utf8(String text) {
-    return text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-  }
-
   /** The event's text for a dead letter (the plan hands the value over as its UTF-8 bytes). */
   static String valueText(Row r) {
-    Object v = r.getAs(TablePlan.VALUE);
-    return v instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8) : (String) v;
+    byte[] v = r.getAs(TablePlan.VALUE);
+    return v == null ? null : new String(v, java.nio.charset.StandardCharsets.UTF_8);
   }
 
   private static JsonNode readJson(String text) {
