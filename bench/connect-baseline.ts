@@ -6,8 +6,10 @@
 //      per partition at the end of the topic, tell when a partition is fully applied. The end
 //      state of every key is then checked on both sides.
 //   2. latency: RATE events/s for SECONDS into a fresh topic (same content for both); ten events
-//      per second are probes whose key the bench polls in MongoDB; commit (send) → visible
-//      p50/p95/p99 as seen from outside. The job's own histogram is reported next to it.
+//      per second are probes whose key the bench polls in MongoDB every PROBE_POLL_MS; commit
+//      (send) → visible p50/p95/p99 as seen from outside. The job's own histogram is reported
+//      next to it. Each sample is late by up to one poll interval: at the former 20 ms that was
+//      most of a sample (the sides differ by 1–2 ms), so the default is 5 ms.
 // The Connect worker is a standalone worker (org.apache.kafka.connect.cli.ConnectStandalone) on
 // the jvm/kafka-connect classpath, JsonConverter without schemas, and a CDC handler for our
 // envelope (jvm/kafka-connect SynclineEnvelopeHandler: _id = the key value, `after` as the
@@ -16,11 +18,12 @@
 //
 //   npx tsx bench/connect-baseline.ts [--events 100000] [--rate 1000] [--seconds 60]
 //       [--only drain|latency] [--skip connect|spark] [--mongodb-url URL] [--checkpoint-seconds 300]
-//       [--pairs 1]
+//       [--pairs 1] [--drain-pairs N] [--probe-poll-ms 5]
 //
 // With --pairs N both parts run N times, the side that goes first alternating (the stand-in
 // holds more data for the second, and the machine is never the same twice): each pair's figures
 // are reported, the drain rates as their median, the latencies over all pairs' probes together.
+// --drain-pairs sets the drain's own count (default: --pairs).
 //
 // Prints progress on stderr and one JSON object on stdout. Reports; asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -61,13 +64,17 @@ const { values: args } = parseArgs({
     // Rounds of both sides, the first side alternating: one pair's figures move with whatever
     // else the machine does; the median rate and the pooled latency samples move less.
     pairs: { type: 'string', default: '1' },
+    'drain-pairs': { type: 'string' },
+    'probe-poll-ms': { type: 'string', default: '5' },
   },
 });
 const PAIRS = Math.max(1, Number(args.pairs));
+const DRAIN_PAIRS = Math.max(1, Number(args['drain-pairs'] ?? PAIRS));
 const REAL_TIME = args.mode === 'real-time';
 const EVENTS = Number(args.events);
 const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
+const PROBE_POLL_MS = Math.max(1, Number(args['probe-poll-ms']));
 const PARTITIONS = 2;
 const MARKER = 10_000_000;
 const log = (line: string) => process.stderr.write(`bench connect: ${line}\n`);
@@ -329,14 +336,16 @@ function medianBy<T>(items: T[], rate: (t: T) => number | undefined): T | undefi
 
 async function drain(mongo: MongoClient, dir: string): Promise<Record<string, unknown>> {
   const pairs: Record<string, unknown>[] = [];
-  for (let i = 0; i < PAIRS; i++) pairs.push(await drainPair(mongo, dir, orderOf(i)));
+  for (let i = 0; i < DRAIN_PAIRS; i++) pairs.push(await drainPair(mongo, dir, orderOf(i)));
   type Figures = { eventsPerSecond: number };
   const median = (side: Side) =>
     medianBy(pairs, (p) => (p[side] as Figures | undefined)?.eventsPerSecond)?.[side];
   const { spark: _s, connect: _c, first: _f, ...common } = pairs[0]!;
   return {
     ...common,
-    ...(PAIRS > 1 ? { pairs: pairs.map(({ spark, connect, first }) => ({ first, spark, connect })) } : {}),
+    ...(DRAIN_PAIRS > 1
+      ? { pairs: pairs.map(({ spark, connect, first }) => ({ first, spark, connect })) }
+      : {}),
     spark: median('spark'),
     connect: median('connect'),
   };
@@ -444,7 +453,7 @@ async function offered(f: SparkFixture, coll: Collection<Document>, side: Side):
         }
         if (!polling && now - Math.min(...pending.values()) > 120_000) break;
       }
-      await sleep(20);
+      await sleep(PROBE_POLL_MS);
     }
   })();
   let seq = 1_000_000;
@@ -515,6 +524,7 @@ async function latency(mongo: MongoClient, dir: string): Promise<Record<string, 
   return {
     rate: RATE,
     seconds: SECONDS,
+    probePollMs: PROBE_POLL_MS,
     ...(PAIRS > 1 ? { pairs } : {}),
     ...(spark.length
       ? { spark: { outsideMs: outsideFigures(spark), inJobMs: latencySummary(inJob, 'mongodb') } }

@@ -52,11 +52,23 @@ final class Envelope {
     return text == null ? null : parse(text.getBytes(StandardCharsets.UTF_8));
   }
 
-  /** The envelope in UTF-8 as a Row of {@link TablePlan#ENVELOPE}, or null. */
+  /**
+   * The envelope in UTF-8 as a Row of {@link TablePlan#ENVELOPE}, or null. Plain ASCII is read by
+   * {@link EnvelopeScan}; what it leaves undecided, by Jackson.
+   */
   static Row parse(byte[] text) {
     if (text == null) {
       return null;
     }
+    try {
+      return EnvelopeScan.envelope(text);
+    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+      return parseWithJackson(text);
+    }
+  }
+
+  /** {@link #parse(byte[])} by Jackson's streaming parser alone. */
+  static Row parseWithJackson(byte[] text) {
     try (JsonParser p = JSON.createParser(text)) {
       if (p.nextToken() != JsonToken.START_OBJECT) {
         return null;
@@ -87,7 +99,7 @@ final class Envelope {
       if (p.nextToken() != null) {
         return null;
       }
-      Map<String, Object> before = "d".equals(op) && beforeFrom >= 0 ? parseMap(java.util.Arrays.copyOfRange(text, beforeFrom, beforeTo)) : null;
+      Map<String, Object> before = "d".equals(op) && beforeFrom >= 0 ? parseMapWithJackson(java.util.Arrays.copyOfRange(text, beforeFrom, beforeTo)) : null;
       return RowFactory.create(op, before, after, source, tsMs);
     } catch (IOException e) {
       return null;
@@ -110,6 +122,15 @@ final class Envelope {
     if (text == null) {
       return null;
     }
+    try {
+      return EnvelopeScan.map(text);
+    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+      return parseMapWithJackson(text);
+    }
+  }
+
+  /** {@link #parseMap(byte[])} by Jackson's streaming parser alone. */
+  static Map<String, Object> parseMapWithJackson(byte[] text) {
     try (JsonParser p = JSON.createParser(text)) {
       p.nextToken();
       Map<String, Object> out = stringMap(p, text);

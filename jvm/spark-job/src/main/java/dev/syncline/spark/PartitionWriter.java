@@ -158,7 +158,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
         truncateAt = truncateAt == null ? seq : truncateAt.max(seq);
         continue;
       }
-      JsonNode key = JSON.readTree(RedisSinkWriter.utf8(r.getString(cols.key())));
+      JsonNode key = keyTree(RedisSinkWriter.utf8(r.getString(cols.key())));
       StringBuilder k = new StringBuilder();
       for (String c : table.keyColumns) {
         k.append(SinkValues.toRedisText(key.get(c))).append('\u0001');
@@ -202,9 +202,11 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
     if (v != null && v.matches("[1-9][0-9]?")) {
       return Integer.parseInt(v);
     }
-    // 4 for both: into the stand-in, 1 in flight gave 1,089 and 1,751 events/s, 4 gave 2,979 and
-    // 2,541 (bench/spark-throughput.ts, 50,000 events, shared machine).
-    return 4;
+    // Redis 4. MongoDB 2: on 2 cores the server and the job share the CPU, and 4 chunks per
+    // partition in flight cost the stand-in more per write than 2 (drains of 200,000 events, 2
+    // partitions, 6 alternating pairs: 57,127–69,906 events/s with 4, 62,364–69,372 with 2,
+    // the 2 faster in 5 of 6; decision 0097).
+    return sink.equals("mongodb") ? 2 : 4;
   }
 
   @Override
@@ -460,6 +462,24 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
    * than the parse (decision 0096).
    */
   static JsonNode afterImage(byte[] value) throws java.io.IOException {
+    try {
+      return EnvelopeScan.afterTree(value);
+    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+      return afterImageWithJackson(value);
+    }
+  }
+
+  /** The message key's tree (plain ASCII by {@link EnvelopeScan}, the rest by Jackson). */
+  static JsonNode keyTree(byte[] key) throws java.io.IOException {
+    try {
+      return EnvelopeScan.keyTree(key);
+    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+      return JSON.readTree(key);
+    }
+  }
+
+  /** {@link #afterImage(byte[])} by Jackson alone. */
+  static JsonNode afterImageWithJackson(byte[] value) throws java.io.IOException {
     try (JsonParser p = JSON.createParser(value)) {
       JsonNode after = null;
       if (p.nextToken() != JsonToken.START_OBJECT) {
