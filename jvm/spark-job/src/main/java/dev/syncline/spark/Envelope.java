@@ -62,7 +62,7 @@ final class Envelope {
     }
     try {
       return EnvelopeScan.envelope(text);
-    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+    } catch (EnvelopeScan.Unsure e) {
       return parseWithJackson(text);
     }
   }
@@ -124,7 +124,7 @@ final class Envelope {
     }
     try {
       return EnvelopeScan.map(text);
-    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+    } catch (EnvelopeScan.Unsure e) {
       return parseMapWithJackson(text);
     }
   }

@@ -52,6 +52,9 @@ final class EnvelopeScan {
 
   private final byte[] b;
   private int i;
+  /** Set by {@link #member}: where the member's name is (quotes excluded). */
+  private int nameFrom;
+  private int nameTo;
   /** Set by {@link #skipString}: the string just passed had an escape. */
   private boolean escaped;
   /** Set by {@link #skipNumber}: the number just passed had a fraction or an exponent. */
@@ -73,37 +76,28 @@ final class EnvelopeScan {
     Map<String, Object> after = null;
     Row source = null;
     Long tsMs = null;
-    s.i++;
-    if (s.ws() == '}') {
-      s.i++;
-    } else {
-      while (true) {
-        int nameFrom = s.i + 1;
-        s.name();
-        int nameTo = s.i - 1;
-        s.colon();
+    if (s.open('}')) {
+      do {
+        s.member();
         int from = s.i;
-        if (s.is(nameFrom, nameTo, OP)) {
+        if (s.named(OP)) {
           UTF8String t = s.text(0);
           op = t == null ? null : t.toString();
-        } else if (s.is(nameFrom, nameTo, BEFORE)) {
+        } else if (s.named(BEFORE)) {
           boolean object = s.b[from] == '{';
           s.skipValue(0);
           beforeFrom = object ? from : -1;
           beforeTo = s.i;
-        } else if (s.is(nameFrom, nameTo, AFTER)) {
+        } else if (s.named(AFTER)) {
           after = s.b[from] == '{' ? s.textMap(0) : s.skipNull(0);
-        } else if (s.is(nameFrom, nameTo, SOURCE)) {
+        } else if (s.named(SOURCE)) {
           source = s.b[from] == '{' ? s.source() : s.skipNull(0);
-        } else if (s.is(nameFrom, nameTo, TS_MS)) {
+        } else if (s.named(TS_MS)) {
           tsMs = s.longValue();
         } else {
           s.skipValue(0);
         }
-        if (s.next('}')) {
-          break;
-        }
-      }
+      } while (!s.next('}'));
     }
     if (s.ws() != -1) {
       return null; // more after the object: not one JSON object
@@ -150,27 +144,20 @@ final class EnvelopeScan {
       throw UNSURE;
     }
     JsonNode after = null;
-    s.i++;
-    if (s.ws() == '}') {
-      return null;
-    }
-    while (true) {
-      int nameFrom = s.i + 1;
-      s.name();
-      int nameTo = s.i - 1;
-      s.colon();
-      if (s.is(nameFrom, nameTo, AFTER)) {
-        if (s.b[s.i] != '{') {
-          throw UNSURE;
+    if (s.open('}')) {
+      do {
+        s.member();
+        if (s.named(AFTER)) {
+          if (s.b[s.i] != '{') {
+            throw UNSURE;
+          }
+          after = s.node(0);
+        } else {
+          s.skipValue(0);
         }
-        after = s.node(0);
-      } else {
-        s.skipValue(0);
-      }
-      if (s.next('}')) {
-        return after;
-      }
+      } while (!s.next('}'));
     }
+    return after;
   }
 
   /** The value at {@link #i} as a Jackson tree node with the node types Jackson's reader picks. */
@@ -190,35 +177,22 @@ final class EnvelopeScan {
       }
       case '{' -> {
         ObjectNode o = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
-        i++;
-        if (ws() == '}') {
-          i++;
-          return o;
+        if (open('}')) {
+          do {
+            member();
+            o.set(memberName(), node(depth + 1)); // a name twice: the last value, in the first one's place
+          } while (!next('}'));
         }
-        while (true) {
-          int nameFrom = i + 1;
-          name();
-          String name = new String(b, nameFrom, i - 1 - nameFrom, StandardCharsets.ISO_8859_1);
-          colon();
-          o.set(name, node(depth + 1)); // a name twice: the last value, in the first one's place
-          if (next('}')) {
-            return o;
-          }
-        }
+        return o;
       }
       case '[' -> {
         ArrayNode a = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode();
-        i++;
-        if (ws() == ']') {
-          i++;
-          return a;
+        if (open(']')) {
+          do {
+            a.add(node(depth + 1));
+          } while (!next(']'));
         }
-        while (true) {
-          a.add(node(depth + 1));
-          if (next(']')) {
-            return a;
-          }
-        }
+        return a;
       }
       case 't' -> {
         literal("true");
@@ -240,7 +214,7 @@ final class EnvelopeScan {
         if (fractional || i - from > 18) {
           throw UNSURE; // a double or a long near its bounds: Jackson's
         }
-        long v = Long.parseLong(new String(b, from, i - from, StandardCharsets.ISO_8859_1));
+        long v = longAt(from);
         // Jackson reads an integer in int range as an IntNode, else as a LongNode.
         return v >= Integer.MIN_VALUE && v <= Integer.MAX_VALUE ? IntNode.valueOf((int) v) : LongNode.valueOf(v);
       }
@@ -273,48 +247,32 @@ final class EnvelopeScan {
   /** The object at {@link #i} as an insertion-ordered map of value texts (a name twice: the last value). */
   private Map<String, Object> textMap(int depth) {
     Map<String, Object> out = new LinkedHashMap<>();
-    i++;
-    if (ws() == '}') {
-      i++;
-      return out;
+    if (open('}')) {
+      do {
+        member();
+        out.put(memberName(), text(depth + 1));
+      } while (!next('}'));
     }
-    while (true) {
-      int nameFrom = i + 1;
-      name();
-      String name = new String(b, nameFrom, i - 1 - nameFrom, StandardCharsets.ISO_8859_1);
-      colon();
-      out.put(name, text(depth + 1));
-      if (next('}')) {
-        return out;
-      }
-    }
+    return out;
   }
 
   private Row source() {
     String seq = null;
     Long tsMs = null;
-    i++;
-    if (ws() == '}') {
-      i++;
-      return RowFactory.create(seq, tsMs);
+    if (open('}')) {
+      do {
+        member();
+        if (named(SEQ)) {
+          UTF8String t = text(1);
+          seq = t == null ? null : t.toString();
+        } else if (named(TS_MS)) {
+          tsMs = longValue();
+        } else {
+          skipValue(1);
+        }
+      } while (!next('}'));
     }
-    while (true) {
-      int nameFrom = i + 1;
-      name();
-      int nameTo = i - 1;
-      colon();
-      if (is(nameFrom, nameTo, SEQ)) {
-        UTF8String t = text(1);
-        seq = t == null ? null : t.toString();
-      } else if (is(nameFrom, nameTo, TS_MS)) {
-        tsMs = longValue();
-      } else {
-        skipValue(1);
-      }
-      if (next('}')) {
-        return RowFactory.create(seq, tsMs);
-      }
-    }
+    return RowFactory.create(seq, tsMs);
   }
 
   /** The value at {@link #i} as {@link Envelope}'s text: cut from the bytes, null for JSON null. */
@@ -357,7 +315,7 @@ final class EnvelopeScan {
         return null;
       }
       try {
-        return Long.parseLong(new String(b, from, i - from, StandardCharsets.ISO_8859_1));
+        return longAt(from);
       } catch (NumberFormatException e) {
         return null; // beyond a long: Jackson's BIG_INTEGER, read as null
       }
@@ -372,18 +330,37 @@ final class EnvelopeScan {
     return null;
   }
 
-  /** Passes a field name and its quotes; names with escapes are left to Jackson. */
-  private void name() {
+  /**
+   * Passes the bracket at {@link #i}: true if a member or element follows, false if the bracket
+   * closes at once (passed too).
+   */
+  private boolean open(char close) {
+    i++;
+    int c = ws();
+    if (c == -1) {
+      throw UNSURE;
+    }
+    if (c == close) {
+      i++;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Passes a member's name and colon, up to its value ({@link #nameFrom}, {@link #nameTo}); names
+   * with escapes are left to Jackson.
+   */
+  private void member() {
     if (i >= b.length || b[i] != '"') {
       throw UNSURE;
     }
+    nameFrom = i + 1;
     skipString();
     if (escaped) {
       throw UNSURE;
     }
-  }
-
-  private void colon() {
+    nameTo = i - 1;
     if (ws() != ':') {
       throw UNSURE;
     }
@@ -391,6 +368,39 @@ final class EnvelopeScan {
     if (ws() == -1) {
       throw UNSURE;
     }
+  }
+
+  private String memberName() {
+    return new String(b, nameFrom, nameTo - nameFrom, StandardCharsets.ISO_8859_1);
+  }
+
+  /** Whether the last member's name is {@code word}. */
+  private boolean named(byte[] word) {
+    if (nameTo - nameFrom != word.length) {
+      return false;
+    }
+    for (int k = 0; k < word.length; k++) {
+      if (b[nameFrom + k] != word[k]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The integer of JSON's grammar from {@code from} to {@link #i}. Up to 18 characters it cannot
+   * overflow and is summed here (no String per value: ts_ms is read twice per event).
+   */
+  private long longAt(int from) {
+    if (i - from > 18) {
+      return Long.parseLong(new String(b, from, i - from, StandardCharsets.ISO_8859_1));
+    }
+    boolean negative = b[from] == '-';
+    long v = 0;
+    for (int k = negative ? from + 1 : from; k < i; k++) {
+      v = v * 10 + (b[k] - '0');
+    }
+    return negative ? -v : v;
   }
 
   /** After a member or element: true at the closing bracket (passed), false after a comma. */
@@ -418,31 +428,18 @@ final class EnvelopeScan {
     switch (c) {
       case '"' -> skipString();
       case '{' -> {
-        i++;
-        if (ws() == '}') {
-          i++;
-          return;
-        }
-        while (true) {
-          name();
-          colon();
-          skipValue(depth + 1);
-          if (next('}')) {
-            return;
-          }
+        if (open('}')) {
+          do {
+            member();
+            skipValue(depth + 1);
+          } while (!next('}'));
         }
       }
       case '[' -> {
-        i++;
-        if (ws() == ']') {
-          i++;
-          return;
-        }
-        while (true) {
-          skipValue(depth + 1);
-          if (next(']')) {
-            return;
-          }
+        if (open(']')) {
+          do {
+            skipValue(depth + 1);
+          } while (!next(']'));
         }
       }
       case 't' -> literal("true");
@@ -588,17 +585,6 @@ final class EnvelopeScan {
     return -1;
   }
 
-  private boolean is(int from, int to, byte[] word) {
-    if (to - from != word.length) {
-      return false;
-    }
-    for (int k = 0; k < word.length; k++) {
-      if (b[from + k] != word[k]) {
-        return false;
-      }
-    }
-    return true;
-  }
 
   private static byte[] ascii(String s) {
     return s.getBytes(StandardCharsets.US_ASCII);

@@ -464,7 +464,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
   static JsonNode afterImage(byte[] value) throws java.io.IOException {
     try {
       return EnvelopeScan.afterTree(value);
-    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+    } catch (EnvelopeScan.Unsure e) {
       return afterImageWithJackson(value);
     }
   }
@@ -473,7 +473,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
   static JsonNode keyTree(byte[] key) throws java.io.IOException {
     try {
       return EnvelopeScan.keyTree(key);
-    } catch (EnvelopeScan.Unsure | IndexOutOfBoundsException e) {
+    } catch (EnvelopeScan.Unsure e) {
       return JSON.readTree(key);
     }
   }
