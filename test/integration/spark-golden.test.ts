@@ -3,6 +3,7 @@
 // row that stops passing the table's filter disappearing from both sinks, and deletes leaving
 // tombstones that readers of the data never see.
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { EJSON } from 'bson';
 import { readTopics } from '../../src/kafka/client.ts';
@@ -67,6 +68,9 @@ const narrow = (v: unknown): unknown => {
 };
 const canonical = (doc: unknown): unknown => narrow(JSON.parse(EJSON.stringify(doc, { relaxed: false })));
 
+const SWEEP_EXPIRED = 'sweep_test:expired';
+const SWEEP_LIVE = 'sweep_test:live';
+
 before(async () => {
   f = await sparkFixture('spark_golden', {
     tables: goldenTables(),
@@ -104,6 +108,16 @@ before(async () => {
     f,
     async (mongo) => !('gitVersion' in (await mongo.db('admin').command({ buildInfo: 1 }))),
   );
+  // Left by an earlier run: one tombstone past its expiry, one not (decision 0099).
+  await withSinks(f, async (mongo) => {
+    await mongo
+      .db(f.mongoDb)
+      .collection<{ _id: string; c: string; expireAt: Date }>('_syncline_tombstones')
+      .insertMany([
+        { _id: SWEEP_EXPIRED, c: 'sweep_test', expireAt: new Date(Date.now() - 60_000) },
+        { _id: SWEEP_LIVE, c: 'sweep_test', expireAt: new Date(Date.now() + 86_400_000) },
+      ]);
+  });
   run = runJob(f);
   await run.waitForRows(events.length);
 });
@@ -271,7 +285,7 @@ describe('Spark job on the golden events', () => {
       const tombs = await mongo
         .db(f.mongoDb)
         .collection('_syncline_tombstones')
-        .find({})
+        .find({ c: { $ne: 'sweep_test' } })
         .project({ expireAt: 0 })
         .toArray();
       assert.deepEqual(
@@ -306,6 +320,16 @@ describe('Spark job on the golden events', () => {
       assert.equal(await redis.get(`syncline:tomb:{${f.redisPrefix}:line:42:1}`), `9@${f.job.source.id}`);
       const ttl = await redis.ttl(`syncline:tomb:{${f.redisPrefix}:all_types:2}`);
       assert.ok(ttl > 6 * 24 * 3600, `tombstones expire after the configured period (ttl ${ttl} s)`);
+    });
+  });
+
+  test('the running job sweeps expired tombstones away and keeps the others', async () => {
+    await withSinks(f, async (mongo) => {
+      const tombs = mongo.db(f.mongoDb).collection<{ _id: string }>('_syncline_tombstones');
+      const deadline = Date.now() + 60_000;
+      while ((await tombs.findOne({ _id: SWEEP_EXPIRED })) && Date.now() < deadline) await sleep(200);
+      assert.equal(await tombs.findOne({ _id: SWEEP_EXPIRED }), null, 'the expired tombstone is gone');
+      assert.ok(await tombs.findOne({ _id: SWEEP_LIVE }), 'the tombstone that has not expired stays');
     });
   });
 
