@@ -112,7 +112,12 @@ final class MongoSinkWriter {
     if (!SWEPT.add(id)) {
       return;
     }
-    tombstones.createIndex(Indexes.ascending("expireAt"), new IndexOptions().expireAfter(0L, TimeUnit.SECONDS));
+    try {
+      tombstones.createIndex(Indexes.ascending("expireAt"), new IndexOptions().expireAfter(0L, TimeUnit.SECONDS));
+    } catch (RuntimeException e) {
+      SWEPT.remove(id); // the task fails; the writer of its retry creates the index and the sweep
+      throw e;
+    }
     MongoCollection<Document> swept = tombstones;
     SWEEPER.scheduleWithFixedDelay(
         () -> {
