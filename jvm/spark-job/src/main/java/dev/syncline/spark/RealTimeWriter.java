@@ -61,6 +61,9 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   /** The settle's bound: a steady stream is flushed at least this often. */
   static final long SETTLE_MAX_NANOS = 2_000_000;
   static final long APPLIED_EVERY_MS = 200;
+  /** The wait before a flush is tried again after an unreachable sink; it doubles up to the max. */
+  static final long RETRY_FIRST_MS = 250;
+  static final long RETRY_MAX_MS = 4_000;
   static final long STATS_EVERY_MS = 1000;
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -72,6 +75,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private final Applier writer;
   private final long settleGapNanos;
   private final long settleMaxNanos;
+  private final long retryFirstMs;
   private final StatsAccumulator stats;
   private final String checkpoint;
 
@@ -95,13 +99,19 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient int appliedPartition;
 
   RealTimeWriter(PartitionWriter writer, StatsAccumulator stats, String checkpoint) {
-    this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS);
+    this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS, RETRY_FIRST_MS);
   }
 
   RealTimeWriter(Applier writer, StatsAccumulator stats, String checkpoint, long settleGapNanos, long settleMaxNanos) {
+    this(writer, stats, checkpoint, settleGapNanos, settleMaxNanos, RETRY_FIRST_MS);
+  }
+
+  RealTimeWriter(
+      Applier writer, StatsAccumulator stats, String checkpoint, long settleGapNanos, long settleMaxNanos, long retryFirstMs) {
     this.writer = writer;
     this.settleGapNanos = settleGapNanos;
     this.settleMaxNanos = settleMaxNanos;
+    this.retryFirstMs = retryFirstMs;
     this.stats = stats;
     this.checkpoint = checkpoint;
   }
@@ -249,7 +259,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         continue;
       }
       try {
-        unreported.merge(writer.apply(batch.iterator()));
+        unreported.merge(applyThroughOutages(batch));
       } catch (Throwable t) {
         synchronized (this) {
           failure = t;
@@ -264,6 +274,62 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       appliedDirty = true;
       reportDue();
     }
+  }
+
+  /**
+   * Applies a flush, and applies the same rows again while the failure is an unreachable sink (a
+   * connection refused, reset, cut short or timed out) and the task is not closing. A failed flush
+   * only reaches Spark at the task's next row or at the end of its batch (the checkpoint interval,
+   * 5 minutes by default): after a 4 s SIGSTOP of Redis, a partition that got no further rows kept
+   * that sink stale for 4 minutes (chaos, 2026-12-05). The writes are version-guarded and
+   * idempotent, so applying rows again only counts them as stale; a dead letter may go out twice.
+   * Other failures, and an outage still on when the batch ends, fail the task as before: close()
+   * then throws and the batch is replayed from the checkpoint.
+   */
+  private Stats applyThroughOutages(List<Row> batch) throws Exception {
+    long backoff = retryFirstMs;
+    int tries = 0;
+    while (true) {
+      try {
+        Stats applied = writer.apply(batch.iterator());
+        if (tries > 0) {
+          System.err.println("syncline spark: a sink is reachable again; " + batch.size() + " rows written after " + (tries + 1) + " tries");
+        }
+        return applied;
+      } catch (Exception e) {
+        if (!unreachable(e)) {
+          throw e;
+        }
+        synchronized (this) {
+          if (closing) {
+            throw e;
+          }
+          if (tries == 0) {
+            System.err.println("syncline spark: a sink is unreachable (" + Checker.firstLine(e) + "); trying its rows again until it answers or the batch ends");
+          }
+          tries++;
+          waitQuietly(backoff);
+          if (closing) {
+            throw e;
+          }
+        }
+        backoff = Math.min(RETRY_MAX_MS, backoff * 2);
+      }
+    }
+  }
+
+  /** A connection to a sink failed, as opposed to a write the sink refused. */
+  static boolean unreachable(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof redis.clients.jedis.exceptions.JedisConnectionException
+          || t instanceof com.mongodb.MongoSocketException
+          || t instanceof com.mongodb.MongoTimeoutException
+          || t instanceof java.net.SocketException
+          || t instanceof java.net.SocketTimeoutException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Ms until the applied position or the counters are due to be recorded; MAX_VALUE: nothing to record. */

@@ -1,6 +1,7 @@
 package dev.syncline.spark;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -10,12 +11,15 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.catalyst.expressions.GenericRowWithSchema;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import redis.clients.jedis.exceptions.JedisConnectionException;
 
 /**
  * How a real-time task groups the rows Spark hands it one by one into flushes (the settle of
@@ -108,5 +112,86 @@ class RealTimeWriterTest {
 
     assertTrue(beforeClose >= 2, "flushes while the stream ran: " + beforeClose);
     assertEquals(o, recorder.flushes.stream().mapToLong(List::size).sum(), "every row applied once");
+  }
+
+  /** Fails its first {@code failures} flushes with what {@code failure} makes, then records them. */
+  private static final class FailingSink implements RealTimeWriter.Applier {
+    private static final long serialVersionUID = 1L;
+    final AtomicInteger calls = new AtomicInteger();
+    final List<Long> applied = new CopyOnWriteArrayList<>();
+    private final int failures;
+    private final transient Supplier<RuntimeException> failure;
+
+    FailingSink(int failures, Supplier<RuntimeException> failure) {
+      this.failures = failures;
+      this.failure = failure;
+    }
+
+    @Override
+    public Stats apply(Iterator<Row> rows) {
+      List<Long> offsets = new ArrayList<>();
+      rows.forEachRemaining(r -> offsets.add(r.<Long>getAs(TablePlan.OFFSET)));
+      if (calls.incrementAndGet() <= failures) {
+        throw failure.get();
+      }
+      applied.addAll(offsets);
+      return new Stats();
+    }
+  }
+
+  /** A writer whose flush waits 50 ms for more rows (all of a test's rows go as one) and retries after 10 ms. */
+  private RealTimeWriter openedWithRetries(FailingSink sink) {
+    RealTimeWriter w =
+        new RealTimeWriter(sink, new StatsAccumulator(), dir.toString(), TimeUnit.MILLISECONDS.toNanos(50), TimeUnit.MILLISECONDS.toNanos(200), 10);
+    w.open(0, 0);
+    return w;
+  }
+
+  private static void waitFor(java.util.function.BooleanSupplier done) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!done.getAsBoolean() && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+  }
+
+  @Test
+  void rowsThatMetAnUnreachableSinkAreWrittenOnceItAnswersThoughNoFurtherRowCame() throws Exception {
+    FailingSink sink = new FailingSink(2, () -> new JedisConnectionException("Unexpected end of stream."));
+    RealTimeWriter w = openedWithRetries(sink);
+    for (long o = 0; o < 5; o++) {
+      w.process(row(o));
+    }
+    // No further row: before the retry the failure waited for one, or for the batch's end.
+    waitFor(() -> sink.applied.size() == 5);
+
+    assertEquals(List.of(0L, 1L, 2L, 3L, 4L), sink.applied, "the same rows, once the sink answered");
+    assertEquals(3, sink.calls.get(), "two refused tries, then the one that landed");
+    w.close(null); // the batch commits: everything it read is written
+  }
+
+  @Test
+  void aWriteTheSinkRefusesIsNotTriedAgainAndFailsTheBatch() throws Exception {
+    FailingSink sink = new FailingSink(Integer.MAX_VALUE, () -> new IllegalStateException("document too large"));
+    RealTimeWriter w = openedWithRetries(sink);
+    w.process(row(0));
+    waitFor(() -> sink.calls.get() > 0);
+    Thread.sleep(100);
+
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> w.close(null));
+    assertEquals("document too large", e.getMessage());
+    assertEquals(1, sink.calls.get(), "a refusal is not an outage");
+  }
+
+  @Test
+  void anOutageStillOnWhenTheBatchEndsFailsItSoTheBatchIsReadAgain() throws Exception {
+    FailingSink sink = new FailingSink(Integer.MAX_VALUE, () -> new JedisConnectionException("Connection refused"));
+    RealTimeWriter w = openedWithRetries(sink);
+    w.process(row(0));
+    waitFor(() -> sink.calls.get() >= 3);
+
+    long closing = System.nanoTime();
+    assertThrows(JedisConnectionException.class, () -> w.close(null));
+    assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(5), "close does not wait out the retries");
+    assertTrue(sink.applied.isEmpty());
   }
 }
