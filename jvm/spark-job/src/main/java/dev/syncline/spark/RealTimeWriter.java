@@ -293,7 +293,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       try {
         Stats applied = writer.apply(batch.iterator());
         if (tries > 0) {
-          System.err.println("syncline spark: a sink is reachable again; " + batch.size() + " rows written after " + (tries + 1) + " tries");
+          System.err.println("syncline spark: " + where(batch) + " answers again; " + batch.size() + " rows written after " + (tries + 1) + " tries");
         }
         return applied;
       } catch (Exception e) {
@@ -305,7 +305,9 @@ final class RealTimeWriter extends ForeachWriter<Row> {
             throw e;
           }
           if (tries == 0) {
-            System.err.println("syncline spark: a sink is unreachable (" + Checker.firstLine(e) + "); trying its rows again until it answers or the batch ends");
+            System.err.println(
+                "syncline spark: " + where(batch) + " is unreachable (" + Checker.firstLine(e)
+                    + "); its rows are tried again until it answers or the batch ends");
           }
           tries++;
           waitQuietly(backoff);
@@ -316,6 +318,14 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         backoff = Math.min(RETRY_MAX_MS, backoff * 2);
       }
     }
+  }
+
+  /** "sink (topic-partition)" for a message: the checkpoint ends in {@code <sink>/<topic>}. */
+  private String where(List<Row> batch) {
+    String[] folders = checkpoint.split("/+");
+    String sink = folders.length >= 2 ? folders[folders.length - 2] : "the sink";
+    Row first = batch.get(0);
+    return sink + " (" + first.getAs(TablePlan.TOPIC) + "-" + first.getAs(TablePlan.PARTITION) + ")";
   }
 
   /** A connection to a sink failed, as opposed to a write the sink refused. */
