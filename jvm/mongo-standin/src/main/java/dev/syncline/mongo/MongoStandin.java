@@ -50,8 +50,8 @@ public final class MongoStandin {
    * Network threads (netty event loops). The library runs each command on its connection's loop,
    * and netty's default of two loops per core made connections share one: a command waited for
    * whatever another connection had sent first, even to another collection. Connections take the
-   * loops in turn, so up to this many open at once never share one, as with MongoDB's thread per
-   * connection; an idle loop is a thread blocked in epoll.
+   * loops in turn, so this many opened one after another each get a loop of their own, close to
+   * MongoDB's thread per connection; an idle loop is a thread blocked in epoll.
    */
   static final int DEFAULT_IO_THREADS = 32;
 
