@@ -123,6 +123,16 @@ final class Checker {
     }
   }
 
+  /** The first of {@code e} and its causes that {@code is} accepts, or null. */
+  static Throwable cause(Throwable e, java.util.function.Predicate<Throwable> is) {
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (is.test(t)) {
+        return t;
+      }
+    }
+    return null;
+  }
+
   static String firstLine(Throwable e) {
     String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     int nl = m.indexOf('\n');

@@ -330,16 +330,14 @@ final class RealTimeWriter extends ForeachWriter<Row> {
 
   /** A connection to a sink failed, as opposed to a write the sink refused. */
   static boolean unreachable(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-      if (t instanceof redis.clients.jedis.exceptions.JedisConnectionException
-          || t instanceof com.mongodb.MongoSocketException
-          || t instanceof com.mongodb.MongoTimeoutException
-          || t instanceof java.net.SocketException
-          || t instanceof java.net.SocketTimeoutException) {
-        return true;
-      }
-    }
-    return false;
+    return Checker.cause(
+            e,
+            t -> t instanceof redis.clients.jedis.exceptions.JedisConnectionException
+                || t instanceof com.mongodb.MongoSocketException
+                || t instanceof com.mongodb.MongoTimeoutException
+                || t instanceof java.net.SocketException
+                || t instanceof java.net.SocketTimeoutException)
+        != null;
   }
 
   /** Ms until the applied position or the counters are due to be recorded; MAX_VALUE: nothing to record. */

@@ -453,12 +453,7 @@ public final class SynclineJob {
   }
 
   static Throwable linkageError(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-      if (t instanceof LinkageError) {
-        return t;
-      }
-    }
-    return null;
+    return Checker.cause(e, t -> t instanceof LinkageError);
   }
 
   static final int MAX_POLL_RECORDS = 2_000;
