@@ -361,6 +361,14 @@ final class BsonStorage {
     if (a instanceof Long x && b instanceof Long y) {
       return Long.compare(x, y);
     }
+    // An INT primary key arrives as int32, and tombstone _ids are strings: without these two,
+    // the job's keys went through the rank chain while a connector's int64 keys did not.
+    if (a instanceof Integer x && b instanceof Integer y) {
+      return Integer.compare(x, y);
+    }
+    if (a instanceof String x && b instanceof String y) {
+      return x.compareTo(y);
+    }
     int ra = rank(a);
     int rb = rank(b);
     if (ra != rb) {
