@@ -33,6 +33,12 @@ const N = {
   guardedBulks: quick ? 10 : 30,
   evalshaOps: quick ? 100_000 : 300_000,
   connectEvents: quick ? 20_000 : 200_000,
+  /**
+   * One more drain pair, five times the backlog: in 200,000 events the connector's JVM is still
+   * compiling (its rate rose from 41,000–46,000 to 59,000–67,000 events/s at 1,000,000), so the
+   * short drain alone hid how the two compare on a real backlog (decision 0101). Full runs only.
+   */
+  connectLongEvents: quick ? 0 : 1_000_000,
   clusterEvents: quick ? 40_000 : 120_000,
   connectSeconds: quick ? 15 : 60,
   /** Interleaved Spark/Connect pairs: the drain's median rate, the latency over all pairs' probes. */
@@ -480,6 +486,20 @@ async function main(): Promise<void> {
   ]);
   const connect = lastJson<ConnectBaseline>(cb.stdout);
   if (!connect) log(`Connect baseline failed: ${cb.stderr.slice(-1500)}`);
+  let connectLong: ConnectBaseline | null = null;
+  if (N.connectLongEvents) {
+    log(`Kafka Connect vs the Spark job: one drain pair of a ${N.connectLongEvents}-event backlog`);
+    const cl = tsx('bench/connect-baseline.ts', [
+      '--only',
+      'drain',
+      '--events',
+      String(N.connectLongEvents),
+      '--drain-pairs',
+      '1',
+    ]);
+    connectLong = lastJson<ConnectBaseline>(cl.stdout);
+    if (!connectLong) log(`long Connect drain failed: ${cl.stderr.slice(-1500)}`);
+  }
 
   log(`latency probe (outside the job): 1,000 and 5,000 row changes/s offered, ${N.probeSeconds} s each`);
   const pr = tsx('bench/latency-probe.ts', ['--rates', '1000,5000', '--seconds', String(N.probeSeconds)]);
@@ -597,6 +617,16 @@ async function main(): Promise<void> {
     (v) => v >= 1,
     `syncline ${fmt(sparkMongoOnly)} vs connector ${fmt(cDrain)} events/s (ratio ${fmt(ratio(sparkMongoOnly, cDrain))})`,
   );
+  if (N.connectLongEvents) {
+    const sLong = connectLong?.drain?.spark?.eventsPerSecond;
+    const cLong = connectLong?.drain?.connect?.eventsPerSecond;
+    judge(
+      `long backlog drain (${fmt(N.connectLongEvents)} events) into MongoDB at least as fast as Kafka Connect`,
+      ratio(sLong, cLong),
+      (v) => v >= 1,
+      `syncline ${fmt(sLong)} vs connector ${fmt(cLong)} events/s, one pair (ratio ${fmt(ratio(sLong, cLong))})`,
+    );
+  }
   const sP99 = connect?.latency?.spark?.outsideMs.p99;
   const cP99 = connect?.latency?.connect?.outsideMs.p99;
   judge(
@@ -635,6 +665,7 @@ async function main(): Promise<void> {
     sparkRedisOnlyMicroBatch: sparkRedisMicroBatch,
     sparkCluster: cluster,
     connect,
+    connectLong,
     probe,
     e2e,
     ratios,
@@ -670,6 +701,11 @@ async function main(): Promise<void> {
         ]),
     `| Spark job on a standalone cluster (spark-submit, ${fmt(N.clusterEvents)} pre-filled events, 4 tables, both sinks, micro-batch): 1 worker / 2 workers | ${fmt(cluster?.oneWorker.eventsPerSecond)} / ${fmt(cluster?.twoWorkers.eventsPerSecond)} events/s | 2 ÷ 1 workers = ${fmt(cluster?.twoVsOneWorker)} (on ${cpus().length} cores) |`,
     `| backlog drain into MongoDB only (${fmt(connect?.drain?.events)} pre-filled events, one table; median of ${N.connectDrainPairs} interleaved pairs): syncline Spark job / Kafka Connect sink | ${fmt(sparkMongoOnly)} / ${fmt(cDrain)} events/s | Spark ÷ guarded raw = ${fmt(ratios.sparkMongoOnlyVsGuardedRaw)}; Spark ÷ Connect = ${fmt(ratio(sparkMongoOnly, cDrain))} |`,
+    ...(connectLong
+      ? [
+          `| long backlog drain into MongoDB only (${fmt(connectLong.drain?.events)} pre-filled events, one pair): syncline Spark job / Kafka Connect sink | ${fmt(connectLong.drain?.spark?.eventsPerSecond)} / ${fmt(connectLong.drain?.connect?.eventsPerSecond)} events/s | Spark ÷ Connect = ${fmt(ratio(connectLong.drain?.spark?.eventsPerSecond, connectLong.drain?.connect?.eventsPerSecond))} |`,
+        ]
+      : []),
     `| 1,000 events/s offered (${fmt(N.connectSeconds)} s × ${N.connectPairs} interleaved pairs, all probes, polled every ${fmt(connect?.latency?.probePollMs ?? 20)} ms), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,
     ...(probe?.phases ?? []).map(
       (p) =>
