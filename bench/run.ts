@@ -34,9 +34,9 @@ const N = {
   evalshaOps: quick ? 100_000 : 300_000,
   connectEvents: quick ? 20_000 : 200_000,
   /**
-   * One more drain pair, five times the backlog: in 200,000 events the connector's JVM is still
-   * compiling (its rate rose from 41,000–46,000 to 59,000–67,000 events/s at 1,000,000), so the
-   * short drain alone hid how the two compare on a real backlog (decision 0101). Full runs only.
+   * One more drain pair, five times the backlog: over 200,000 events the connector's JVM is still
+   * warming up (32,600–46,400 events/s there, 59,000–67,000 over 1,000,000), so the short drain
+   * alone hid how the two compare on a real backlog (decision 0101). Full runs only.
    */
   connectLongEvents: quick ? 0 : 1_000_000,
   clusterEvents: quick ? 40_000 : 120_000,
