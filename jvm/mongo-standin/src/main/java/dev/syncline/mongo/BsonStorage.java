@@ -361,8 +361,8 @@ final class BsonStorage {
     if (a instanceof Long x && b instanceof Long y) {
       return Long.compare(x, y);
     }
-    // An INT primary key arrives as int32, and tombstone _ids are strings: without these two,
-    // the job's keys went through the rank chain while a connector's int64 keys did not.
+    // An INT primary key arrives as int32 and tombstone _ids are strings, as common as int64:
+    // they went through the rank chain on every compare (decision 0101). Same order as there.
     if (a instanceof Integer x && b instanceof Integer y) {
       return Integer.compare(x, y);
     }
