@@ -102,10 +102,6 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS, RETRY_FIRST_MS);
   }
 
-  RealTimeWriter(Applier writer, StatsAccumulator stats, String checkpoint, long settleGapNanos, long settleMaxNanos) {
-    this(writer, stats, checkpoint, settleGapNanos, settleMaxNanos, RETRY_FIRST_MS);
-  }
-
   RealTimeWriter(
       Applier writer, StatsAccumulator stats, String checkpoint, long settleGapNanos, long settleMaxNanos, long retryFirstMs) {
     this.writer = writer;

@@ -46,11 +46,15 @@ class RealTimeWriterTest {
 
     @Override
     public Stats apply(Iterator<Row> rows) {
-      List<Long> offsets = new ArrayList<>();
-      rows.forEachRemaining(r -> offsets.add(r.<Long>getAs(TablePlan.OFFSET)));
-      flushes.add(offsets);
+      flushes.add(offsets(rows));
       return new Stats();
     }
+  }
+
+  private static List<Long> offsets(Iterator<Row> rows) {
+    List<Long> offsets = new ArrayList<>();
+    rows.forEachRemaining(r -> offsets.add(r.<Long>getAs(TablePlan.OFFSET)));
+    return offsets;
   }
 
   /** An opened task writer that flushes into {@code recorder}, with the settle's gap and bound. */
@@ -61,7 +65,8 @@ class RealTimeWriterTest {
             new StatsAccumulator(),
             dir.toString(),
             TimeUnit.MILLISECONDS.toNanos(gapMs),
-            TimeUnit.MILLISECONDS.toNanos(maxMs));
+            TimeUnit.MILLISECONDS.toNanos(maxMs),
+            RealTimeWriter.RETRY_FIRST_MS);
     w.open(0, 0);
     return w;
   }
@@ -129,8 +134,7 @@ class RealTimeWriterTest {
 
     @Override
     public Stats apply(Iterator<Row> rows) {
-      List<Long> offsets = new ArrayList<>();
-      rows.forEachRemaining(r -> offsets.add(r.<Long>getAs(TablePlan.OFFSET)));
+      List<Long> offsets = offsets(rows);
       if (calls.incrementAndGet() <= failures) {
         throw failure.get();
       }
