@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
+import { Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import { writeJobFile } from '../src/spark/launcher.ts';
 import { JVM_DIR, javaBinary } from '../src/stack/jvm.ts';
@@ -40,6 +40,7 @@ import {
   kvMessage,
   kvTable,
   runJob,
+  dropFixture,
   sparkFixture,
   type KvEvent,
   type SparkFixture,
@@ -405,7 +406,7 @@ async function drainPair(mongo: MongoClient, dir: string, order: Side[]): Promis
     log(`drain connect: ${JSON.stringify(out.connect)}`);
   };
   for (const side of order) await (side === 'spark' ? sparkSide() : connectSide());
-  await cleanup(f, mongo);
+  await cleanup(f);
   return out;
 }
 
@@ -561,7 +562,7 @@ async function latencyPair(
       out.inJob = windows;
     } finally {
       await run.stop();
-      await cleanup(f, mongo);
+      await cleanup(f);
     }
     log(`latency spark: ${JSON.stringify(outsideFigures([out.spark!]))}`);
   };
@@ -587,7 +588,7 @@ async function latencyPair(
         .db(database)
         .dropDatabase()
         .catch(() => undefined);
-      await cleanup(f, mongo);
+      await cleanup(f);
     }
     log(`latency connect: ${JSON.stringify(outsideFigures([out.connect!]))}`);
   };
@@ -595,15 +596,9 @@ async function latencyPair(
   return out;
 }
 
-async function cleanup(f: SparkFixture, mongo: MongoClient): Promise<void> {
-  await mongo
-    .db(f.mongoDb)
-    .dropDatabase()
-    .catch(() => undefined);
-  const admin = new Admin({ clientId: 'bench-connect-admin', bootstrapBrokers: f.stack.kafkaBrokers });
-  await admin.deleteTopics({ topics: [...Object.values(f.topics), f.dlqTopic] }).catch(() => undefined);
-  await admin.close();
-  rmSync(f.stateDir, { recursive: true, force: true });
+/** A failed cleanup is reported, not fatal: the figures are taken already. */
+async function cleanup(f: SparkFixture): Promise<void> {
+  await dropFixture(f).catch((err: Error) => log(`cleanup of ${f.name}: ${err.message}`));
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-bench-connect-'));

@@ -16,6 +16,7 @@ import {
   kvMessage,
   kvTable,
   produce,
+  dropFixture,
   sparkFixture,
   type KvEvent,
 } from '../test/integration/spark-support.ts';
@@ -106,7 +107,7 @@ async function drain(workers: number): Promise<Drain> {
     const n = steady.reduce((a, p) => a + p.numInputRows, 0);
     perSink[sink] = Math.round(n / ((end - start) / 1000));
   }
-  rmSync(f.stateDir, { recursive: true, force: true });
+  await dropFixture(f);
   return {
     workers,
     events,

@@ -7,7 +7,7 @@
 //   SINKS=redis | SINKS=mongodb measures one sink only.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
-import { kvMessage, kvTable, runJob, sparkFixture } from '../test/integration/spark-support.ts';
+import { dropFixture, kvMessage, kvTable, runJob, sparkFixture } from '../test/integration/spark-support.ts';
 import { latencySummary } from '../src/observe/status.ts';
 import { writeJobFile } from '../src/spark/launcher.ts';
 
@@ -65,6 +65,7 @@ await run.waitForRows(keys + sent, 300_000);
 const drainedMs = Date.now() - started;
 await producer.close();
 await run.stop();
+await dropFixture(f);
 const measured = run.progress.slice(warm);
 const d = measured.map((p) => p.durationMs).sort((a, b) => a - b);
 const pct = (q: number): number => d[Math.min(d.length - 1, Math.floor(q * d.length))] ?? 0;

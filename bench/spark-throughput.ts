@@ -7,6 +7,7 @@
 //   REALTIME=1 runs the job in real-time mode instead (spark.mode real-time, the default of `run`):
 //   the rate is the events over the time from a sink's first applied event to its last.
 import {
+  dropFixture,
   kvMessage,
   kvTable,
   produce,
@@ -114,6 +115,7 @@ console.log(
     2,
   ),
 );
+await dropFixture(f);
 process.exit(0);
 
 /** Real-time mode: watch each sink's applied position until every event is applied, then exit. */
@@ -179,5 +181,6 @@ async function realTime(): Promise<never> {
       2,
     ),
   );
+  await dropFixture(f);
   process.exit(0);
 }
