@@ -4,7 +4,6 @@
 // shows up as a non-zero exit instead of a silent crash loop.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import type { KafkaSettings } from '../../src/kafka/client.ts';
@@ -18,6 +17,7 @@ import {
   sparkFixture,
   type JobRun,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;
@@ -31,7 +31,7 @@ before(async () => {
 
 after(async () => {
   await run?.stop();
-  rmSync(f.stateDir, { recursive: true, force: true });
+  await dropCreatedFixtures();
 });
 
 const envelope = (k: number, seq: string, op = 'c', extra: Record<string, unknown> = {}) =>

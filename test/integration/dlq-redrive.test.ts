@@ -2,7 +2,6 @@
 // rule, and after the rule is fixed `dlq redrive` sends them back through the job exactly once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import type { KafkaSettings } from '../../src/kafka/client.ts';
@@ -16,6 +15,7 @@ import {
   withSinks,
   type JobRun,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;
@@ -35,7 +35,7 @@ before(async () => {
 
 after(async () => {
   await run?.stop();
-  rmSync(f.stateDir, { recursive: true, force: true });
+  await dropCreatedFixtures();
 });
 
 async function drain(name: string, limit: number): Promise<void> {

@@ -17,6 +17,7 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;
@@ -28,6 +29,7 @@ before(async () => {
 
 after(async () => {
   await run?.stop();
+  await dropCreatedFixtures();
 });
 
 function workload(keys: number, count: number): KvEvent[] {

@@ -16,6 +16,7 @@ import {
   withSinks,
   type JobRun,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;
@@ -124,6 +125,7 @@ before(async () => {
 
 after(async () => {
   await run?.stop();
+  await dropCreatedFixtures();
 });
 
 describe('Spark job on the golden events', () => {

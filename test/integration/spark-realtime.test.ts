@@ -20,6 +20,7 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let run: JobRun | undefined;
@@ -28,6 +29,7 @@ const started: JobRun[] = [];
 
 after(async () => {
   for (const r of started) await r.stop();
+  await dropCreatedFixtures();
 });
 
 function start(f: SparkFixture, jobFile: string): JobRun {

@@ -19,12 +19,14 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 
 const runs: JobRun[] = [];
 
 after(async () => {
   for (const r of runs) await r.stop();
+  await dropCreatedFixtures();
 });
 
 async function fixture(name: string): Promise<SparkFixture> {

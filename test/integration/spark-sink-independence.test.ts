@@ -1,7 +1,7 @@
 // Invariant 10, "each sink at its own pace": with MongoDB unreachable, Redis still receives every
 // change, each sink's lag is reported on its own, and once MongoDB is back its query catches up
 // from its own checkpoint (decision 0040).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +15,12 @@ import {
   runJob,
   sparkFixture,
   type KvEvent,
+  dropCreatedFixtures,
 } from './spark-support.ts';
 import { closedPort } from '../support/ports.ts';
+
+// Jobs are stopped inside each test; what the fixtures put into the stack goes at the end.
+after(dropCreatedFixtures);
 
 test('with MongoDB unreachable Redis still applies every change, the lag is shown per sink, and MongoDB catches up when it is back', async () => {
   const f = await sparkFixture('spark_sink_pace', { tables: [kvTable()] });

@@ -2,7 +2,7 @@
 // compares versions with) another source's entries; a TRUNCATE event (op t, null key, one copy per
 // partition) removes every older entry of the table from both sinks, and no replay of an event
 // from before it brings a row back.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readTopics } from '../../src/kafka/client.ts';
 import { writeJobFile } from '../../src/spark/launcher.ts';
@@ -17,7 +17,11 @@ import {
   withSinks,
   type KvEvent,
   type SparkFixture,
+  dropCreatedFixtures,
 } from './spark-support.ts';
+
+// Jobs are stopped inside each test; what the fixtures put into the stack goes at the end.
+after(dropCreatedFixtures);
 
 /** Runs the job over what Kafka holds now and waits for it to exit. */
 async function drain(f: SparkFixture, maxOffsetsPerTrigger?: number): Promise<ReturnType<typeof runJob>> {

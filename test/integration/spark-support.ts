@@ -101,6 +101,9 @@ export interface FixtureOptions {
   inputs?: Partial<JobInputs>;
 }
 
+/** The fixtures this process made and has not removed yet (node's test runner: one file each). */
+const created: SparkFixture[] = [];
+
 export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<SparkFixture> {
   const stack = await getStack();
   const name = uniqueName(prefix);
@@ -133,7 +136,21 @@ export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<S
     await admin.close();
   }
   const env = { ...process.env, SYNCLINE_MONGODB_URI: stack.mongoUrl, SYNCLINE_REDIS_URL: stack.redisUrl };
-  return { stack, name, topics, dlqTopic, mongoDb: name, redisPrefix, stateDir, job, jobFile, env };
+  const fixture = { stack, name, topics, dlqTopic, mongoDb: name, redisPrefix, stateDir, job, jobFile, env };
+  created.push(fixture);
+  return fixture;
+}
+
+/**
+ * Removes every fixture this process made (see {@link dropFixture}); a test file's `after` calls
+ * it once its jobs are stopped. A failed removal is reported, not a test failure: the stack is
+ * the developer's own, and CI's starts empty.
+ */
+export async function dropCreatedFixtures(): Promise<void> {
+  for (const f of created.splice(0))
+    await dropFixture(f).catch((err: Error) =>
+      process.stderr.write(`cleanup of ${f.name}: ${err.message}\n`),
+    );
 }
 
 export async function produce(
@@ -286,6 +303,8 @@ export async function dropFixture(f: SparkFixture): Promise<void> {
         if (keys.length > 0) await redis.unlink(keys);
   });
   rmSync(f.stateDir, { recursive: true, force: true });
+  const at = created.indexOf(f);
+  if (at >= 0) created.splice(at, 1);
 }
 
 export function uniqueTestName(prefix: string): string {
