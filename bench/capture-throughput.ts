@@ -27,6 +27,7 @@ import { Relay } from '../src/capture/trigger/relay.ts';
 import { createCaptureMetrics } from '../src/capture/metrics.ts';
 import { BinlogReader, currentBinlogHead, ensureBinlogStartPosition } from '../src/capture/binlog/index.ts';
 import { compareCoordinates } from '../src/mysql/binlog.ts';
+import { createAdmin } from '../src/kafka/client.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -315,6 +316,18 @@ async function main(): Promise<void> {
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
     await conn.end();
+    await dropTopics().catch((err: Error) => console.error(`cleanup: ${err.message}`));
+  }
+}
+
+/** The relay's and the binlog reader's topics: hundreds of thousands of events each run. */
+async function dropTopics(): Promise<void> {
+  const admin = createAdmin(config.kafka);
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } finally {
+    await admin.close();
   }
 }
 
