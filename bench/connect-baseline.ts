@@ -37,10 +37,10 @@ import { MongoClient, type Collection, type Document } from 'mongodb';
 import { writeJobFile } from '../src/spark/launcher.ts';
 import { JVM_DIR, javaBinary } from '../src/stack/jvm.ts';
 import {
+  dropFixture,
   kvMessage,
   kvTable,
   runJob,
-  dropFixture,
   sparkFixture,
   type KvEvent,
   type SparkFixture,

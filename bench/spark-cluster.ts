@@ -13,10 +13,10 @@ import { resolveStackOptions } from '../src/stack/options.ts';
 import { sparkHome } from '../src/stack/services/spark.ts';
 import { stackDown, stackUp } from '../src/stack/stack.ts';
 import {
+  dropFixture,
   kvMessage,
   kvTable,
   produce,
-  dropFixture,
   sparkFixture,
   type KvEvent,
 } from '../test/integration/spark-support.ts';

@@ -9,6 +9,7 @@ import { writeJobFile } from '../../src/spark/launcher.ts';
 import type { KafkaSettings } from '../../src/kafka/client.ts';
 import { listDeadLetters, readDeadLetters, redriveDeadLetters } from '../../src/kafka/dlq.ts';
 import {
+  dropCreatedFixtures,
   kvMessage,
   kvTable,
   produce,
@@ -17,7 +18,6 @@ import {
   sparkFixture,
   type JobRun,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;

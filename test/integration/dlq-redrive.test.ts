@@ -7,6 +7,7 @@ import { writeJobFile } from '../../src/spark/launcher.ts';
 import type { KafkaSettings } from '../../src/kafka/client.ts';
 import { listDeadLetters, redriveDeadLetters } from '../../src/kafka/dlq.ts';
 import {
+  dropCreatedFixtures,
   kvMessage,
   kvTable,
   produce,
@@ -15,7 +16,6 @@ import {
   withSinks,
   type JobRun,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import {
+  dropCreatedFixtures,
   expectedKv,
   kvMessage,
   kvTable,
@@ -17,7 +18,6 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { EJSON } from 'bson';
 import { readTopics } from '../../src/kafka/client.ts';
 import {
+  dropCreatedFixtures,
   goldenEvents,
   goldenTables,
   produce,
@@ -16,7 +17,6 @@ import {
   withSinks,
   type JobRun,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let f: SparkFixture;

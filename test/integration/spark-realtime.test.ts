@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endOffsets, sinkCommittedOffsets, topicLag } from '../../src/observe/lag.ts';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import {
+  dropCreatedFixtures,
   expectedKv,
   kvMessage,
   kvTable,
@@ -20,7 +21,6 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 let run: JobRun | undefined;

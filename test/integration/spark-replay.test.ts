@@ -9,6 +9,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  dropCreatedFixtures,
   expectedKv,
   kvMessage,
   kvTable,
@@ -19,7 +20,6 @@ import {
   type JobRun,
   type KvEvent,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 const runs: JobRun[] = [];

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sinkCommittedOffsets, topicLag, endOffsets } from '../../src/observe/lag.ts';
 import {
+  dropCreatedFixtures,
   expectedKv,
   kvMessage,
   kvTable,
@@ -15,7 +16,6 @@ import {
   runJob,
   sparkFixture,
   type KvEvent,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 import { closedPort } from '../support/ports.ts';
 

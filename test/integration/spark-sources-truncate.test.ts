@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readTopics } from '../../src/kafka/client.ts';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import {
+  dropCreatedFixtures,
   kvMessage,
   kvTable,
   kvTruncateMessages,
@@ -17,7 +18,6 @@ import {
   withSinks,
   type KvEvent,
   type SparkFixture,
-  dropCreatedFixtures,
 } from './spark-support.ts';
 
 // Jobs are stopped inside each test; what the fixtures put into the stack goes at the end.
