@@ -27,7 +27,7 @@ import { Relay } from '../src/capture/trigger/relay.ts';
 import { createCaptureMetrics } from '../src/capture/metrics.ts';
 import { BinlogReader, currentBinlogHead, ensureBinlogStartPosition } from '../src/capture/binlog/index.ts';
 import { compareCoordinates } from '../src/mysql/binlog.ts';
-import { createAdmin } from '../src/kafka/client.ts';
+import { createAdmin, deleteTopicsWhere } from '../src/kafka/client.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -324,8 +324,7 @@ async function main(): Promise<void> {
 async function dropTopics(): Promise<void> {
   const admin = createAdmin(config.kafka);
   try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
+    await deleteTopicsWhere(admin, (t) => t.startsWith(`${config.kafka.topicPrefix}.`));
   } finally {
     await admin.close();
   }

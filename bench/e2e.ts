@@ -21,7 +21,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createClient } from 'redis';
 import { CHANGELOG_TABLE } from '../src/capture/trigger/ddl.ts';
 import { loadConfig, type Config } from '../src/config/load.ts';
-import { createAdmin } from '../src/kafka/client.ts';
+import { createAdmin, deleteTopicsWhere } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
 import { DEMO_TABLES } from '../src/mysql/demo/schema.ts';
 import { createDemoSchema, seedDemo } from '../src/mysql/demo/seed.ts';
@@ -402,8 +402,7 @@ async function cleanup(config: Config, conn: Connection, database: string): Prom
       if ((keys as string[]).length) await redis.del(keys as string[]);
   await redis.close();
   const admin = createAdmin(config.kafka);
-  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
-  if (topics.length) await admin.deleteTopics({ topics });
+  await deleteTopicsWhere(admin, (t) => t.startsWith(`${config.kafka.topicPrefix}.`));
   await admin.close();
   rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
   rmSync(progressFile(config), { force: true });

@@ -23,7 +23,7 @@ import { createPool } from 'mysql2/promise';
 import { createClient } from 'redis';
 import { loadConfig, type Config } from '../src/config/load.ts';
 import { Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
-import { connectionOptions, createAdmin } from '../src/kafka/client.ts';
+import { connectionOptions, createAdmin, deleteTopicsWhere } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
 import { latencySummary, recentProgress, waitForZeroLag } from '../src/observe/status.ts';
@@ -311,8 +311,9 @@ async function main(): Promise<void> {
     await redis.close();
     await mongo.close();
     const admin = createAdmin(config.kafka);
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${config.kafka.topicPrefix}.`));
-    if (topics.length) await admin.deleteTopics({ topics }).catch(() => undefined);
+    await deleteTopicsWhere(admin, (t) => t.startsWith(`${config.kafka.topicPrefix}.`)).catch(
+      () => undefined,
+    );
     await admin.close();
     rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
     rmSync(progressFile(config), { force: true });

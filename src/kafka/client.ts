@@ -57,6 +57,16 @@ export function createAdmin(kafka: KafkaSettings): Admin {
 }
 
 /**
+ * Deletes the existing topics that `wanted` picks and returns them. The broker finishes a deletion
+ * after it answers: a caller about to recreate one waits until it is gone from the list.
+ */
+export async function deleteTopicsWhere(admin: Admin, wanted: (topic: string) => boolean): Promise<string[]> {
+  const topics = (await admin.listTopics()).filter(wanted);
+  if (topics.length > 0) await admin.deleteTopics({ topics });
+  return topics;
+}
+
+/**
  * Topic settings beyond partitions and replicas. With three or more copies a write is only
  * acknowledged once two hold it (acks=all waits for the in-sync set): one broker may then die
  * without losing an acknowledged event, and producers keep going while it is away. With fewer

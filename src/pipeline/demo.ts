@@ -8,7 +8,7 @@ import { MongoClient } from 'mongodb';
 import type { Connection } from 'mysql2/promise';
 import { createClient, type RedisClientType } from 'redis';
 import { resolveConfig, type Config } from '../config/load.ts';
-import { createAdmin } from '../kafka/client.ts';
+import { createAdmin, deleteTopicsWhere } from '../kafka/client.ts';
 import { registerSecret } from '../config/redact.ts';
 import { connect, connectSource } from '../mysql/connect.ts';
 import { DEMO_TABLES } from '../mysql/demo/schema.ts';
@@ -99,13 +99,13 @@ async function resetDemo(config: Config): Promise<void> {
   await redis.close();
   const admin = createAdmin(config.kafka);
   try {
-    const topics = (await admin.listTopics()).filter(
+    const topics = await deleteTopicsWhere(
+      admin,
       (t) =>
         t.startsWith(`${config.kafka.topicPrefix}.${config.source.database}.`) ||
         t === `${config.kafka.topicPrefix}.dlq`,
     );
     if (topics.length > 0) {
-      await admin.deleteTopics({ topics });
       // Deletion is asynchronous: a topic recreated before it is gone keeps its old messages.
       for (let i = 0; i < 60; i++) {
         const left = (await admin.listTopics()).filter((t) => topics.includes(t));

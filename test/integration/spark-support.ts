@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
 import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
+import { deleteTopicsWhere } from '../../src/kafka/client.ts';
 import type { TableSchema } from '../../src/model/types.ts';
 import {
   buildJobDescription,
@@ -284,8 +285,7 @@ export async function dropFixture(f: SparkFixture): Promise<void> {
   const admin = new Admin({ clientId: 'spark-test-admin', bootstrapBrokers: f.stack.kafkaBrokers });
   try {
     const mine = new Set([...Object.values(f.topics), f.dlqTopic]);
-    const topics = (await admin.listTopics()).filter((t) => mine.has(t));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
+    await deleteTopicsWhere(admin, (t) => mine.has(t));
   } finally {
     await admin.close();
   }
