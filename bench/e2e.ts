@@ -14,14 +14,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createClient } from 'redis';
 import { CHANGELOG_TABLE } from '../src/capture/trigger/ddl.ts';
 import { loadConfig, type Config } from '../src/config/load.ts';
-import { createAdmin, deleteTopicsWhere } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
 import { DEMO_TABLES } from '../src/mysql/demo/schema.ts';
 import { createDemoSchema, seedDemo } from '../src/mysql/demo/seed.ts';
@@ -35,6 +34,7 @@ import {
   waitForZeroLag,
 } from '../src/observe/status.ts';
 import { resolvePipeline } from '../src/pipeline/job.ts';
+import { removePipelineData } from '../src/pipeline/remove-data.ts';
 import { pipelineName, progressFile, type ResolvedPipeline } from '../src/spark/pipeline-files.ts';
 import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
@@ -382,30 +382,13 @@ async function main(): Promise<void> {
       await Promise.race([exited, sleep(60_000)]);
       if (run.exitCode === null) run.kill('SIGKILL');
     }
-    await cleanup(config, conn, database).catch((err: Error) => log(`cleanup: ${err.message}`));
+    await removePipelineData(config, { dropSource: true }).catch((err: Error) =>
+      log(`cleanup: ${err.message}`),
+    );
     await conn.end();
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-}
-
-async function cleanup(config: Config, conn: Connection, database: string): Promise<void> {
-  await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`);
-  const mongo = new MongoClient(config.sinks.mongodb.url);
-  await mongo.connect();
-  await mongo.db(config.sinks.mongodb.database).dropDatabase();
-  await mongo.close();
-  const redis = createClient({ url: config.sinks.redis.url });
-  await redis.connect();
-  for (const pattern of [`${database}:*`, `syncline:tomb:{${database}:*`])
-    for await (const keys of redis.scanIterator({ MATCH: pattern, COUNT: 1000 }))
-      if ((keys as string[]).length) await redis.del(keys as string[]);
-  await redis.close();
-  const admin = createAdmin(config.kafka);
-  await deleteTopicsWhere(admin, (t) => t.startsWith(`${config.kafka.topicPrefix}.`));
-  await admin.close();
-  rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
-  rmSync(progressFile(config), { force: true });
 }
 
 await main();

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -23,12 +23,13 @@ import { createPool } from 'mysql2/promise';
 import { createClient } from 'redis';
 import { loadConfig, type Config } from '../src/config/load.ts';
 import { Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
-import { connectionOptions, createAdmin, deleteTopicsWhere } from '../src/kafka/client.ts';
+import { connectionOptions } from '../src/kafka/client.ts';
 import { connect } from '../src/mysql/connect.ts';
 import { quoteId } from '../src/mysql/identifiers.ts';
 import { latencySummary, recentProgress, waitForZeroLag } from '../src/observe/status.ts';
 import { resolvePipeline } from '../src/pipeline/job.ts';
-import { pipelineName, progressFile, type ResolvedPipeline } from '../src/spark/pipeline-files.ts';
+import { removePipelineData } from '../src/pipeline/remove-data.ts';
+import { progressFile, type ResolvedPipeline } from '../src/spark/pipeline-files.ts';
 import { PROJECT_ROOT } from '../src/stack/jvm.ts';
 import { resolveStackOptions } from '../src/stack/options.ts';
 import { stackUp } from '../src/stack/stack.ts';
@@ -300,23 +301,12 @@ async function main(): Promise<void> {
       await Promise.race([exited, sleep(60_000)]);
       if (run.exitCode === null) run.kill('SIGKILL');
     }
-    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
     await conn.end();
-    await mongo
-      .db(config.sinks.mongodb.database)
-      .dropDatabase()
-      .catch(() => undefined);
-    for await (const keys of redis.scanIterator({ MATCH: `${database}:*`, COUNT: 1000 }))
-      if ((keys as string[]).length) await redis.del(keys as string[]);
     await redis.close();
     await mongo.close();
-    const admin = createAdmin(config.kafka);
-    await deleteTopicsWhere(admin, (t) => t.startsWith(`${config.kafka.topicPrefix}.`)).catch(
-      () => undefined,
+    await removePipelineData(config, { dropSource: true }).catch((err: Error) =>
+      log(`cleanup: ${err.message}`),
     );
-    await admin.close();
-    rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
-    rmSync(progressFile(config), { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify({ rates: RATES, seconds: SECONDS, phases }, null, 2)}\n`);

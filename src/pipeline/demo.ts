@@ -2,13 +2,12 @@
 // stack. Stack up, demo schema and seed, `run` (snapshot + live capture), a live workload with a
 // status line, then verify and a closing summary.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { Connection } from 'mysql2/promise';
 import { createClient, type RedisClientType } from 'redis';
 import { resolveConfig, type Config } from '../config/load.ts';
-import { createAdmin, deleteTopicsWhere } from '../kafka/client.ts';
 import { registerSecret } from '../config/redact.ts';
 import { connect, connectSource } from '../mysql/connect.ts';
 import { DEMO_TABLES } from '../mysql/demo/schema.ts';
@@ -28,7 +27,8 @@ import {
 import { resolveStackOptions } from '../stack/options.ts';
 import { stackUp } from '../stack/stack.ts';
 import { formatReports, inSync, verify } from '../verify/verify.ts';
-import { pipelineName, type ResolvedPipeline } from '../spark/pipeline-files.ts';
+import type { ResolvedPipeline } from '../spark/pipeline-files.ts';
+import { removePipelineData } from './remove-data.ts';
 import { runPipeline, type RunOptions } from './run.ts';
 
 export interface DemoOptions {
@@ -80,44 +80,6 @@ async function createDemoUser(
   url.username = DEMO_USER;
   url.password = '';
   return { url: url.toString().replace(/\/$/, ''), passwordFile };
-}
-
-/** Removes what an earlier demo left in the sinks, Kafka and the state dir, so verify starts clean. */
-async function resetDemo(config: Config): Promise<void> {
-  const mongo = new MongoClient(config.sinks.mongodb.url);
-  await mongo.connect();
-  await mongo.db(config.sinks.mongodb.database).dropDatabase();
-  await mongo.close();
-  const redis = createClient({ url: config.sinks.redis.url }) as RedisClientType;
-  await redis.connect();
-  // The default key layout {db}:{table}:{key}, and each key's tombstone.
-  const db = config.source.database;
-  for (const pattern of DEMO_TABLES.flatMap((t) => [`${db}:${t}:*`, `syncline:tomb:{${db}:${t}:*`])) {
-    for await (const keys of redis.scanIterator({ MATCH: pattern, COUNT: 1000 }))
-      if ((keys as string[]).length) await redis.del(keys as string[]);
-  }
-  await redis.close();
-  const admin = createAdmin(config.kafka);
-  try {
-    const topics = await deleteTopicsWhere(
-      admin,
-      (t) =>
-        t.startsWith(`${config.kafka.topicPrefix}.${config.source.database}.`) ||
-        t === `${config.kafka.topicPrefix}.dlq`,
-    );
-    if (topics.length > 0) {
-      // Deletion is asynchronous: a topic recreated before it is gone keeps its old messages.
-      for (let i = 0; i < 60; i++) {
-        const left = (await admin.listTopics()).filter((t) => topics.includes(t));
-        if (left.length === 0) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  } finally {
-    await admin.close();
-  }
-  rmSync(join(resolve(config.spark.checkpointDir), pipelineName(config)), { recursive: true, force: true });
-  rmSync(join(resolve(config.stateDir), 'spark', `${pipelineName(config)}.progress.jsonl`), { force: true });
 }
 
 async function kafkaMessages(config: Config, pipeline: ResolvedPipeline): Promise<bigint> {
@@ -264,7 +226,8 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     out,
     `    syncline runs as MySQL user ${DEMO_USER} with only ${SOURCE_PRIVILEGES.join(', ')} on ${options.database}.* and ${GLOBAL_PRIVILEGES.join(', ')} (to notice TRUNCATE) (password in ${user.passwordFile}); the workload writes as root, like an application`,
   );
-  await resetDemo(config);
+  // What an earlier demo left in the sinks, Kafka and the state dir, so verify starts clean.
+  await removePipelineData(config, { tables: DEMO_TABLES, waitForTopics: true });
   const conn: Connection = await connect({ url: up.urls.mysql });
   let seeded = 0;
   let seededPerTable: Record<string, number> = {};

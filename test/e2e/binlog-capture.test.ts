@@ -16,7 +16,7 @@ import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { cliArgs } from '../support/cli.ts';
 import {
-  dropEverywhere,
+  dropPipeline,
   startRun,
   verifyPipeline,
   writeDefaultConfig,
@@ -90,7 +90,7 @@ describe('binlog capture end to end', () => {
     const run: RunningPipeline = startRun(files);
     // Cleaned up in reverse: `run` stops before its database is dropped.
     cleanup.push(
-      () => dropEverywhere(stack, database),
+      () => dropPipeline(files),
       () => run.stop(),
     );
     await run.started();
@@ -163,7 +163,7 @@ describe('binlog capture end to end', () => {
     const database = await seeded(stack, 'e2e_switch', 2000);
     const files = writeDefaultConfig(stack, database, 'sw', 'trigger');
     let run = startRun(files);
-    cleanup.push(() => dropEverywhere(stack, database));
+    cleanup.push(() => dropPipeline(files));
     await run.started();
     await workload(stack, database, 8, 7);
     assertInSync(files, 'trigger capture');

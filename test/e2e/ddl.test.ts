@@ -19,7 +19,7 @@ import { capturedTables, installTriggers, triggerStatus } from '../../src/captur
 import { connect, createPool } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
-import { logVerifyReport } from '../support/pipeline.ts';
+import { dropPipeline, logVerifyReport } from '../support/pipeline.ts';
 import { getStack, uniqueName } from '../support/stack.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
@@ -183,8 +183,8 @@ tables:
     await pool.end();
     run.kill('SIGTERM');
     await new Promise((r) => run.once('exit', r));
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`);
     await admin.end();
+    await dropPipeline({ configFile, stateDir: join(dir, 'state') });
   }
 });
 

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { connect, createPool } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { WORKLOAD_DDL, runWorkload } from '../support/capture-workload.ts';
-import { dropEverywhere, startRun, verifyPipeline, writeDefaultConfig } from '../support/pipeline.ts';
+import { dropPipeline, startRun, verifyPipeline, writeDefaultConfig } from '../support/pipeline.ts';
 import { getStack, uniqueName } from '../support/stack.ts';
 
 const SEED = Number(process.env.SYNCLINE_FUZZ_SEED ?? Math.floor(Math.random() * 1_000_000));
@@ -51,6 +51,6 @@ test('the capture fuzz workload through run: verify finds MySQL, MongoDB and Red
   } finally {
     await pool.end();
     await run.stop();
-    await dropEverywhere(stack, database);
+    await dropPipeline(files);
   }
 });

@@ -18,6 +18,7 @@ import { readDeadLetters } from '../../src/kafka/dlq.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { withSinks } from '../integration/spark-support.ts';
 import { cliArgs } from '../support/cli.ts';
+import { dropPipeline } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const MB = 1024 * 1024;
@@ -126,15 +127,7 @@ before(async () => {
 
 after(async () => {
   await stopRun();
-  const conn = await connect({ url: stack.mysqlUrl });
-  await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
-  await conn.end();
-  await withSinks({ stack }, async (m) => {
-    await m
-      .db(database)
-      .dropDatabase()
-      .catch(() => undefined);
-  });
+  await dropPipeline({ configFile, stateDir });
 });
 
 test('a 5 MB JSON and a 5 MB LONGBLOB reach MongoDB and Redis exactly; a 16 MiB+ MongoDB document is dead-lettered', async () => {

@@ -15,10 +15,10 @@ import { createClient } from 'redis';
 import { connect } from '../../src/mysql/connect.ts';
 import { createDemoSchema, seedDemo } from '../../src/mysql/demo/seed.ts';
 import { runWorkload } from '../../src/mysql/demo/workload.ts';
-import { quoteId } from '../../src/mysql/identifiers.ts';
 import { readTopics } from '../../src/kafka/client.ts';
 import { snapshotState } from '../../src/capture/snapshot/snapshot.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
+import { dropPipeline } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 import { closedPort } from '../support/ports.ts';
 
@@ -140,19 +140,6 @@ async function freshFixture(prefix: string, rows: number): Promise<Fixture> {
   return { stack, database, configFile, stateDir: join(dir, 'state') };
 }
 
-async function dropFixture(fx: Fixture): Promise<void> {
-  const conn = await connect({ url: fx.stack.mysqlUrl });
-  await conn.query(`DROP DATABASE IF EXISTS ${quoteId(fx.database)}`).catch(() => undefined);
-  await conn.end();
-  const mongo = new MongoClient(fx.stack.mongoUrl);
-  await mongo.connect();
-  await mongo
-    .db(fx.database)
-    .dropDatabase()
-    .catch(() => undefined);
-  await mongo.close();
-}
-
 describe('the pipeline end to end', () => {
   let fx: Fixture;
   let run: ChildProcess;
@@ -164,7 +151,7 @@ describe('the pipeline end to end', () => {
 
   after(async () => {
     if (run) await stopRun(run);
-    await dropFixture(fx);
+    await dropPipeline(fx);
   });
 
   test('snapshot while 4 writers change the tables, then verify --wait finds MySQL, MongoDB and Redis equal', async () => {
@@ -322,7 +309,7 @@ describe('run killed with SIGKILL in the middle of the snapshot', () => {
 
   after(async () => {
     if (run) await stopRun(run);
-    await dropFixture(fx);
+    await dropPipeline(fx);
   });
 
   test('a restarted run continues the snapshot after its last finished chunk and ends in sync', async () => {

@@ -15,6 +15,7 @@ import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { cliArgs } from '../support/cli.ts';
+import { dropPipeline } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const ROWS = 3000;
@@ -169,9 +170,7 @@ sinks:
   after(async () => {
     for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const p of stateDir ? processesOfThisState() : []) process.kill(p.pid, 'SIGKILL');
-    const conn = await connect({ url: stack.mysqlUrl });
-    await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
-    await conn.end();
+    if (configFile) await dropPipeline({ configFile, stateDir });
   });
 
   test('a second run, a spark and a snapshot of the table being loaded are refused, naming the running run; SIGKILL leaves nothing running and no lock that blocks', async () => {

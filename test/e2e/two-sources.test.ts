@@ -10,7 +10,7 @@ import { connect } from '../../src/mysql/connect.ts';
 import { createDemoSchema, seedDemo } from '../../src/mysql/demo/seed.ts';
 import { runWorkload } from '../../src/mysql/demo/workload.ts';
 import {
-  dropEverywhere,
+  dropPipeline,
   startRun,
   verifyPipeline,
   writeDefaultConfig,
@@ -18,12 +18,11 @@ import {
 } from '../support/pipeline.ts';
 import { getStack, uniqueName } from '../support/stack.ts';
 
-const databases: string[] = [];
+const sources: PipelineFiles[] = [];
 
 async function source(prefix: string, seed: number): Promise<PipelineFiles & { database: string }> {
   const stack = await getStack();
   const database = uniqueName(prefix);
-  databases.push(database);
   const conn = await connect({ url: stack.mysqlUrl });
   try {
     await createDemoSchema(conn, database, { reset: true });
@@ -31,12 +30,13 @@ async function source(prefix: string, seed: number): Promise<PipelineFiles & { d
   } finally {
     await conn.end();
   }
-  return { ...writeDefaultConfig(stack, database, 'two'), database };
+  const files = writeDefaultConfig(stack, database, 'two');
+  sources.push(files);
+  return { ...files, database };
 }
 
 after(async () => {
-  const stack = await getStack();
-  for (const database of databases) await dropEverywhere(stack, database);
+  for (const files of sources) await dropPipeline(files);
 });
 
 test('two source databases with the same tables share MongoDB and Redis with the default layout, and both verify exact', async () => {

@@ -1,12 +1,14 @@
 // What end-to-end tests do as a user would: a syncline.yaml with the defaults under test, `syncline
-// run` as a child process, `verify --json`, and clean-up of the database in MySQL and MongoDB.
+// run` as a child process, `verify --json`, and removal of all it made in the stack.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
+import { loadConfig } from '../../src/config/load.ts';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId } from '../../src/mysql/identifiers.ts';
+import { removePipelineData } from '../../src/pipeline/remove-data.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
 import { cliArgs } from './cli.ts';
 import { uniqueName, type TestStack } from './stack.ts';
@@ -149,7 +151,19 @@ export function logVerifyReport(stdout: string): VerifyReport {
   return report;
 }
 
-/** Drops the database in MySQL and its MongoDB database (Redis keys carry unique database names). */
+/**
+ * Removes what a pipeline test made in the shared stack, named by the test's own config file: the
+ * MySQL and MongoDB databases, the Redis entries under the default key layout with their
+ * tombstones and the source's floors, the topics, and the state dir. The local stack is the
+ * developer's own and the demo's too (decision 0102).
+ */
+export async function dropPipeline(files: PipelineFiles): Promise<void> {
+  const config = loadConfig({ configPath: files.configFile, stateDir: files.stateDir });
+  await removePipelineData(config, { dropSource: true });
+  rmSync(files.stateDir, { recursive: true, force: true });
+}
+
+/** Drops the database in MySQL and its MongoDB database, for a test that ran no pipeline on it. */
 export async function dropEverywhere(stack: TestStack, database: string): Promise<void> {
   const conn = await connect({ url: stack.mysqlUrl });
   await conn.query(`DROP DATABASE IF EXISTS ${quoteId(database)}`).catch(() => undefined);
