@@ -74,11 +74,38 @@ export function dlqTopicName(prefix: string): string {
 
 /**
  * Remove insignificant whitespace from JSON text without parsing it, so number lexemes (e.g. a
- * 30-digit integer inside a JSON column) are kept exactly as the database wrote them.
+ * 30-digit integer inside a JSON column) are kept exactly as the database wrote them. A scan by
+ * character codes that copies the runs between whitespace: the relay calls it for every row
+ * image and key, and a regular expression with a replacer took about 6 µs per 200-byte image.
  */
 export function compactJson(text: string): string {
-  return text.replace(/("(?:[^"\\]|\\.)*")|[ \t\r\n]+/g, (_m, quoted: string | undefined) => quoted ?? '');
+  let out = '';
+  let from = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote; an escape hides the character after it.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+      i++;
+    } else if (isJsonSpace(c)) {
+      out += text.slice(from, i);
+      do i++;
+      while (i < n && isJsonSpace(text.charCodeAt(i)));
+      from = i;
+    } else {
+      i++;
+    }
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
+
+const isJsonSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 /** Parse an event value; big integers stay strings by contract, so plain JSON.parse is enough. */
 export function parseEvent(value: string): ChangeEvent {
