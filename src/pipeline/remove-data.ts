@@ -1,5 +1,5 @@
 // Removes what one pipeline wrote into its services: the demo's reset, the benches and the tests
-// use it, so that repeated runs do not grow the user's local stack (decision 0102). The Redis
+// use it, so that repeated runs do not grow the user's local stack (decisions 0102, 0103). The Redis
 // part covers the default key layout `{db}:{table}:{key}` only: entries under a custom key
 // template are not found by their database's name.
 import { rmSync } from 'node:fs';
