@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +17,7 @@ import { stringify } from 'yaml';
 import { connect } from '../../src/mysql/connect.ts';
 import { quoteId, quoteQualified } from '../../src/mysql/identifiers.ts';
 import { PROJECT_ROOT } from '../../src/stack/jvm.ts';
+import { dropPipeline } from '../support/pipeline.ts';
 import { getStack, uniqueName, type TestStack } from '../support/stack.ts';
 
 const CLI = join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
@@ -117,6 +118,9 @@ describe('hostile names through run, the Spark job and verify', () => {
       child.kill('SIGTERM');
       await exited;
     }
+    // The mapped config is the one that ran; the unmapped one was refused before anything was made.
+    const mapped = join(dir, 'mapped.yaml');
+    if (existsSync(mapped)) await dropPipeline({ configFile: mapped, stateDir: join(dir, 'state') });
     const conn = await connect({ url: stack.mysqlUrl });
     await conn.query(`DROP DATABASE IF EXISTS ${quoteId(DATABASE)}`).catch(() => undefined);
     await conn.end();
