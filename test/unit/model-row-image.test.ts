@@ -69,7 +69,8 @@ test('compactJson gives what the former regular expression gave, on 5,000 random
   };
   const space = (): string => ['', ' ', '  ', '\n', '\t', '\r\n ', ''][rnd(7)]!;
   const chars = ['a', ' ', '"', '\\', '\n', '\t', 'é', '✓', '😀', '\u0001', ':', ',', '{', ']'];
-  const str = (): string => JSON.stringify(Array.from({ length: rnd(6) }, () => chars[rnd(chars.length)]).join(''));
+  const str = (): string =>
+    JSON.stringify(Array.from({ length: rnd(6) }, () => chars[rnd(chars.length)]).join(''));
   const value = (depth: number): string => {
     const s = space;
     switch (depth > 3 ? rnd(4) : rnd(6)) {
