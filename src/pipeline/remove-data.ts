@@ -29,6 +29,19 @@ export function globLiteral(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
+/** What {@link unlinkMatching} needs of a Redis client (node-redis types each client's options). */
+interface KeyRemover {
+  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
+  unlink(keys: string[]): Promise<unknown>;
+}
+
+/** Unlinks every key that one of the MATCH patterns finds, a page of SCAN at a time. */
+export async function unlinkMatching(redis: KeyRemover, patterns: string[]): Promise<void> {
+  for (const match of patterns)
+    for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 }))
+      if (keys.length > 0) await redis.unlink(keys);
+}
+
 /**
  * The pipeline's MongoDB database, its Redis entries with their tombstones and the source's
  * truncate floors, its topics (the DLQ too), its Spark checkpoint and progress file, and with
@@ -58,12 +71,10 @@ export async function removePipelineData(config: Config, options: RemoveOptions 
   redis.on('error', () => {});
   await redis.connect();
   try {
-    const under = (options.tables ?? ['']).map((t) => globLiteral(t ? `${db}:${t}:` : `${db}:`));
+    const under = (options.tables ? options.tables.map((t) => `${db}:${t}:`) : [`${db}:`]).map(globLiteral);
     const patterns = under.flatMap((p) => [`${p}*`, `syncline:tomb:{${p}*`]);
     if (sourceId !== PENDING_SOURCE_ID) patterns.push(`syncline:floor:${globLiteral(sourceId)}:*`);
-    for (const match of patterns)
-      for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 }))
-        if (keys.length > 0) await redis.unlink(keys);
+    await unlinkMatching(redis, patterns);
   } finally {
     await redis.close();
   }

@@ -7,6 +7,7 @@ import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@p
 import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
 import { deleteTopicsWhere } from '../../src/kafka/client.ts';
+import { unlinkMatching } from '../../src/pipeline/remove-data.ts';
 import type { TableSchema } from '../../src/model/types.ts';
 import {
   buildJobDescription,
@@ -298,9 +299,7 @@ export async function dropFixture(f: SparkFixture): Promise<void> {
       `syncline:tomb:{${f.redisPrefix}:*`,
       `syncline:floor:${f.job.source.id}:*`,
     ];
-    for (const match of patterns)
-      for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 }))
-        if (keys.length > 0) await redis.unlink(keys);
+    await unlinkMatching(redis, patterns);
   });
   rmSync(f.stateDir, { recursive: true, force: true });
   const at = created.indexOf(f);
