@@ -343,6 +343,78 @@ describe('MongoDB stand-in', () => {
     await client.close();
   });
 
+  test('an _id is one key whatever its number type: inserts of 5, 5L and 5.0 collide, and a replace or find by one type reaches the document stored under another, also after a SIGKILL', async () => {
+    const file = 'id-types.mv';
+    let { standin, client } = await start(file, NO_CHECKPOINT);
+    type AnyId = { _id: number | string | Int32 | Long; n: number; _sync?: { v: number } };
+    const coll = () => client.db('ids').collection<AnyId>('docs');
+    const isDuplicate = (e: unknown) => e instanceof MongoServerError && e.code === 11000;
+    // Written after the only commit (the collection's creation), so the restart below replays them.
+    await coll().insertOne({ _id: new Int32(5), n: 1, _sync: { v: 1 } });
+    await coll().insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: Long.fromNumber(100 + i), n: i })));
+    await coll().insertOne({ _id: 'k1', n: 2 });
+
+    const checks = async (when: string) => {
+      for (const dup of [Long.fromNumber(5), 5.0, new Int32(5)])
+        await assert.rejects(coll().insertOne({ _id: dup, n: -1 }), isDuplicate, `${when}: insert of ${dup}`);
+      await assert.rejects(coll().insertOne({ _id: 'k1', n: -1 }), isDuplicate, `${when}: insert of 'k1'`);
+      // An unordered bulk refuses exactly the taken keys (int32 and double spellings of int64 ids).
+      const bulk = await coll()
+        .insertMany(
+          [
+            { _id: new Int32(100), n: -1 },
+            { _id: 900, n: 900 },
+            { _id: 101.0, n: -1 },
+            { _id: 'k2', n: 901 },
+          ],
+          { ordered: false },
+        )
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      assert.ok(bulk instanceof MongoServerError, `${when}: the bulk reports its duplicates`);
+      const errors = (bulk as MongoServerError & { writeErrors: { index: number; code: number }[] })
+        .writeErrors;
+      assert.deepEqual(
+        [errors].flat().map((w) => [w.index, w.code]),
+        [
+          [0, 11000],
+          [2, 11000],
+        ],
+        `${when}: refused`,
+      );
+      // A guarded replace by another number type finds the stored document and keeps its _id.
+      const r = await coll().replaceOne(
+        { _id: Long.fromNumber(5), '_sync.v': { $lt: 9 } },
+        { n: 50, _sync: { v: 1 } },
+      );
+      assert.deepEqual([r.matchedCount, r.modifiedCount], [1, 1], `${when}: replace by 5L`);
+      const five = await client
+        .db('ids')
+        .collection<AnyId>('docs', { promoteValues: false })
+        .findOne({ _id: 5.0 });
+      assert.ok(five?._id instanceof Int32, `${when}: the document keeps its int32 _id`);
+      assert.equal(
+        (await coll().findOne({ _id: new Int32(150) }))?.n,
+        50,
+        `${when}: find by int32 of an int64 id`,
+      );
+      assert.equal(await coll().countDocuments(), 104, `${when}: count`);
+      await coll().deleteMany({ _id: { $in: [900, 'k2'] } });
+    };
+    await checks('before the kill');
+
+    process.kill(standin.pid, 'SIGKILL');
+    await new Promise((r) => standin.proc.once('exit', r));
+    await client.close().catch(() => undefined);
+    ({ standin, client } = await start(file, NO_CHECKPOINT));
+    assert.equal(await coll().countDocuments(), 102, 'after the kill: what was acknowledged');
+    await coll().replaceOne({ _id: 5 }, { n: 1, _sync: { v: 1 } });
+    await checks('after the kill');
+    await client.close();
+  });
+
   // A data file written by the build before decision 0075 (Java serialization, made with
   // test/fixtures/make-standin-java-serialized.ts): the stand-in converts it on its first
   // start and then serves every document with its exact BSON types, its indexes and _id lookups.

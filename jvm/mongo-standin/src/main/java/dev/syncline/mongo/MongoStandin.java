@@ -9,6 +9,7 @@ import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.ArrayFilters;
 import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.Utils;
@@ -18,6 +19,8 @@ import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.bson.ObjectId;
+import de.bwaldvogel.mongo.exception.DuplicateKeyError;
 import io.netty.channel.Channel;
 import java.io.File;
 import java.lang.reflect.Constructor;
@@ -294,6 +297,9 @@ public final class MongoStandin {
           c.setAccessible(true);
           @SuppressWarnings("unchecked")
           Index<Object> index = (Index<Object>) c.newInstance(map, indexName, keys, sparse);
+          if (!sparse) {
+            IdServedCollection.INDEX_MAPS.put(index, map);
+          }
           return index;
         } catch (ReflectiveOperationException e) {
           throw new IllegalStateException("mongo-java-server's H2UniqueIndex changed: " + e, e);
@@ -341,6 +347,16 @@ public final class MongoStandin {
    * 500 ids), so only the remaining conditions are matched.
    */
   static final class IdServedCollection extends H2Collection {
+    /**
+     * The map behind each unique index this backend opened that is not sparse (H2UniqueIndex keeps
+     * its own private), so that an insert by a plain {@code _id} can use it ({@link #addDocument}).
+     */
+    static final Map<Index<?>, MVMap<Object, Object>> INDEX_MAPS =
+        java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** The document map, keyed by each document's own {@code _id} (H2Collection's position). */
+    private final MVMap<Object, Document> data;
+
     IdServedCollection(
         MongoDatabase database,
         String collectionName,
@@ -349,6 +365,62 @@ public final class MongoStandin {
         MVMap<String, Object> metaMap,
         CursorRegistry cursorRegistry) {
       super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+      this.data = dataMap;
+    }
+
+    /**
+     * An insert into a collection whose only index is {@code _id}, of a document whose {@code _id}
+     * is a plain value ({@link #plainId(Object)}), without the library's general path. That path works
+     * out the index key three times through streams and looks it up twice (a check for every
+     * index before the document is stored, and the same check again inside each index's add);
+     * inserts were a fifth of the stand-in's samples in a sink drain (decision 0104). Here the key
+     * is worked out once and looked up once; the error for a taken key and the order of the changes
+     * (document, then index entry) are the library's. The document is stored with shared field
+     * names ({@link FieldNames}).
+     */
+    @Override
+    public synchronized void addDocument(Document document) {
+      Object id = document.get("_id");
+      Index<Object> index = soleIdIndex();
+      MVMap<Object, Object> keys = index == null || !plainId(id) ? null : INDEX_MAPS.get(index);
+      if (keys == null) {
+        super.addDocument(document);
+        return;
+      }
+      KeyValue given = new KeyValue(id);
+      KeyValue key = given.normalized();
+      if (keys.containsKey(key)) {
+        throw new DuplicateKeyError(index, this, index.getKeys(), given);
+      }
+      Document previous = data.put(id, (Document) FieldNames.STORED.withSharedNames(document));
+      if (previous != null) {
+        // The index and the documents disagree; the library asserts the same.
+        throw new IllegalStateException("Document with key '" + id + "' already existed in " + this);
+      }
+      keys.put(key, id);
+    }
+
+    /**
+     * An {@code _id} whose index key is the value itself, normalized: no array (several keys), no
+     * document (compared field by field), no null or missing. The sink's keys are these. H2Collection
+     * stores each document under its {@code _id} only when that is the collection's id field.
+     */
+    private boolean plainId(Object id) {
+      return (id instanceof Long || id instanceof Integer || id instanceof String || id instanceof ObjectId)
+          && "_id".equals(getIdField());
+    }
+
+    /** The {@code _id} index when it is the collection's only index (sparse: see INDEX_MAPS). */
+    private Index<Object> soleIdIndex() {
+      List<Index<Object>> indexes = getIndexes();
+      if (indexes.size() != 1) {
+        return null;
+      }
+      Index<Object> index = indexes.get(0);
+      return index.isUnique() && index.getKeys().size() == 1
+              && "_id".equals(index.getKeys().get(0).getKey())
+          ? index
+          : null;
     }
 
     @Override
@@ -402,11 +474,20 @@ public final class MongoStandin {
           || hasOperator(update)) {
         return super.updateDocuments(selector, update, arrayFilters, isMulti, isUpsert, oplog);
       }
+      // A document stored under this very _id is the one the index would name (the index is
+      // unique and keys each document by its _id): one lookup instead of two for the common
+      // case, a replace of a document that exists. Anything else, e.g. 5 asked for a document
+      // stored under 5L, is found through the index.
       Object position = null;
-      for (Object p : idIndex.getPositions(new Document("_id", id))) {
-        position = p;
+      Document stored = plainId(id) ? data.get(id) : null;
+      if (stored != null) {
+        position = id;
+      } else {
+        for (Object p : idIndex.getPositions(new Document("_id", id))) {
+          position = p;
+        }
+        stored = position == null ? null : getDocument(position);
       }
-      Document stored = position == null ? null : getDocument(position);
       Boolean guard = stored == null ? Boolean.FALSE : SinkGuard.matches(stored, selector);
       boolean matches = guard != null ? guard : documentMatchesQuery(stored, selector);
       if (!matches && isUpsert
@@ -420,7 +501,7 @@ public final class MongoStandin {
       Document replacement = new Document("_id", stored.get("_id"));
       for (Map.Entry<String, Object> e : update.entrySet()) {
         if (!e.getKey().equals("_id")) {
-          replacement.put(e.getKey(), e.getValue());
+          replacement.put(FieldNames.STORED.shared(e.getKey()), FieldNames.STORED.withSharedNames(e.getValue()));
         }
       }
       Utils.validateFieldNames(replacement);
