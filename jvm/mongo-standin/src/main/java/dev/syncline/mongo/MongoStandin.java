@@ -412,15 +412,7 @@ public final class MongoStandin {
 
     /** The {@code _id} index when it is the collection's only index (sparse: see INDEX_MAPS). */
     private Index<Object> soleIdIndex() {
-      List<Index<Object>> indexes = getIndexes();
-      if (indexes.size() != 1) {
-        return null;
-      }
-      Index<Object> index = indexes.get(0);
-      return index.isUnique() && index.getKeys().size() == 1
-              && "_id".equals(index.getKeys().get(0).getKey())
-          ? index
-          : null;
+      return getIndexes().size() == 1 ? idIndex() : null;
     }
 
     @Override
@@ -464,7 +456,7 @@ public final class MongoStandin {
     public synchronized Document updateDocuments(
         Document selector, Document update, ArrayFilters arrayFilters, boolean isMulti, boolean isUpsert, Oplog oplog) {
       Object id = selector.get("_id");
-      Index<Object> idIndex = getIndexes().size() == 1 ? idIndex() : null;
+      Index<Object> idIndex = soleIdIndex();
       if (idIndex == null
           || isMulti
           || !arrayFilters.isEmpty()
