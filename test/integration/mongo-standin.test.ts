@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { after, describe, test } from 'node:test';
-import { BSON, Int32, Long, MongoClient, MongoServerError } from 'mongodb';
+import { BSON, Double, Int32, Long, MongoClient, MongoServerError } from 'mongodb';
 import { startStandin, type PrivateStandin } from '../../bench/standin-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-standin-test-'));
@@ -346,16 +346,17 @@ describe('MongoDB stand-in', () => {
   test('an _id is one key whatever its number type: inserts of 5, 5L and 5.0 collide, and a replace or find by one type reaches the document stored under another, also after a SIGKILL', async () => {
     const file = 'id-types.mv';
     let { standin, client } = await start(file, NO_CHECKPOINT);
-    type AnyId = { _id: number | string | Int32 | Long; n: number; _sync?: { v: number } };
+    type AnyId = { _id: number | string | Int32 | Long | Double; n: number; _sync?: { v: number } };
     const coll = () => client.db('ids').collection<AnyId>('docs');
     const isDuplicate = (e: unknown) => e instanceof MongoServerError && e.code === 11000;
-    // Written after the only commit (the collection's creation), so the restart below replays them.
+    // The single inserts are logged and the bulk of 100 committed (decision 0089): the restart below
+    // finds the first ones by replaying the log.
     await coll().insertOne({ _id: new Int32(5), n: 1, _sync: { v: 1 } });
     await coll().insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: Long.fromNumber(100 + i), n: i })));
     await coll().insertOne({ _id: 'k1', n: 2 });
 
     const checks = async (when: string) => {
-      for (const dup of [Long.fromNumber(5), 5.0, new Int32(5)])
+      for (const dup of [Long.fromNumber(5), new Double(5), new Int32(5)])
         await assert.rejects(coll().insertOne({ _id: dup, n: -1 }), isDuplicate, `${when}: insert of ${dup}`);
       await assert.rejects(coll().insertOne({ _id: 'k1', n: -1 }), isDuplicate, `${when}: insert of 'k1'`);
       // An unordered bulk refuses exactly the taken keys (int32 and double spellings of int64 ids).
@@ -364,7 +365,7 @@ describe('MongoDB stand-in', () => {
           [
             { _id: new Int32(100), n: -1 },
             { _id: 900, n: 900 },
-            { _id: 101.0, n: -1 },
+            { _id: new Double(101), n: -1 },
             { _id: 'k2', n: 901 },
           ],
           { ordered: false },
@@ -393,7 +394,7 @@ describe('MongoDB stand-in', () => {
       const five = await client
         .db('ids')
         .collection<AnyId>('docs', { promoteValues: false })
-        .findOne({ _id: 5.0 });
+        .findOne({ _id: new Double(5) });
       assert.ok(five?._id instanceof Int32, `${when}: the document keeps its int32 _id`);
       assert.equal(
         (await coll().findOne({ _id: new Int32(150) }))?.n,
