@@ -24,8 +24,11 @@ final class FieldNames {
 
   String shared(String name) {
     String known = names.get(name);
-    if (known != null || names.size() >= limit) {
-      return known != null ? known : name;
+    if (known != null) {
+      return known;
+    }
+    if (names.size() >= limit) {
+      return name;
     }
     String first = names.putIfAbsent(name, name);
     return first != null ? first : name;
