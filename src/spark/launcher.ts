@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { dirname, join } from 'node:path';
 import { JVM_DIR, ensureJvmModules, javaBinary, jvmClasspath, newestMtime } from '../stack/jvm.ts';
 import { SPARK_JAVA_FLAGS, sparkHome } from '../stack/services/spark.ts';
+import { classArchiveOptions } from './class-archive.ts';
 import type { JobDescription } from './job-description.ts';
 
 export const MAIN_CLASS = 'dev.syncline.spark.SynclineJob';
@@ -74,12 +75,18 @@ export function localCommand(jobFile: string, options: { heap?: string; check?: 
     }
   }
   ensureJvmModules(['spark-job']);
+  const java = javaBinary();
+  const classpath = jvmClasspath('spark-job', { pinned: true });
+  const jvmOptions = localJvmOptions(options.heap ?? '2g');
+  // A user's own -Xshare or archive (SYNCLINE_SPARK_JAVA_OPTIONS) wins over the job's archive.
+  const ownSharing = jvmOptions.some((o) => o.startsWith('-Xshare') || o.startsWith('-XX:SharedArchiveFile'));
   return {
-    command: javaBinary(),
+    command: java,
     args: [
-      ...localJvmOptions(options.heap ?? '2g'),
+      ...jvmOptions,
+      ...(ownSharing ? [] : classArchiveOptions(java, SPARK_JAVA_FLAGS, classpath)),
       '-cp',
-      jvmClasspath('spark-job', { pinned: true }),
+      classpath,
       MAIN_CLASS,
       ...(options.check ? ['--check'] : []),
       jobFile,
