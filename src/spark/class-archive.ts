@@ -12,19 +12,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  closeSync,
   existsSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   realpathSync,
   statSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { JVM_DIR } from '../stack/jvm.ts';
 
 export const CLASS_LIST = join(JVM_DIR, 'spark-job', 'cds', 'classes.txt');
@@ -111,7 +109,7 @@ function buildArchive(
   archive: string,
   wait: boolean,
 ): void {
-  const dir = join(archive, '..');
+  const dir = dirname(archive);
   mkdirSync(dir, { recursive: true });
   const lock = `${archive}.lock`;
   if (!takeLock(lock)) return;
@@ -125,10 +123,11 @@ function buildArchive(
     '-cp',
     classpath,
   ];
-  // The shell renames only after the dump exited 0, and removes the lock either way.
+  // The shell renames only after the dump exited 0, and removes the lock either way; in the
+  // background at the lowest priority, so that the job that started it keeps its CPU.
   const script =
-    'tmp=$1; out=$2; lock=$3; shift 3; nice -n 19 "$@" >/dev/null 2>&1 && mv -f "$tmp" "$out"; rm -f "$tmp" "$lock"';
-  const args = ['-c', script, 'sh', tmp, archive, lock, java, ...dump];
+    'tmp=$1; out=$2; lock=$3; level=$4; shift 4; nice -n "$level" "$@" >/dev/null 2>&1 && mv -f "$tmp" "$out"; rm -f "$tmp" "$lock"';
+  const args = ['-c', script, 'sh', tmp, archive, lock, wait ? '0' : '19', java, ...dump];
   if (wait) {
     spawnSync('sh', args, { stdio: 'ignore' });
     return;
@@ -142,12 +141,12 @@ function buildArchive(
 function takeLock(lock: string): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      closeSync(openSync(lock, 'wx'));
-      writeLock(lock, process.pid);
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
       return true;
     } catch {
       const pid = Number(readFileSafe(lock));
-      if (pid > 0 && alive(pid)) return false;
+      // Empty: another caller created it a moment ago and is writing its pid.
+      if (pid > 0 ? alive(pid) : ageMs(lock) < 60_000) return false;
       try {
         unlinkSync(lock);
       } catch {
@@ -159,11 +158,14 @@ function takeLock(lock: string): boolean {
 }
 
 function writeLock(lock: string, pid: number): void {
-  const fd = openSync(lock, 'w');
+  writeFileSync(lock, String(pid));
+}
+
+function ageMs(p: string): number {
   try {
-    writeSync(fd, String(pid));
-  } finally {
-    closeSync(fd);
+    return Date.now() - statSync(p).mtimeMs;
+  } catch {
+    return Infinity;
   }
 }
 

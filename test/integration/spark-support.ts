@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Admin, Producer, compatibilityPartitioner, stringSerializers } from '@platformatic/kafka';
 import { MongoClient } from 'mongodb';
 import { createClient } from 'redis';
+import { redact } from '../../src/config/redact.ts';
 import { deleteTopicsWhere } from '../../src/kafka/client.ts';
 import { unlinkMatching } from '../../src/pipeline/remove-data.ts';
 import type { TableSchema } from '../../src/model/types.ts';
@@ -151,7 +152,8 @@ export async function sparkFixture(prefix: string, o: FixtureOptions): Promise<S
 export async function dropCreatedFixtures(): Promise<void> {
   for (const f of created.splice(0))
     await dropFixture(f).catch((err: Error) =>
-      process.stderr.write(`cleanup of ${f.name}: ${err.message}\n`),
+      // A driver error can carry a connection URL with its password.
+      process.stderr.write(`cleanup of ${f.name}: ${redact(err.message)}\n`),
     );
 }
 
