@@ -116,3 +116,25 @@ test('a killed archive dump leaves no archive behind; the next start builds one,
     [],
   );
 });
+
+test('a dump that fails is not tried again at every start', () => {
+  ensureJvmModules(['spark-job']);
+  const java = javaBinary();
+  const classpath = jvmClasspath('spark-job', { pinned: true });
+  const own = mkdtempSync(join(dir, 'failing-'));
+  // An option the JVM does not know stops the dump at once.
+  const broken = [...SPARK_JAVA_FLAGS, '-XX:+SynclineNoSuchOption'];
+  assert.deepEqual(classArchiveOptions(java, broken, classpath, { dir: own, wait: true }), []);
+  assert.deepEqual(
+    readdirSync(own).filter((n) => !n.endsWith('.failed')),
+    [],
+    'no archive, lock or temporary file',
+  );
+  assert.equal(readdirSync(own).filter((n) => n.endsWith('.failed')).length, 1);
+  // The next start sees the marker: no new dump (it would leave a lock while it runs).
+  assert.deepEqual(classArchiveOptions(java, broken, classpath, { dir: own }), []);
+  assert.deepEqual(
+    readdirSync(own).filter((n) => n.endsWith('.lock')),
+    [],
+  );
+});
