@@ -24,6 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { JVM_DIR } from '../stack/jvm.ts';
+import { isAlive } from '../stack/process.ts';
 
 export const CLASS_LIST = join(JVM_DIR, 'spark-job', 'cds', 'classes.txt');
 
@@ -148,7 +149,7 @@ function takeLock(lock: string): boolean {
     } catch {
       const pid = Number(readFileSafe(lock));
       // Empty: another caller created it a moment ago and is writing its pid.
-      if (pid > 0 ? alive(pid) : ageMs(lock) < 60_000) return false;
+      if (pid > 0 ? isAlive(pid) : ageMs(lock) < 60_000) return false;
       try {
         unlinkSync(lock);
       } catch {
@@ -176,15 +177,6 @@ function readFileSafe(p: string): string {
     return readFileSync(p, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
