@@ -59,7 +59,12 @@ export function classArchiveOptions(
   if (!existsSync(archive)) {
     // A dump that failed for this key is not tried again at every start (~35 s of CPU each).
     if (existsSync(`${archive}.failed`)) return [];
-    buildArchive(java, dumpOptions, classpath, archive, options.wait === true);
+    try {
+      buildArchive(java, dumpOptions, classpath, archive, options.wait === true);
+    } catch {
+      // An archive only saves time: a folder that cannot be written must not stop the job.
+      return [];
+    }
     if (!existsSync(archive)) return [];
   }
   // -Xshare:auto: an archive the JVM cannot use (another JDK, a jar changed since) is skipped
@@ -136,6 +141,8 @@ function buildArchive(
     return;
   }
   const child = spawn('sh', args, { detached: true, stdio: 'ignore' });
+  // Without a shell there is no dump; the lock of this live process is taken over once it exits.
+  child.on('error', () => undefined);
   if (child.pid !== undefined) writeLock(lock, child.pid);
   child.unref();
 }
