@@ -11,20 +11,12 @@ import { classArchiveOptions } from '../../src/spark/class-archive.ts';
 import { buildJobDescription } from '../../src/spark/job-description.ts';
 import { MAIN_CLASS, localJvmOptions, writeJobFile } from '../../src/spark/launcher.ts';
 import { ensureJvmModules, javaBinary, jvmClasspath } from '../../src/stack/jvm.ts';
+import { isAlive } from '../../src/stack/process.ts';
 import { SPARK_JAVA_FLAGS } from '../../src/stack/services/spark.ts';
 import { kvTable } from './spark-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'syncline-class-archive-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('a killed archive dump leaves no archive behind; the next start builds one, and the job then loads its classes from it', async () => {
   ensureJvmModules(['spark-job']);
@@ -36,7 +28,7 @@ test('a killed archive dump leaves no archive behind; the next start builds one,
   const lock = readdirSync(dir).find((n) => n.endsWith('.lock'));
   assert.ok(lock, `a dump is under way (files: ${readdirSync(dir).join(', ')})`);
   const builder = Number(readFileSync(join(dir, lock), 'utf8'));
-  assert.ok(alive(builder));
+  assert.ok(isAlive(builder));
   // A second start meanwhile does not start a second dump.
   assert.deepEqual(classArchiveOptions(java, SPARK_JAVA_FLAGS, classpath, { dir }), []);
   assert.equal(readdirSync(dir).filter((n) => n.endsWith('.lock')).length, 1);
@@ -44,7 +36,7 @@ test('a killed archive dump leaves no archive behind; the next start builds one,
   // Killed while it works (as soon as it writes, or after 20 s): nothing a JVM would map is left.
   for (let i = 0; i < 200 && !readdirSync(dir).some((n) => n.endsWith('.tmp')); i++) await sleep(100);
   process.kill(-builder, 'SIGKILL');
-  for (let i = 0; i < 100 && alive(builder); i++) await sleep(100);
+  for (let i = 0; i < 100 && isAlive(builder); i++) await sleep(100);
   assert.deepEqual(
     readdirSync(dir).filter((n) => n.endsWith('.jsa')),
     [],
