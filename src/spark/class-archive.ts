@@ -24,6 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { JVM_DIR } from '../stack/jvm.ts';
+import { findBinary } from '../stack/os-packages.ts';
 import { isAlive } from '../stack/process.ts';
 
 export const CLASS_LIST = join(JVM_DIR, 'spark-job', 'cds', 'classes.txt');
@@ -74,11 +75,12 @@ export function classArchiveOptions(
 
 /**
  * What the archive depends on: the JVM, the options it is dumped with, every classpath entry (the
- * JVM refuses an archive when a jar's size or time changed) and the class list.
+ * JVM refuses an archive when a jar's size or time changed) and the class list, each by size and
+ * time (read at every start, so not by content).
  */
 function archiveKey(java: string, dumpOptions: string[], classpath: string): string | null {
   const javaPath = resolveCommand(java);
-  if (javaPath === null || !existsSync(CLASS_LIST)) return null;
+  if (javaPath === null) return null;
   const h = createHash('sha256');
   const stamp = (p: string): void => {
     const s = statSync(p);
@@ -86,28 +88,23 @@ function archiveKey(java: string, dumpOptions: string[], classpath: string): str
   };
   try {
     stamp(javaPath);
+    stamp(CLASS_LIST);
     for (const entry of classpath.split(delimiter)) stamp(entry);
   } catch {
     return null;
   }
   h.update(dumpOptions.join('\0'));
-  h.update(readFileSync(CLASS_LIST));
   return h.digest('hex').slice(0, 16);
 }
 
 /** The real file a command name runs (`java` from PATH, through its symlinks). */
 function resolveCommand(command: string): string | null {
-  const candidates = isAbsolute(command)
-    ? [command]
-    : (process.env.PATH ?? '').split(delimiter).map((d) => join(d, command));
-  for (const c of candidates) {
-    try {
-      if (statSync(c).isFile()) return realpathSync(c);
-    } catch {
-      // not in this PATH entry
-    }
+  const found = isAbsolute(command) ? command : findBinary(command);
+  try {
+    return found === null ? null : realpathSync(found);
+  } catch {
+    return null;
   }
-  return null;
 }
 
 function buildArchive(
