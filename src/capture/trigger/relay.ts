@@ -48,10 +48,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * The first wait after a poll that found rows. A poll that finds the changelog empty waits this,
- * then twice as long at each further empty poll, up to `source.relay.pollIntervalMs`: a change
- * committed while the relay is busy is read within a few ms, and an idle relay still polls only
- * every `pollIntervalMs`. With a fixed 100 ms wait, commit → Kafka was 60 ms at p50 and 119 ms
+ * The wait after the first empty poll at start or after a poll that found rows; each further
+ * empty poll waits twice as long, up to `source.relay.pollIntervalMs`. So a change committed
+ * while the relay is busy is read within a few ms, and an idle relay still polls only every
+ * `pollIntervalMs`. With a fixed 100 ms wait, commit → Kafka was 60 ms at p50 and 119 ms
  * at p99 at 1,000 row changes/s; polling every 10 ms made it 13 and 29 ms, but cost an idle
  * relay and MariaDB 0.28 cores instead of 0.09 (docs/decisions/0106).
  */
