@@ -60,11 +60,7 @@ const source = z
           .describe(
             "Largest change event (key + value, bytes) the relay publishes; a larger one, or one the broker refuses as too large, goes to <topicPrefix>.dlq as a dead letter naming the row. Keep it at or below the topics' max.message.bytes (1 MB on a default Kafka; 16 MiB on the local stack).",
           ),
-        pollIntervalMs: positiveInt
-          .default(100)
-          .describe(
-            'Longest wait between polls while the changelog stays empty. After a poll that found rows the relay polls again within 5 ms, and doubles the wait at each empty poll up to this.',
-          ),
+        pollIntervalMs: positiveInt.default(100).describe('Wait between polls when the changelog is empty.'),
         lockWaitSeconds: positiveInt
           .default(2)
           .describe('GET_LOCK wait per attempt while another relay is active.'),

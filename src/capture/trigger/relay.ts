@@ -47,22 +47,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * The wait after the first empty poll at start or after a poll that found rows; each further
- * empty poll waits twice as long, up to `source.relay.pollIntervalMs`. So a change committed
- * while the relay is busy is read within a few ms, and an idle relay still polls only every
- * `pollIntervalMs`. With a fixed 100 ms wait, commit → Kafka was 60 ms at p50 and 119 ms
- * at p99 at 1,000 row changes/s; polling every 10 ms made it 13 and 29 ms, but cost an idle
- * relay and MariaDB 0.28 cores instead of 0.09 (docs/decisions/0106).
- */
-export const FIRST_EMPTY_POLL_WAIT_MS = 5;
-
-/** The wait before the next poll: `previous` is the wait before this one, 0 after rows were found. */
-export function nextPollWait(previous: number, foundRows: boolean, maxMs: number): number {
-  if (foundRows) return 0;
-  return Math.min(maxMs, previous === 0 ? FIRST_EMPTY_POLL_WAIT_MS : previous * 2);
-}
-
 export function buildEventValue(
   row: ChangelogRow,
   sourceName: string,
@@ -206,7 +190,6 @@ export class Relay {
     this.#truncates ??= new TruncateWatch(source.database, { log: this.#log });
     const openReloadConnection = (): Promise<Connection> =>
       connect({ url: source.url, password: source.password, database: source.database });
-    let wait = 0;
     while (!this.stopping) {
       // Before the read: a marker written now is drained in this very batch.
       await this.#truncates.check(conn);
@@ -217,10 +200,9 @@ export class Relay {
       this.#metrics.lagSeconds.set(
         rows.length === 0 ? 0 : Math.max(0, (Date.now() - Number(rows[0]!.ts_ms)) / 1000),
       );
-      wait = nextPollWait(wait, rows.length > 0, source.relay.pollIntervalMs);
       if (rows.length === 0) {
         this.#writeStatus();
-        await sleep(wait, this.#stop.signal);
+        await sleep(source.relay.pollIntervalMs, this.#stop.signal);
         continue;
       }
       // From here on the batch is finished even if a stop is requested meanwhile.
