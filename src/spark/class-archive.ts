@@ -195,16 +195,15 @@ function tidy(dir: string, keep: string): void {
   } catch {
     return;
   }
+  // By age through ageMs, which does not throw: another start may be tidying the same folder, and
+  // a throw here would leave this start's lock behind.
   const archives = names
     .filter((n) => /^spark-job-[0-9a-f]+\.jsa$/.test(n) && join(dir, n) !== keep)
-    .map((n) => ({ path: join(dir, n), mtime: statSync(join(dir, n)).mtimeMs }))
-    .sort((a, b) => b.mtime - a.mtime);
+    .map((n) => ({ path: join(dir, n), age: ageMs(join(dir, n)) }))
+    .sort((a, b) => a.age - b.age);
   const stale = archives.slice(KEEP_ARCHIVES).map((a) => a.path);
   for (const n of names) {
-    if (
-      /^spark-job-[0-9a-f]+\.jsa\.\d+\.tmp$/.test(n) &&
-      Date.now() - statSync(join(dir, n)).mtimeMs > 3600_000
-    )
+    if (/^spark-job-[0-9a-f]+\.jsa\.\d+\.tmp$/.test(n) && ageMs(join(dir, n)) > 3600_000)
       stale.push(join(dir, n));
   }
   for (const p of stale) {
