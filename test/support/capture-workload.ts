@@ -15,8 +15,9 @@ import { Rng } from '../../src/mysql/demo/random.ts';
  * acct -> ord (ON DELETE CASCADE, ON UPDATE CASCADE into ord's primary key) -> line (ON DELETE SET
  * NULL, ON UPDATE CASCADE): three levels mixing CASCADE and SET NULL. tag -> item_tag: ON UPDATE
  * CASCADE into the child's key, deletes RESTRICTed; its codes come in collation-equal spellings
- * (t1, T1, 't1 '). kv2: composite key plus a UNIQUE column, for REPLACE over several conflicting rows. acct.name is case-insensitive (a case-only change is a
- * change downstream), acct.email a unique secondary key.
+ * (t1, T1, 't1 '). kv2: composite key plus a UNIQUE column, for REPLACE over several conflicting
+ * rows. acct.name is case-insensitive (a case-only change is a change downstream), acct.email a
+ * unique secondary key.
  */
 export const WORKLOAD_DDL = [
   `CREATE TABLE acct (id INT NOT NULL PRIMARY KEY, email VARCHAR(20) NULL UNIQUE,
