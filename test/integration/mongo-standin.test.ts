@@ -23,9 +23,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-// With checkpoints this far apart, what a test writes after its first bulk insert (inserts of more
-// than 64 documents are committed, decision 0089) lives only in the write log when it kills the
-// stand-in.
+// With checkpoints this far apart, everything a test writes, bulk inserts included (decision
+// 0107), lives only in the write log when it kills the stand-in.
 const NO_CHECKPOINT = ['--checkpoint-ms', '3600000'];
 
 async function start(
@@ -75,8 +74,8 @@ describe('MongoDB stand-in', () => {
         })),
       );
       await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
-      // A large insert while many other changes wait for the next checkpoint is logged rather than
-      // committed (decision 0090); one while few wait is committed. Either way it is kept.
+      // A large insert is logged like every other write (decision 0107), here with 20,000
+      // documents and the replaces of all of them waiting for the next checkpoint.
       const big = () => client.db('durable').collection<Doc>('big');
       await big().insertMany(
         Array.from({ length: 20_000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
@@ -349,8 +348,8 @@ describe('MongoDB stand-in', () => {
     type AnyId = { _id: number | string | Int32 | Long | Double; n: number; _sync?: { v: number } };
     const coll = () => client.db('ids').collection<AnyId>('docs');
     const isDuplicate = (e: unknown) => e instanceof MongoServerError && e.code === 11000;
-    // The single inserts are logged and the bulk of 100 committed (decision 0089): the restart below
-    // finds the first ones by replaying the log.
+    // Every insert, the bulk of 100 too, is in the write log only (decision 0107): the restart
+    // below finds them by replaying it.
     await coll().insertOne({ _id: new Int32(5), n: 1, _sync: { v: 1 } });
     await coll().insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: Long.fromNumber(100 + i), n: i })));
     await coll().insertOne({ _id: 'k1', n: 2 });

@@ -226,28 +226,15 @@ public final class MongoStandin {
   /**
    * Makes every acknowledged write durable before its reply: the command's changes are appended to
    * the write log ({@link WriteLog}), and commands that create, drop or rename collections or
-   * indexes, which the log does not record, commit the MVStore as before. Without either, a SIGKILL
+   * indexes, which the log does not record, commit the MVStore as before. Bulk inserts are logged
+   * too: committing them cost the stand-in more CPU than logging them, in a load and in a backlog
+   * drain, once checkpoints came every minute (decision 0107). Without either, a SIGKILL
    * could drop writes that the client saw acknowledged (the store commits only at checkpoints), and
    * the pipeline's crash tests would blame the sink writer for the stand-in's loss.
    */
   static final class LoggingH2Backend extends H2Backend {
     private static final Set<String> MAP_COMMANDS =
         Set.of("createindexes", "dropindexes", "drop", "dropdatabase", "create", "renamecollection");
-    /**
-     * An insert of more documents than this is committed rather than logged, while the store holds
-     * less than {@link #COMMIT_INSERT_BELOW_UNSAVED_BYTES} of other changes. A commit writes each
-     * page it dirtied once, and a bulk insert (an initial load) fills few pages with many
-     * documents, so logging every document on top cost more than it saved (decision 0089).
-     */
-    static final int LOGGED_INSERT_LIMIT = 64;
-    /**
-     * But a commit writes every page changed since the last one, not only the insert's: with
-     * random updates pending (writers flat out), committing each large insert of new rows re-encoded
-     * the whole changed set several times a second: page serialization was 60 % of the stand-in's
-     * samples (decision 0090).
-     */
-    static final int COMMIT_INSERT_BELOW_UNSAVED_BYTES = 8 << 20;
-
     // Null while H2Backend's constructor opens the existing databases: their maps were all opened
     // by WriteLog.open already, so the store hands out those logged instances.
     private final WriteLog log;
@@ -310,12 +297,7 @@ public final class MongoStandin {
     @Override
     public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
       String name = command.toLowerCase(Locale.ROOT);
-      log.commandStarts(
-          !MAP_COMMANDS.contains(name)
-              && !(name.equals("insert")
-                  && query.get("documents") instanceof List<?> docs
-                  && docs.size() > LOGGED_INSERT_LIMIT
-                  && getMvStore().getUnsavedMemory() < COMMIT_INSERT_BELOW_UNSAVED_BYTES));
+      log.commandStarts(!MAP_COMMANDS.contains(name));
       Document result;
       try {
         result = super.handleCommand(channel, databaseName, command, query);
