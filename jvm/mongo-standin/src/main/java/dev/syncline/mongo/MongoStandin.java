@@ -226,11 +226,11 @@ public final class MongoStandin {
   /**
    * Makes every acknowledged write durable before its reply: the command's changes are appended to
    * the write log ({@link WriteLog}), and commands that create, drop or rename collections or
-   * indexes, which the log does not record, commit the MVStore as before. Bulk inserts are logged
-   * too: committing them cost the stand-in more CPU than logging them, in a load and in a backlog
-   * drain, once checkpoints came every minute (decision 0107). Without either, a SIGKILL
+   * indexes, which the log does not record, commit the MVStore as before. Without either, a SIGKILL
    * could drop writes that the client saw acknowledged (the store commits only at checkpoints), and
-   * the pipeline's crash tests would blame the sink writer for the stand-in's loss.
+   * the pipeline's crash tests would blame the sink writer for the stand-in's loss. Bulk inserts are
+   * logged too: with checkpoints a minute apart, committing after them cost more CPU than logging
+   * them, in an initial load and in a backlog drain (decision 0107).
    */
   static final class LoggingH2Backend extends H2Backend {
     private static final Set<String> MAP_COMMANDS =
