@@ -74,8 +74,8 @@ describe('MongoDB stand-in', () => {
         })),
       );
       await coll().deleteMany({ _id: { $in: Array.from({ length: 100 }, (_, i) => 1000 + i) } });
-      // A large insert is logged like every other write (decision 0107), here with 20,000
-      // documents and the replaces of all of them waiting for the next checkpoint.
+      // A large insert is logged like every other write (decision 0107): 20,000 documents, then a
+      // replace of each.
       const big = () => client.db('durable').collection<Doc>('big');
       await big().insertMany(
         Array.from({ length: 20_000 }, (_, i) => ({ _id: i, v: 1, note: 'first', _sync: { v: 1 } })),
