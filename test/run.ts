@@ -124,18 +124,23 @@ async function main(): Promise<void> {
 
   try {
     if (suites.includes('jvm')) {
-      // Surefire prints "Tests run: N, Failures: F, Errors: E, Skipped: S" per class and in total;
-      // the total is the last such line.
-      let last: Totals | null = null;
+      // Surefire prints "Tests run: N, Failures: F, Errors: E, Skipped: S" per class (with the time
+      // elapsed) and once per module in total (without): the module totals are added up. Keeping
+      // only the last one counted the Spark job's tests and dropped the stand-in's.
+      let modules: Totals | null = null;
       const code = await run('mvn', ['-B', '-ntp', '-f', join(JVM_DIR, 'pom.xml'), 'test'], env, (line) => {
         const m = /Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)(?!.*Time elapsed)/.exec(
           line,
         );
         if (m) {
-          last = { passed: +m[1]! - +m[2]! - +m[3]! - +m[4]!, failed: +m[2]! + +m[3]!, skipped: +m[4]! };
+          const sum: Totals = modules ?? { passed: 0, failed: 0, skipped: 0 };
+          sum.passed += +m[1]! - +m[2]! - +m[3]! - +m[4]!;
+          sum.failed += +m[2]! + +m[3]!;
+          sum.skipped += +m[4]!;
+          modules = sum;
         }
       });
-      const jvm: Totals = last ?? { passed: 0, failed: code === 0 ? 0 : 1, skipped: 0 };
+      const jvm: Totals = modules ?? { passed: 0, failed: code === 0 ? 0 : 1, skipped: 0 };
       if (code !== 0 && jvm.failed === 0) jvm.failed = 1; // a build failure is a failure
       totals.passed += jvm.passed;
       totals.failed += jvm.failed;
