@@ -100,21 +100,22 @@ export function appliedOffsets(queryCheckpoint: string, topic: string): Map<numb
   return out;
 }
 
-/** Per partition the further of the committed and the applied position (both are facts). */
-function mergeApplied(
-  committed: Map<number, bigint> | undefined,
-  applied: Map<number, bigint>,
-): Map<number, bigint> | undefined {
-  if (applied.size === 0) return committed;
-  const out = new Map(committed ?? []);
-  for (const [p, at] of applied) if (at > (out.get(p) ?? -1n)) out.set(p, at);
-  return out;
+/**
+ * Per partition the further of positions that are all facts (a commit, an applied position);
+ * undefined when none holds any partition.
+ */
+function furthest(...positions: (Map<number, bigint> | undefined)[]): Map<number, bigint> | undefined {
+  const out = new Map<number, bigint>();
+  for (const m of positions) for (const [p, at] of m ?? []) if (at > (out.get(p) ?? -1n)) out.set(p, at);
+  return out.size > 0 ? out : undefined;
 }
 
 /**
- * Where one sink's queries stand, per topic (one query per sink and table, decision 0040). A topic
- * whose query has no checkpoint of its own yet falls back to the single query of earlier
- * versions, directly under the job's checkpoint folder: that is where the new query will start.
+ * Where one sink's queries stand, per topic (one query per sink and table, decision 0040). A table
+ * first read once for both sinks (decision 0108) has applied, in each sink, at least what its
+ * shared query committed or recorded as applied. A topic without either falls back to the single
+ * query of earlier versions, directly under the job's checkpoint folder: that is where the new
+ * query will start.
  */
 export function sinkCommittedOffsets(
   checkpointLocation: string,
@@ -125,7 +126,13 @@ export function sinkCommittedOffsets(
   let old: Map<string, Map<number, bigint>> | null = null;
   for (const topic of topics) {
     const dir = join(checkpointLocation, 'sinks', sink, topic);
-    const own = mergeApplied(sparkCommittedOffsets(dir).get(topic), appliedOffsets(dir, topic));
+    const sharedDir = join(checkpointLocation, 'shared', topic);
+    const own = furthest(
+      sparkCommittedOffsets(dir).get(topic),
+      appliedOffsets(dir, topic),
+      sparkCommittedOffsets(sharedDir).get(topic),
+      appliedOffsets(sharedDir, topic),
+    );
     if (own) {
       out.set(topic, own);
       continue;

@@ -55,3 +55,21 @@ test('in real-time mode the applied position of each partition counts when it is
   );
   assert.equal(topicLag('t.a', ends, redis).lag, 5n);
 });
+
+test('a table first read once for both sinks counts, for each sink, as far as the shared read applied or its own query got', () => {
+  const cp = mkdtempSync(join(tmpdir(), 'syncline-lag-'));
+  const shared = join(cp, 'shared', 't.a');
+  checkpoint(shared, 0, { 't.a': { '0': 30, '1': 10 } });
+  mkdirSync(join(shared, 'applied'), { recursive: true });
+  writeFileSync(join(shared, 'applied', 't.a-1'), '25');
+  // After the hand-over the Redis query has gone further on partition 0 only.
+  mkdirSync(join(cp, 'sinks', 'redis', 't.a', 'applied'), { recursive: true });
+  writeFileSync(join(cp, 'sinks', 'redis', 't.a', 'applied', 't.a-0'), '38');
+  const ends = new Map([['t.a', [40n, 30n]]]);
+  assert.equal(topicLag('t.a', ends, sinkCommittedOffsets(cp, 'redis', ['t.a'])).lag, 7n, 'Redis: 2 + 5');
+  assert.equal(
+    topicLag('t.a', ends, sinkCommittedOffsets(cp, 'mongodb', ['t.a'])).lag,
+    15n,
+    'MongoDB: 10 + 5',
+  );
+});

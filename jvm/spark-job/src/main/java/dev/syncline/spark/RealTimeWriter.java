@@ -61,11 +61,16 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   /** The settle's bound: a steady stream is flushed at least this often. */
   static final long SETTLE_MAX_NANOS = 2_000_000;
   static final long APPLIED_EVERY_MS = 200;
-  /** The wait before a flush is tried again after an unreachable sink; it doubles up to the max. */
+  /**
+   * The wait before a flush is tried again after an unreachable sink; it doubles up to the max. A
+   * negative first wait: not tried again, the task fails.
+   */
   static final long RETRY_FIRST_MS = 250;
   static final long RETRY_MAX_MS = 4_000;
   static final long STATS_EVERY_MS = 1000;
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** Checkpoints of queries whose writer failed a flush and does not retry, with the failure. */
+  static final java.util.Map<String, Throwable> FAILED_WITHOUT_RETRY = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** Applies one flush's rows to the sinks and returns their counters ({@link PartitionWriter#apply}). */
   interface Applier extends java.io.Serializable {
@@ -98,8 +103,12 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient String appliedTopic;
   private transient int appliedPartition;
 
-  RealTimeWriter(PartitionWriter writer, StatsAccumulator stats, String checkpoint) {
-    this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS, RETRY_FIRST_MS);
+  /**
+   * {@code retryOutages}: false for the shared read of both sinks ({@link SharedReader}), which
+   * hands over to the sink queries when a sink is unreachable instead of holding the other back.
+   */
+  RealTimeWriter(PartitionWriter writer, StatsAccumulator stats, String checkpoint, boolean retryOutages) {
+    this(writer, stats, checkpoint, SETTLE_GAP_NANOS, SETTLE_MAX_NANOS, retryOutages ? RETRY_FIRST_MS : -1);
   }
 
   RealTimeWriter(
@@ -257,6 +266,11 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       try {
         unreported.merge(applyThroughOutages(batch));
       } catch (Throwable t) {
+        if (retryFirstMs < 0) {
+          // A failed flush reaches Spark only with the task's next row or at the batch's end;
+          // the shared read's driver (same JVM: local master only) hands over at once instead.
+          FAILED_WITHOUT_RETRY.putIfAbsent(checkpoint, t);
+        }
         synchronized (this) {
           failure = t;
           notifyAll();
@@ -293,7 +307,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         }
         return applied;
       } catch (Exception e) {
-        if (!unreachable(e)) {
+        if (!unreachable(e) || retryFirstMs < 0) {
           throw e;
         }
         synchronized (this) {

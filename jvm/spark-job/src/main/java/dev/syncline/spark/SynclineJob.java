@@ -248,6 +248,17 @@ public final class SynclineJob {
     return out;
   }
 
+  /** The shared read of each table that starts on one (decision 0108), by topic. */
+  static Map<String, QuerySpec> sharedSpecs(JobDescription job) throws IOException {
+    Map<String, QuerySpec> out = new LinkedHashMap<>();
+    for (Table t : job.tables) {
+      if (SharedReader.wanted(job, t, System.getenv())) {
+        out.put(t.topic, new QuerySpec(SharedReader.BOTH, t, true, SharedReader.BOTH + ":" + t.label(), SharedReader.checkpoint(job, t.topic)));
+      }
+    }
+    return out;
+  }
+
   /** Where a sink's query for a topic keeps its checkpoint, under the job's checkpointLocation. */
   static String sinkCheckpoint(String checkpointLocation, String sink, String topic) {
     return new File(new File(new File(checkpointLocation, "sinks"), sink), topic).getPath();
@@ -267,9 +278,15 @@ public final class SynclineJob {
     }
     Map<String, ObjectNode> batchTables = new ConcurrentHashMap<>();
     List<QuerySpec> specs = querySpecs(job);
-    ProgressListener progress = new ProgressListener(job.progressFile, batchTables, specs);
+    // Tables read once for both sinks until they catch up (decision 0108), by topic.
+    Map<String, QuerySpec> shared = spark.sparkContext().isLocal() ? sharedSpecs(job) : Map.of();
+    Map<String, java.util.concurrent.CompletableFuture<Boolean>> handedOver = new HashMap<>();
+    shared.keySet().forEach(topic -> handedOver.put(topic, new java.util.concurrent.CompletableFuture<>()));
+    List<QuerySpec> reported = new ArrayList<>(specs);
+    reported.addAll(shared.values());
+    ProgressListener progress = new ProgressListener(job.progressFile, batchTables, reported);
     spark.streams().addListener(progress);
-    StatsCollector collector = new StatsCollector(spark, specs, progress);
+    StatsCollector collector = new StatsCollector(spark, reported, progress);
     ScheduledExecutorService collecting = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread th = new Thread(r, "syncline-stats");
       th.setDaemon(true);
@@ -286,7 +303,26 @@ public final class SynclineJob {
     stopQueriesFirstOnShutdown(spark);
     List<Future<Integer>> running = new ArrayList<>();
     for (QuerySpec spec : specs) {
-      running.add(loops.submit(() -> runQuery(spark, job, spec, settings.forSink(spec.sink(), spec.deadLetters()), batchTables)));
+      running.add(
+          loops.submit(
+              () -> {
+                java.util.concurrent.CompletableFuture<Boolean> handed = handedOver.get(spec.table().topic);
+                if (handed != null) {
+                  // The table's first sink query runs the shared read; the other waits for its end.
+                  if (spec.deadLetters()) {
+                    try {
+                      handed.complete(SharedReader.run(spark, job, shared.get(spec.table().topic), settings, batchTables, () -> stopping));
+                    } catch (Exception e) {
+                      handed.completeExceptionally(e);
+                      throw e;
+                    }
+                  }
+                  if (!handed.join()) {
+                    return 0; // the job is stopping; the next start resumes the shared read
+                  }
+                }
+                return runQuery(spark, job, spec, settings.forSink(spec.sink(), spec.deadLetters()), batchTables);
+              }));
     }
     int code = 0;
     for (Future<Integer> f : running) {
@@ -496,7 +532,7 @@ public final class SynclineJob {
           .option("checkpointLocation", spec.checkpoint())
           .outputMode("update")
           .trigger(Trigger.RealTime(Math.max(job.triggerIntervalMs, MIN_REAL_TIME_CHECKPOINT_MS)))
-          .foreach(new RealTimeWriter(writer, acc, spec.checkpoint()))
+          .foreach(new RealTimeWriter(writer, acc, spec.checkpoint(), !spec.sink().equals(SharedReader.BOTH)))
           .start();
     }
     VoidFunction2<Dataset<Row>, Long> perBatch = (batch, batchId) -> processBatch(spec, writer, batch, batchId, batchTables);
@@ -589,7 +625,35 @@ public final class SynclineJob {
       if (p.sources().length > 0) {
         o.put("endOffset", p.sources()[0].endOffset());
       }
-      print(o);
+      printFor(spec, o);
+    }
+
+    /**
+     * Prints a query's progress line. A shared read of both sinks (decision 0108) prints one line
+     * per sink, as their two queries would: the Redis line is the table's primary one (events and
+     * dead letters count there, as they do for the Redis query) and each line keeps only its own
+     * sink's latency, so `status`, the demo's summary and the progress file read the same either way.
+     */
+    void printFor(QuerySpec spec, ObjectNode o) {
+      if (!spec.sink().equals(SharedReader.BOTH)) {
+        print(o);
+        return;
+      }
+      for (String sink : List.of("redis", "mongodb")) {
+        boolean primary = sink.equals("redis");
+        String other = primary ? "mongodb" : "redis";
+        ObjectNode line = o.deepCopy();
+        line.put("sink", sink);
+        line.put("primary", primary);
+        line.withObjectProperty("tables").properties().forEach(t -> {
+          ObjectNode table = (ObjectNode) t.getValue();
+          table.properties().removeIf(f -> f.getKey().startsWith("latency." + other + ".") || (!primary && f.getKey().startsWith("dlq")));
+        });
+        if (!primary) {
+          line.putObject("dlq");
+        }
+        print(line);
+      }
     }
 
     /** A progress line's common part: the query, its table's counters and its dead letters. */
@@ -683,7 +747,7 @@ public final class SynclineJob {
       long ms = Math.max(1, now - since);
       long events = total.get("events");
       double rate = events * 1000.0 / ms;
-      out.print(out.line(spec, currentBatch(spec), Instant.ofEpochMilli(now).toString(), events, rate, rate, ms, tableLine(total, ms)));
+      out.printFor(spec, out.line(spec, currentBatch(spec), Instant.ofEpochMilli(now).toString(), events, rate, rate, ms, tableLine(total, ms)));
     }
 
     /** Adds up and deletes the counter files under a checkpoint. */

@@ -33,21 +33,30 @@ final class Upgrade {
     if (hasCommits(new File(spec.checkpoint()))) {
       return fallback;
     }
-    Map<Integer, Long> old = oldCommitted(new File(job.checkpointLocation), spec.table().topic);
+    String topic = spec.table().topic;
+    String from = "the previous single query's checkpoint";
+    Map<Integer, Long> old = null;
+    if (!spec.sink().equals(SharedReader.BOTH) && SharedReader.handedOver(job, topic)) {
+      // After the table's shared read (decision 0108): where both sinks had applied.
+      old = SharedReader.handedOffsets(job, topic);
+      from = "where the shared read of both sinks handed over";
+    }
+    if (old == null) {
+      old = oldCommitted(new File(job.checkpointLocation), topic);
+    }
     if (old == null) {
       return fallback;
     }
     // Spark wants every partition of the topic named; one the old query never saw starts at
     // the beginning (-2), as a new partition would.
-    int partitions = partitionCount(job, spec.table().topic, kafkaOptions);
+    int partitions = partitionCount(job, topic, kafkaOptions);
     ObjectNode parts = JsonNodeFactory.instance.objectNode();
     for (int p = 0; p < Math.max(partitions, 1); p++) {
       parts.put(String.valueOf(p), old.getOrDefault(p, -2L));
     }
     ObjectNode out = JsonNodeFactory.instance.objectNode();
-    out.set(spec.table().topic, parts);
-    System.err.println(
-        "syncline spark: " + spec.name() + " starts from the previous single query's checkpoint at " + parts);
+    out.set(topic, parts);
+    System.err.println("syncline spark: " + spec.name() + " starts from " + from + " at " + parts);
     return out.toString();
   }
 
