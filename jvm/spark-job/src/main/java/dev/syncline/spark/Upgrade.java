@@ -34,15 +34,13 @@ final class Upgrade {
       return fallback;
     }
     String topic = spec.table().topic;
-    String from = "the previous single query's checkpoint";
-    Map<Integer, Long> old = null;
-    if (!spec.sink().equals(SharedReader.BOTH) && SharedReader.handedOver(job, topic)) {
-      // After the table's shared read (decision 0108): where both sinks had applied.
-      old = SharedReader.handedOffsets(job, topic);
-      from = "where the shared read of both sinks handed over";
-    }
+    // After the table's shared read (decision 0108): where both sinks had applied.
+    Map<Integer, Long> old =
+        !spec.sink().equals(SharedReader.BOTH) && SharedReader.handedOver(job, topic) ? SharedReader.handedOffsets(job, topic) : null;
+    String from = "where the shared read of both sinks handed over";
     if (old == null) {
       old = oldCommitted(new File(job.checkpointLocation), topic);
+      from = "the previous single query's checkpoint";
     }
     if (old == null) {
       return fallback;
