@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endOffsets, sinkCommittedOffsets, topicLag } from '../../src/observe/lag.ts';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import {
+  converged,
   dropCreatedFixtures,
   expectedKv,
   kvMessage,
@@ -41,32 +42,6 @@ function start(f: SparkFixture, jobFile: string): JobRun {
 /** A real-time job description for the fixture, checkpointing every `checkpointMs`. */
 function realTimeJob(f: SparkFixture, checkpointMs: number, file: string): string {
   return writeJobFile({ ...f.job, realTime: true, triggerIntervalMs: checkpointMs }, `${f.stateDir}/${file}`);
-}
-
-/** Waits until both sinks hold exactly `expected` for `keys`; fails with the job's log. */
-async function converged(
-  f: SparkFixture,
-  r: JobRun,
-  keys: number[],
-  expected: Map<number, unknown>,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await readKvState(f, keys);
-    const wrong = keys.filter(
-      (k) =>
-        JSON.stringify(s.mongo.get(k)) !== JSON.stringify(expected.get(k) ?? null) ||
-        JSON.stringify(s.redis.get(k)) !== JSON.stringify(expected.get(k) ?? null),
-    );
-    if (wrong.length === 0) return;
-    assert.ok(
-      Date.now() < deadline,
-      `keys ${wrong.slice(0, 5).join(', ')} not converged; log:\n${r.logs.slice(-20).join('\n')}`,
-    );
-    assert.equal(r.child.exitCode, null, `the job exited:\n${r.logs.slice(-20).join('\n')}`);
-    await sleep(100);
-  }
 }
 
 /** Batches the sink's query has committed to its checkpoint (Spark's `commits/` log). */

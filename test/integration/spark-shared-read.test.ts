@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJobFile } from '../../src/spark/launcher.ts';
 import {
+  converged,
   dropCreatedFixtures,
   expectedKv,
   kvMessage,
@@ -15,37 +16,11 @@ import {
   readKvState,
   runJob,
   sparkFixture,
-  type JobRun,
   type KvEvent,
-  type SparkFixture,
 } from './spark-support.ts';
 import { closedPort } from '../support/ports.ts';
 
 after(dropCreatedFixtures);
-
-async function converged(
-  f: SparkFixture,
-  r: JobRun,
-  keys: number[],
-  expected: Map<number, unknown>,
-): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const s = await readKvState(f, keys);
-    const wrong = keys.filter(
-      (k) =>
-        JSON.stringify(s.mongo.get(k)) !== JSON.stringify(expected.get(k) ?? null) ||
-        JSON.stringify(s.redis.get(k)) !== JSON.stringify(expected.get(k) ?? null),
-    );
-    if (wrong.length === 0) return;
-    assert.ok(
-      Date.now() < deadline,
-      `keys ${wrong.slice(0, 5).join(', ')} not converged; log:\n${r.logs.slice(-20).join('\n')}`,
-    );
-    assert.equal(r.child.exitCode, null, `the job exited:\n${r.logs.slice(-20).join('\n')}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
-}
 
 test('an initial load is read once for both sinks, handed over to the sink queries once caught up, and later changes reach both sinks from there', async () => {
   const f = await sparkFixture('spark_shared_read', { tables: [kvTable()] });
@@ -68,7 +43,7 @@ test('an initial load is read once for both sinks, handed over to the sink queri
   const keys = Array.from({ length: 3000 }, (_, i) => i + 1);
   const run = runJob(f, { jobFile });
   try {
-    await converged(f, run, keys, expectedKv(load));
+    await converged(f, run, keys, expectedKv(load), 180_000);
     const handedBy = Date.now() + 60_000;
     while (!run.logs.some((l) => l.includes('hands over')) && Date.now() < handedBy)
       await new Promise((res) => setTimeout(res, 250));
@@ -113,7 +88,7 @@ test('an initial load is read once for both sinks, handed over to the sink queri
       f,
       live.map((e) => kvMessage(topic, e)),
     );
-    await converged(f, run, keys, expectedKv([...load, ...live]));
+    await converged(f, run, keys, expectedKv([...load, ...live]), 180_000);
   } finally {
     await run.stop();
   }

@@ -1,5 +1,6 @@
 // Helpers for the Spark job's integration tests: golden tables and events, a job description on
 // unique topics / collections / key prefixes, producing events, running the job as a child process.
+import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -458,4 +459,30 @@ export async function readKvState(f: SparkFixture, keys: number[]): Promise<KvSi
     }
     return state;
   });
+}
+
+/** Waits until both sinks hold exactly `expected` for `keys`; fails with the job's log. */
+export async function converged(
+  f: SparkFixture,
+  r: JobRun,
+  keys: number[],
+  expected: Map<number, unknown>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await readKvState(f, keys);
+    const wrong = keys.filter(
+      (k) =>
+        JSON.stringify(s.mongo.get(k)) !== JSON.stringify(expected.get(k) ?? null) ||
+        JSON.stringify(s.redis.get(k)) !== JSON.stringify(expected.get(k) ?? null),
+    );
+    if (wrong.length === 0) return;
+    assert.ok(
+      Date.now() < deadline,
+      `keys ${wrong.slice(0, 5).join(', ')} not converged; log:\n${r.logs.slice(-20).join('\n')}`,
+    );
+    assert.equal(r.child.exitCode, null, `the job exited:\n${r.logs.slice(-20).join('\n')}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
