@@ -17,18 +17,27 @@ import {
   runJob,
   sparkFixture,
   type KvEvent,
+  type SparkFixture,
 } from './spark-support.ts';
 import { closedPort } from '../support/ports.ts';
 
 after(dropCreatedFixtures);
 
+/** Puts `events` into the fixture's topic and returns a real-time job file for it (10 min batches). */
+async function realTimeJobAfter(f: SparkFixture, events: KvEvent[]): Promise<string> {
+  await produce(
+    f,
+    events.map((e) => kvMessage(f.topics.kv!, e)),
+  );
+  return writeJobFile(
+    { ...f.job, realTime: true, triggerIntervalMs: 600_000 },
+    `${f.stateDir}/realtime.json`,
+  );
+}
+
 test('an initial load is read once for both sinks, handed over to the sink queries once caught up, and later changes reach both sinks from there', async () => {
   const f = await sparkFixture('spark_shared_read', { tables: [kvTable()] });
   const topic = f.topics.kv!;
-  const jobFile = writeJobFile(
-    { ...f.job, realTime: true, triggerIntervalMs: 600_000 },
-    `${f.stateDir}/shared.json`,
-  );
   // More than the 10,000 events that count as a backlog: snapshot reads of 3,000 keys, then updates.
   const load: KvEvent[] = Array.from({ length: 12_000 }, (_, i) => ({
     k: 1 + (i % 3000),
@@ -36,10 +45,7 @@ test('an initial load is read once for both sinks, handed over to the sink queri
     seq: 1000 + i,
     v: i,
   }));
-  await produce(
-    f,
-    load.map((e) => kvMessage(topic, e)),
-  );
+  const jobFile = await realTimeJobAfter(f, load);
   const keys = Array.from({ length: 3000 }, (_, i) => i + 1);
   const run = runJob(f, { jobFile });
   try {
@@ -96,21 +102,13 @@ test('an initial load is read once for both sinks, handed over to the sink queri
 
 test('with MongoDB unreachable from the start the shared read hands over at its first write, and Redis still gets every change', async () => {
   const f = await sparkFixture('spark_shared_down', { tables: [kvTable()] });
-  const topic = f.topics.kv!;
-  const jobFile = writeJobFile(
-    { ...f.job, realTime: true, triggerIntervalMs: 600_000 },
-    `${f.stateDir}/shared-down.json`,
-  );
   const events: KvEvent[] = Array.from({ length: 300 }, (_, i) => ({
     k: 1 + (i % 50),
     op: i < 50 ? 'c' : 'u',
     seq: 100 + i,
     v: i,
   }));
-  await produce(
-    f,
-    events.map((e) => kvMessage(topic, e)),
-  );
+  const jobFile = await realTimeJobAfter(f, events);
   const keys = Array.from({ length: 50 }, (_, i) => i + 1);
   const expected = expectedKv(events);
   const port = await closedPort();

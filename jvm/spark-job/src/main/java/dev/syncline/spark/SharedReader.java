@@ -190,7 +190,13 @@ final class SharedReader {
           break;
         }
         Map<Integer, Long> at = appliedOffsets(dir, topic);
-        long lag = lag(admin, topic, at);
+        long lag;
+        try {
+          lag = lag(admin, topic, at);
+        } catch (Exception e) {
+          // Kafka not answering: the query fails by itself if that lasts; nothing is decided now.
+          continue;
+        }
         long now = System.currentTimeMillis();
         backlog |= lag > BACKLOG_EVENTS;
         caughtUp = lag <= CAUGHT_UP_EVENTS ? caughtUp + 1 : 0;
@@ -210,7 +216,7 @@ final class SharedReader {
           break;
         }
         // Before its first write the query may still be planning (seconds on a busy machine); a
-        // sink that fails by then fails the query instead (its writer does not retry, see start).
+        // sink that fails by then is reported by the writer (FAILED_WITHOUT_RETRY, above).
         if (at.isEmpty() || !at.equals(last) || lag <= CAUGHT_UP_EVENTS) {
           behindSince = -1;
         } else if (behindSince < 0) {
