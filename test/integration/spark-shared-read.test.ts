@@ -47,7 +47,7 @@ test('an initial load is read once for both sinks, handed over to the sink queri
   }));
   const jobFile = await realTimeJobAfter(f, load);
   const keys = Array.from({ length: 3000 }, (_, i) => i + 1);
-  const run = runJob(f, { jobFile });
+  const run = runJob({ ...f, env: { ...f.env, SYNCLINE_SHARED_READER: 'on' } }, { jobFile });
   try {
     await converged(f, run, keys, expectedKv(load), 180_000);
     const handedBy = Date.now() + 60_000;
@@ -115,7 +115,11 @@ test('with MongoDB unreachable from the start the shared read hands over at its 
   const run = runJob(
     {
       ...f,
-      env: { ...f.env, SYNCLINE_MONGODB_URI: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=1500` },
+      env: {
+        ...f.env,
+        SYNCLINE_SHARED_READER: 'on',
+        SYNCLINE_MONGODB_URI: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=1500`,
+      },
     },
     { jobFile },
   );

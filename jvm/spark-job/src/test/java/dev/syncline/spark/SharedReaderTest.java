@@ -22,6 +22,7 @@ class SharedReaderTest {
   @TempDir File dir;
 
   private static final String TOPIC = "x.shop.t";
+  private static final Map<String, String> ON = Map.of("SYNCLINE_SHARED_READER", "on");
 
   private JobDescription job(boolean realTime, boolean redis) throws Exception {
     String json =
@@ -51,12 +52,13 @@ class SharedReaderTest {
   @Test
   void aTableNoSinkQueryHasAppliedStartsSharedInRealTimeModeWithBothSinks() throws Exception {
     JobDescription job = job(true, true);
-    assertTrue(SharedReader.wanted(job, job.tables.get(0), Map.of()));
+    assertTrue(SharedReader.wanted(job, job.tables.get(0), ON));
+    assertFalse(SharedReader.wanted(job, job.tables.get(0), Map.of()), "not asked for: off by default");
     assertFalse(SharedReader.wanted(job, job.tables.get(0), Map.of("SYNCLINE_SHARED_READER", "off")), "switched off");
     JobDescription microBatch = job(false, true);
-    assertFalse(SharedReader.wanted(microBatch, microBatch.tables.get(0), Map.of()), "micro-batch mode");
+    assertFalse(SharedReader.wanted(microBatch, microBatch.tables.get(0), ON), "micro-batch mode");
     JobDescription mongoOnly = job(true, false);
-    assertFalse(SharedReader.wanted(mongoOnly, mongoOnly.tables.get(0), Map.of()), "one sink: nothing to share");
+    assertFalse(SharedReader.wanted(mongoOnly, mongoOnly.tables.get(0), ON), "one sink: nothing to share");
   }
 
   @Test
@@ -64,7 +66,7 @@ class SharedReaderTest {
     JobDescription job = job(true, true);
     Path redis = Path.of(SynclineJob.sinkCheckpoint(job.checkpointLocation, "redis", TOPIC));
     applied(redis, 0, 5);
-    assertFalse(SharedReader.wanted(job, job.tables.get(0), Map.of()), "the Redis query applied rows");
+    assertFalse(SharedReader.wanted(job, job.tables.get(0), ON), "the Redis query applied rows");
 
     JobDescription other = job(true, true);
     Path shared = Path.of(SharedReader.checkpoint(other, TOPIC));
@@ -72,7 +74,7 @@ class SharedReaderTest {
     Files.writeString(shared.resolve(SharedReader.HANDED_OVER), "it caught up\n");
     // (the first job's Redis position was written under the same folder: start clean)
     Files.delete(redis.resolve("applied").resolve(TOPIC + "-0"));
-    assertFalse(SharedReader.wanted(other, other.tables.get(0), Map.of()), "handed over once, for good");
+    assertFalse(SharedReader.wanted(other, other.tables.get(0), ON), "handed over once, for good");
   }
 
   @Test
