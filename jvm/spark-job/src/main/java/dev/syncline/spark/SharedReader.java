@@ -86,7 +86,7 @@ final class SharedReader {
       return false;
     }
     File root = Checkpoints.localPath(job.checkpointLocation);
-    if (root == null || new File(Checkpoints.localPath(checkpoint(job, t.topic)), HANDED_OVER).exists()) {
+    if (root == null || handedOver(job, t.topic)) {
       return false;
     }
     for (String sink : List.of("mongodb", "redis")) {
@@ -153,9 +153,7 @@ final class SharedReader {
   static boolean run(SparkSession spark, JobDescription job, SynclineJob.QuerySpec spec, PartitionWriter.Settings settings, Map<String, com.fasterxml.jackson.databind.node.ObjectNode> batchTables, java.util.function.BooleanSupplier stopping) throws Exception {
     String topic = spec.table().topic;
     File dir = Checkpoints.localPath(spec.checkpoint());
-    Properties props = new Properties();
-    props.putAll(SynclineJob.extraKafkaOptions(job));
-    props.put("bootstrap.servers", job.kafka.bootstrapServers);
+    Properties props = Upgrade.adminProperties(job, SynclineJob.extraKafkaOptions(job));
     BEHIND.add(topic); // behind until a look at its topic shows otherwise
     try {
       return runShared(spark, job, spec, settings, batchTables, stopping, dir, props);

@@ -94,11 +94,16 @@ final class Upgrade {
     return null;
   }
 
-  static int partitionCount(JobDescription job, String topic, Map<String, String> kafkaOptions) {
+  /** A Kafka admin client's settings: the job's brokers and the user's Kafka options. */
+  static Properties adminProperties(JobDescription job, Map<String, String> kafkaOptions) {
     Properties props = new Properties();
     props.putAll(kafkaOptions);
     props.put("bootstrap.servers", job.kafka.bootstrapServers);
-    try (Admin admin = Admin.create(props)) {
+    return props;
+  }
+
+  static int partitionCount(JobDescription job, String topic, Map<String, String> kafkaOptions) {
+    try (Admin admin = Admin.create(adminProperties(job, kafkaOptions))) {
       TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
       return d.partitions().size();
     } catch (Exception e) {
