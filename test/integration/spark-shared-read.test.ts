@@ -35,7 +35,7 @@ async function realTimeJobAfter(f: SparkFixture, events: KvEvent[]): Promise<str
   );
 }
 
-test('an initial load is read once for both sinks, handed over to the sink queries once caught up, and later changes reach both sinks from there', async () => {
+test('an initial load is read once for both sinks, handed over without a gap to the sink queries once caught up, and later changes reach both sinks from there', async () => {
   const f = await sparkFixture('spark_shared_read', { tables: [kvTable()] });
   const topic = f.topics.kv!;
   // More than the 10,000 events that count as a backlog: snapshot reads of 3,000 keys, then updates.
@@ -47,7 +47,7 @@ test('an initial load is read once for both sinks, handed over to the sink queri
   }));
   const jobFile = await realTimeJobAfter(f, load);
   const keys = Array.from({ length: 3000 }, (_, i) => i + 1);
-  const run = runJob({ ...f, env: { ...f.env, SYNCLINE_SHARED_READER: 'on' } }, { jobFile });
+  const run = runJob(f, { jobFile });
   try {
     await converged(f, run, keys, expectedKv(load), 180_000);
     const handedBy = Date.now() + 60_000;
@@ -76,6 +76,20 @@ test('an initial load is read once for both sinks, handed over to the sink queri
         `${sink}: starts after what the shared read applied, not at the beginning (${at})`,
       );
     }
+    // No gap: the shared read stops only after both sink queries have started.
+    const stoppedBy = Date.now() + 150_000;
+    const stopped = () => run.logs.findIndex((l) => /both:shop\.kv stopped/.test(l));
+    while (stopped() < 0 && Date.now() < stoppedBy) await new Promise((res) => setTimeout(res, 250));
+    assert.match(
+      run.logs[stopped()] ?? '',
+      /stopped once its sink queries ran/,
+      `the shared read stops once its sink queries run; log:\n${run.logs.slice(-20).join('\n')}`,
+    );
+    for (const sink of ['redis', 'mongodb'])
+      assert.ok(
+        run.logs.findIndex((l) => l.includes(`${sink}:shop.kv starts from`)) < stopped(),
+        `${sink}: its query started before the shared read stopped`,
+      );
     // Progress reads as from the two sink queries: every event counted for each sink.
     for (const sink of ['redis', 'mongodb'])
       assert.ok(
@@ -117,7 +131,6 @@ test('with MongoDB unreachable from the start the shared read hands over at its 
       ...f,
       env: {
         ...f.env,
-        SYNCLINE_SHARED_READER: 'on',
         SYNCLINE_MONGODB_URI: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=1500`,
       },
     },

@@ -265,9 +265,13 @@ final class MongoSinkWriter {
   /**
    * Writes a chunk with the round trips its mode needs (class comment; a tombstone read also
    * fetches the table's truncate floor). Returns the writes refused because another source owns
-   * the entry; they are not applied.
+   * the entry; they are not applied. Adds to {@code unapplied} the tags of the writes that
+   * changed nothing because the sink already held them or something newer (a replay, the shared
+   * read beside a sink query, decision 0109), or that another source or a newer delete or
+   * truncate outranked: their commit → sink latency is not theirs to report. Replaces a bulk
+   * partly applied cannot be told apart per operation; they count as applied.
    */
-  List<Foreign> write(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
+  List<Foreign> write(List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied) {
     if (upserts.isEmpty() && deletes.isEmpty()) {
       return new ArrayList<>();
     }
@@ -280,7 +284,7 @@ final class MongoSinkWriter {
     }
     claim(keys);
     try {
-      return writeClaimed(upserts, deletes, stats);
+      return writeClaimed(upserts, deletes, stats, unapplied);
     } finally {
       release(keys);
     }
@@ -358,7 +362,7 @@ final class MongoSinkWriter {
     }
   }
 
-  private List<Foreign> writeClaimed(List<Upsert> upserts, List<Delete> deletes, Stats stats) {
+  private List<Foreign> writeClaimed(List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied) {
     List<Foreign> foreign = new ArrayList<>();
     List<Upsert> inserts = new ArrayList<>();
     List<Upsert> replaces = new ArrayList<>();
@@ -446,10 +450,13 @@ final class MongoSinkWriter {
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(u.id(), u.tag(), other));
+        unapplied.add(u.tag());
       } else if (floor != null && Versions.compare(u.version(), floor) < 0) {
         stats.add("mongo.truncated", 1);
+        unapplied.add(u.tag());
       } else if (tomb != null && Versions.compare(tomb.version(), u.version()) >= 0) {
         stats.add("mongo.tombstoned", 1);
+        unapplied.add(u.tag());
       } else if (mode == Mode.UPSERT) {
         ops.add(new ReplaceOneModel<>(guard(u.id(), "$lt", u.version()), u.doc(), new ReplaceOptions().upsert(true)));
         opUpserts.add(u);
@@ -461,6 +468,9 @@ final class MongoSinkWriter {
         opUpserts.add(u);
       } else {
         stale++;
+        if (presumedApplied == 0 || u.created()) {
+          unapplied.add(u.tag()); // else maybe one this chunk's replaces applied
+        }
       }
     }
     List<WriteModel<Document>> tombOps = new ArrayList<>();
@@ -472,16 +482,20 @@ final class MongoSinkWriter {
       String other = otherSource(cur, tomb);
       if (other != null) {
         foreign.add(new Foreign(d.id(), d.tag(), other));
+        unapplied.add(d.tag());
         continue;
       }
       if (floor != null && Versions.compare(d.version(), floor) < 0) {
         stats.add("mongo.truncated", 1); // the truncate removed what this delete would
+        unapplied.add(d.tag());
         continue;
       }
       if (cur != null && Versions.compare(cur.version(), d.version()) <= 0) {
         ops.add(new DeleteOneModel<>(guard(d.id(), "$lte", d.version())));
         opUpserts.add(null);
         stats.add("mongo.deleted", 1);
+      } else if (tomb != null && Versions.compare(tomb.version(), d.version()) >= 0) {
+        unapplied.add(d.tag()); // deleted before, by this delete or a newer one
       }
       Document doc = new Document("_id", tombId).append("c", collectionName).append("k", d.id())
           .append("v", d.version()).append("src", sourceId).append("expireAt", expireAt);
@@ -511,6 +525,7 @@ final class MongoSinkWriter {
         } else {
           stale++;
         }
+        unapplied.add(u.tag());
         refused++;
       }
     }

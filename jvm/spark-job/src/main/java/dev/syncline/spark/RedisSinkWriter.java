@@ -42,7 +42,8 @@ final class RedisSinkWriter {
   /** A write refused because the entry belongs to another source. */
   record Foreign(Write write, String otherSource) {}
 
-  record Result(long applied, long stale, List<Foreign> foreign) {}
+  /** {@code unapplied}: the indexes of the writes that changed nothing (stale or another source's). */
+  record Result(long applied, long stale, List<Foreign> foreign, java.util.BitSet unapplied) {}
 
   /** Raises a table's truncate floor to a version (never lowers it). */
   private static final String FLOOR_SCRIPT =
@@ -62,7 +63,7 @@ final class RedisSinkWriter {
 
   Result write(List<Write> writes) {
     if (writes.isEmpty()) {
-      return new Result(0, 0, List.of());
+      return new Result(0, 0, List.of(), new java.util.BitSet());
     }
     try (Jedis jedis = pool.getResource()) {
       String sha = sha(jedis, false);
@@ -77,6 +78,7 @@ final class RedisSinkWriter {
         long applied = 0;
         long stale = 0;
         List<Foreign> foreign = new ArrayList<>();
+        java.util.BitSet unapplied = new java.util.BitSet(answers.size());
         boolean noScript = false;
         for (int i = 0; i < answers.size(); i++) {
           try {
@@ -86,8 +88,10 @@ final class RedisSinkWriter {
             } else if (v instanceof List<?> list && list.size() == 2) {
               Object other = list.get(1);
               foreign.add(new Foreign(writes.get(i), other instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(other)));
+              unapplied.set(i);
             } else {
               stale++;
+              unapplied.set(i);
             }
           } catch (JedisDataException e) {
             if (e.getMessage() != null && e.getMessage().startsWith("NOSCRIPT") && attempt < 3) {
@@ -98,7 +102,7 @@ final class RedisSinkWriter {
           }
         }
         if (!noScript) {
-          return new Result(applied, stale, foreign);
+          return new Result(applied, stale, foreign, unapplied);
         }
         sha = sha(jedis, true);
       }

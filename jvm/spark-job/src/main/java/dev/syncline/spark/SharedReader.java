@@ -45,17 +45,20 @@ import org.apache.spark.sql.streaming.StreamingQuery;
  *       next row or at the end of the batch).
  * </ul>
  *
- * <p>The hand-over writes the marker {@code handed-over}, stops the query, and starts the sink
- * queries from where both sinks are known to have applied: per partition the later of the
- * shared query's last commit and its tasks' applied positions ({@link #appliedOffsets}). What was
- * applied after those is applied again, which the version guards make harmless. A restart before
- * the marker resumes the shared query from its checkpoint; after it, the sink queries start from the
- * same offsets until they have checkpoints of their own.
+ * <p>The hand-over writes the marker {@code handed-over} and starts the sink queries from where
+ * both sinks are known to have applied: per partition the later of the shared query's last commit
+ * and its tasks' applied positions ({@link #appliedOffsets}). After catching up or keeping up, the
+ * shared query goes on beside them until each has written past where it started (or, on a topic
+ * without new events, has run {@link #IDLE_RUN_MS}), then stops: the sink queries take seconds to
+ * start, and stopped before them it left both sinks unwritten meanwhile (up to 10 s at p99 in the
+ * demo). Meanwhile an event may be applied by both, which the version guards and the in-JVM key
+ * claim of the MongoDB writer make harmless, as any replay; a dead letter of those seconds may be
+ * published twice. After a stall or a failure it stops at once: it is not helping then. A restart
+ * before the marker resumes the shared query from its checkpoint; after it, the sink queries start
+ * from the same offsets until they have checkpoints of their own.
  *
- * <p>Only in Real-Time Mode, with a local checkpoint (the applied positions are files), when both
- * sinks take the table, and only with SYNCLINE_SHARED_READER=on: the hand-over stops the shared
- * query before the sink queries start, and in the demo the changes written meanwhile took up to
- * 10 s (p99 of that minute). Until the hand-over has no such gap, it is not the default.
+ * <p>Only in Real-Time Mode, with a local master and checkpoint (the applied positions are files),
+ * when both sinks take the table; SYNCLINE_SHARED_READER=off turns it off.
  */
 final class SharedReader {
   static final String DIR = "shared";
@@ -64,9 +67,14 @@ final class SharedReader {
   static final String HANDED_OVER = "handed-over";
   static final long CAUGHT_UP_EVENTS = 2_000;
   static final long BACKLOG_EVENTS = 10_000;
-  static final long KEPT_UP_MS = 60_000;
+  static final long KEPT_UP_MS = 15_000;
   static final long STALLED_MS = 15_000;
   static final long CHECK_EVERY_MS = 1_000;
+  static final long OVERLAP_CHECK_MS = 200;
+  static final long IDLE_RUN_MS = 5_000;
+  static final long OVERLAP_MAX_MS = 120_000;
+  static final String CAUGHT_UP = "it caught up";
+  static final String KEPT_UP = "it kept up";
 
   /** Tables on a shared read that are behind their topic's end, by topic (this JVM's). */
   static final java.util.Set<String> BEHIND = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -79,7 +87,7 @@ final class SharedReader {
 
   /** Whether a table starts on the shared query in this run (class comment). */
   static boolean wanted(JobDescription job, Table t, Map<String, String> env) throws IOException {
-    if (!"on".equals(env.get("SYNCLINE_SHARED_READER")) || !SynclineJob.realTime(job)) {
+    if ("off".equals(env.get("SYNCLINE_SHARED_READER")) || !SynclineJob.realTime(job)) {
       return false;
     }
     if (job.sinks.mongodb == null || job.sinks.redis == null || t.mongodb == null || t.redis == null) {
@@ -207,12 +215,12 @@ final class SharedReader {
         }
         boolean othersCaughtUp = BEHIND.isEmpty();
         if (caughtUp >= 2 && backlog && othersCaughtUp) {
-          why = "it caught up (" + lag + " events behind)";
+          why = CAUGHT_UP + " (" + lag + " events behind)";
           break;
         }
         keptUpSince = caughtUp == 0 || at.isEmpty() ? -1 : keptUpSince < 0 ? now : keptUpSince;
         if (keptUpSince >= 0 && now - keptUpSince >= KEPT_UP_MS && othersCaughtUp) {
-          why = "it kept up for " + (now - keptUpSince) / 1000 + " s";
+          why = KEPT_UP + " for " + (now - keptUpSince) / 1000 + " s";
           break;
         }
         // Before its first write the query may still be planning (seconds on a busy machine); a
@@ -228,14 +236,82 @@ final class SharedReader {
         last = at;
       }
     }
-    // The marker first: should the job die during the stop, the next start goes on with the sink
-    // queries (from the positions read then), never back to a shared read that might overtake them.
+    // The marker first: should the job die during the hand-over, the next start goes on with the
+    // sink queries (from the positions read then), never back to a shared read that might overtake
+    // them.
     Files.writeString(new File(dir, HANDED_OVER).toPath(), why + "\n", StandardCharsets.UTF_8);
-    if (q.isActive()) {
-      q.stop();
-    }
     System.err.println("syncline spark: " + spec.name() + " hands over to its two sink queries: " + why);
+    if (!overlaps(why)) {
+      stop(q, spec, "at once");
+      return true;
+    }
+    // The sink queries take seconds to start; stopped now, the shared read would leave both sinks
+    // unwritten meanwhile. It goes on until they write (class comment).
+    Map<Integer, Long> from = handedOffsets(job, topic);
+    Thread th = new Thread(() -> stopOnceSinksRun(q, spec, job, from == null ? Map.of() : from, stopping), "syncline-hand-over");
+    th.setDaemon(true);
+    th.start();
     return true;
+  }
+
+  /** Whether the sink queries start beside the shared read: not when a sink is failing or slow. */
+  static boolean overlaps(String why) {
+    return why.startsWith(CAUGHT_UP) || why.startsWith(KEPT_UP);
+  }
+
+  private static void stop(StreamingQuery q, SynclineJob.QuerySpec spec, String when) {
+    try {
+      if (q.isActive()) {
+        q.stop();
+      }
+      System.err.println("syncline spark: " + spec.name() + " stopped " + when);
+    } catch (Exception e) {
+      System.err.println("syncline spark: stopping " + spec.name() + ": " + Checker.firstLine(e));
+    }
+  }
+
+  private static void stopOnceSinksRun(StreamingQuery q, SynclineJob.QuerySpec spec, JobDescription job, Map<Integer, Long> from, java.util.function.BooleanSupplier stopping) {
+    String topic = spec.table().topic;
+    List<File> sinks = List.of("mongodb", "redis").stream().map(s -> new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, s, topic))).toList();
+    Map<File, Long> planned = new HashMap<>();
+    long began = System.currentTimeMillis();
+    try {
+      while (q.isActive() && !stopping.getAsBoolean()) {
+        long now = System.currentTimeMillis();
+        if (now - began >= OVERLAP_MAX_MS) {
+          stop(q, spec, "after " + OVERLAP_MAX_MS / 1000 + " s beside its sink queries (they had not written yet)");
+          return;
+        }
+        boolean all = true;
+        for (File sink : sinks) {
+          if (!planned.containsKey(sink) && new File(sink, "offsets").isDirectory()) {
+            planned.put(sink, now);
+          }
+          all &= sinkRuns(appliedOffsets(sink, topic), from, planned.get(sink), now);
+        }
+        if (all) {
+          stop(q, spec, "once its sink queries ran, " + (now - began) + " ms after the hand-over");
+          return;
+        }
+        Thread.sleep(OVERLAP_CHECK_MS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Whether a sink query is reading: it applied past where it started on some partition, or (on a
+   * topic without new events, where nothing shows that) it planned its batch {@link #IDLE_RUN_MS}
+   * ago.
+   */
+  static boolean sinkRuns(Map<Integer, Long> applied, Map<Integer, Long> from, Long plannedAt, long now) {
+    for (var e : applied.entrySet()) {
+      if (e.getValue() > from.getOrDefault(e.getKey(), 0L)) {
+        return true;
+      }
+    }
+    return plannedAt != null && now - plannedAt >= IDLE_RUN_MS;
   }
 
   /** Events between what the shared query applied and the topic's end (all partitions). */

@@ -11,6 +11,7 @@ import java.io.File;
 import java.io.FileWriter;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -118,7 +119,7 @@ public final class SynclineJob {
     SparkSession.Builder b = SparkSession.builder().appName("syncline-" + (job.name == null ? "job" : job.name));
     String master = conf.contains("spark.master") ? conf.get("spark.master") : (check ? "local[1]" : (job.master == null ? "local[2]" : job.master));
     if (!check && realTime(job) && !conf.contains("spark.master")) {
-      master = realTimeMaster(master, realTimeSlots(job));
+      master = realTimeMaster(master, realTimeSlots(job, master.startsWith("local")));
     }
     b.master(master);
     if (master.startsWith("local")) {
@@ -161,12 +162,24 @@ public final class SynclineJob {
     return widened;
   }
 
-  /** Task slots Real-Time Mode needs: the partitions of every query's topic, plus one spare. */
-  static int realTimeSlots(JobDescription job) {
+  /**
+   * Task slots Real-Time Mode needs: the partitions of every query's topic, plus one spare. On a
+   * local master that includes the shared reads (decision 0108), which run beside their table's
+   * sink queries while those start.
+   */
+  static int realTimeSlots(JobDescription job, boolean local) {
     Map<String, String> kafka = extraKafkaOptions(job);
     Map<String, Integer> partitions = new HashMap<>();
+    List<QuerySpec> specs = new ArrayList<>(querySpecs(job));
+    if (local) {
+      try {
+        specs.addAll(sharedSpecs(job).values());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
     int slots = 1;
-    for (QuerySpec spec : querySpecs(job)) {
+    for (QuerySpec spec : specs) {
       slots += partitions.computeIfAbsent(spec.table().topic, topic -> Upgrade.partitionCount(job, topic, kafka));
     }
     return slots;
@@ -267,7 +280,7 @@ public final class SynclineJob {
   static int run(SparkSession spark, JobDescription job) throws Exception {
     PartitionWriter.Settings settings = settings(job);
     if (realTime(job) && !spark.sparkContext().isLocal()) {
-      int slots = realTimeSlots(job);
+      int slots = realTimeSlots(job, false);
       int have = spark.sparkContext().defaultParallelism();
       if (have < slots) {
         System.err.println(

@@ -22,7 +22,7 @@ class SharedReaderTest {
   @TempDir File dir;
 
   private static final String TOPIC = "x.shop.t";
-  private static final Map<String, String> ON = Map.of("SYNCLINE_SHARED_READER", "on");
+  private static final Map<String, String> DEFAULT_ENV = Map.of();
 
   private JobDescription job(boolean realTime, boolean redis) throws Exception {
     String json =
@@ -52,13 +52,33 @@ class SharedReaderTest {
   @Test
   void aTableNoSinkQueryHasAppliedStartsSharedInRealTimeModeWithBothSinks() throws Exception {
     JobDescription job = job(true, true);
-    assertTrue(SharedReader.wanted(job, job.tables.get(0), ON));
-    assertFalse(SharedReader.wanted(job, job.tables.get(0), Map.of()), "not asked for: off by default");
+    assertTrue(SharedReader.wanted(job, job.tables.get(0), DEFAULT_ENV));
+    assertTrue(SharedReader.wanted(job, job.tables.get(0), Map.of()), "on by default");
     assertFalse(SharedReader.wanted(job, job.tables.get(0), Map.of("SYNCLINE_SHARED_READER", "off")), "switched off");
     JobDescription microBatch = job(false, true);
-    assertFalse(SharedReader.wanted(microBatch, microBatch.tables.get(0), ON), "micro-batch mode");
+    assertFalse(SharedReader.wanted(microBatch, microBatch.tables.get(0), DEFAULT_ENV), "micro-batch mode");
     JobDescription mongoOnly = job(true, false);
-    assertFalse(SharedReader.wanted(mongoOnly, mongoOnly.tables.get(0), ON), "one sink: nothing to share");
+    assertFalse(SharedReader.wanted(mongoOnly, mongoOnly.tables.get(0), DEFAULT_ENV), "one sink: nothing to share");
+  }
+
+  @Test
+  void theSharedReadStopsOnlyOnceASinkQueryWrotePastItsStartOrRanIdle() {
+    Map<Integer, Long> from = Map.of(0, 100L, 1, 40L);
+    assertFalse(SharedReader.sinkRuns(Map.of(), from, null, 10_000), "not started");
+    assertFalse(SharedReader.sinkRuns(Map.of(0, 100L, 1, 40L), from, null, 10_000), "only where it started (its first position, nothing applied since)");
+    assertTrue(SharedReader.sinkRuns(Map.of(0, 100L, 1, 41L), from, null, 10_000), "applied past its start on one partition");
+    assertTrue(SharedReader.sinkRuns(Map.of(2, 1L), from, null, 10_000), "a partition the shared read had not applied");
+    assertFalse(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS + 1, 10_000), "planned, not yet long enough to be reading");
+    assertTrue(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS, 10_000), "planned and running on a quiet topic");
+  }
+
+  @Test
+  void aFailureOrAStallStopsTheSharedReadAtOnceACatchUpDoesNot() {
+    assertTrue(SharedReader.overlaps(SharedReader.CAUGHT_UP + " (12 events behind)"));
+    assertTrue(SharedReader.overlaps(SharedReader.KEPT_UP + " for 15 s"));
+    assertFalse(SharedReader.overlaps("it stalled for 15 s with 900 events to go"));
+    assertFalse(SharedReader.overlaps("a write failed (Exception receiving message)"));
+    assertFalse(SharedReader.overlaps("it stopped"));
   }
 
   @Test
@@ -66,7 +86,7 @@ class SharedReaderTest {
     JobDescription job = job(true, true);
     Path redis = Path.of(SynclineJob.sinkCheckpoint(job.checkpointLocation, "redis", TOPIC));
     applied(redis, 0, 5);
-    assertFalse(SharedReader.wanted(job, job.tables.get(0), ON), "the Redis query applied rows");
+    assertFalse(SharedReader.wanted(job, job.tables.get(0), DEFAULT_ENV), "the Redis query applied rows");
 
     JobDescription other = job(true, true);
     Path shared = Path.of(SharedReader.checkpoint(other, TOPIC));
@@ -74,7 +94,7 @@ class SharedReaderTest {
     Files.writeString(shared.resolve(SharedReader.HANDED_OVER), "it caught up\n");
     // (the first job's Redis position was written under the same folder: start clean)
     Files.delete(redis.resolve("applied").resolve(TOPIC + "-0"));
-    assertFalse(SharedReader.wanted(other, other.tables.get(0), ON), "handed over once, for good");
+    assertFalse(SharedReader.wanted(other, other.tables.get(0), DEFAULT_ENV), "handed over once, for good");
   }
 
   @Test
