@@ -333,6 +333,7 @@ public final class SynclineJob {
                   if (!handed.join()) {
                     return 0; // the job is stopping; the next start resumes the shared read
                   }
+                  SharedReader.startOneAtATime(spec);
                 }
                 return runQuery(spark, job, spec, settings.forSink(spec.sink(), spec.deadLetters()), batchTables);
               }));
