@@ -70,7 +70,6 @@ final class SharedReader {
   static final long KEPT_UP_MS = 15_000;
   static final long STALLED_MS = 15_000;
   static final long CHECK_EVERY_MS = 1_000;
-  static final long OVERLAP_CHECK_MS = 200;
   static final long IDLE_RUN_MS = 5_000;
   static final long OVERLAP_MAX_MS = 120_000;
   static final String CAUGHT_UP = "it caught up";
@@ -258,48 +257,28 @@ final class SharedReader {
   private static final java.util.concurrent.Semaphore STARTING = new java.util.concurrent.Semaphore(1);
   static final long START_SETTLE_MS = 2_000;
   static final long START_MAX_MS = 15_000;
+  static final long POLL_MS = 100;
 
   /**
-   * Waits for the sink queries that started before this one after a hand-over to run. A query's
-   * start is mostly one thread planning and compiling, about 1.3 CPU-s here; the 8 sink queries of
-   * 4 tables that caught up together started at once, and on 2 cores the shared reads still
-   * serving the live changes then waited for CPU: the demo's changes of those seconds took 2.5–10 s.
-   * One at a time, a start takes one core and the shared reads keep the other.
+   * Waits until the sink query started before this one after a hand-over runs. A query's start is
+   * mostly one thread planning and compiling, about 1.3 CPU-s here. The 8 sink queries of 4 tables
+   * that caught up together started at once, and on 2 cores the shared reads still serving the live
+   * changes then waited for CPU: in the demo the changes of those seconds took 2.5–10 s. One at a
+   * time, a start takes one core and the shared reads keep the other.
    */
   static void startOneAtATime(SynclineJob.QuerySpec spec) throws InterruptedException {
     STARTING.acquire();
     Thread th = new Thread(() -> {
       try {
-        awaitRunning(new File(spec.checkpoint()), spec.table().topic);
+        awaitRuns(new File(spec.checkpoint()), spec.table().topic, Map.of(), START_SETTLE_MS, System.currentTimeMillis() + START_MAX_MS, () -> false);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       } finally {
         STARTING.release();
       }
     }, "syncline-query-start");
     th.setDaemon(true);
     th.start();
-  }
-
-  /**
-   * Until a query's tasks have applied something, or {@link #START_SETTLE_MS} after it planned its
-   * first batch (a quiet topic shows nothing else), or {@link #START_MAX_MS} at most.
-   */
-  private static void awaitRunning(File checkpoint, String topic) {
-    long began = System.currentTimeMillis();
-    long planned = -1;
-    try {
-      while (System.currentTimeMillis() - began < START_MAX_MS) {
-        long now = System.currentTimeMillis();
-        if (planned < 0 && new File(checkpoint, "offsets").isDirectory()) {
-          planned = now;
-        }
-        if (!appliedOffsets(checkpoint, topic).isEmpty() || (planned >= 0 && now - planned >= START_SETTLE_MS)) {
-          return;
-        }
-        Thread.sleep(100);
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
   }
 
   /** Whether the sink queries start beside the shared read: not when a sink is failing or slow. */
@@ -320,46 +299,55 @@ final class SharedReader {
 
   private static void stopOnceSinksRun(StreamingQuery q, SynclineJob.QuerySpec spec, JobDescription job, Map<Integer, Long> from, java.util.function.BooleanSupplier stopping) {
     String topic = spec.table().topic;
-    List<File> sinks = List.of("mongodb", "redis").stream().map(s -> new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, s, topic))).toList();
-    Map<File, Long> planned = new HashMap<>();
     long began = System.currentTimeMillis();
+    java.util.function.BooleanSupplier ended = () -> !q.isActive() || stopping.getAsBoolean();
     try {
-      while (q.isActive() && !stopping.getAsBoolean()) {
-        long now = System.currentTimeMillis();
-        if (now - began >= OVERLAP_MAX_MS) {
-          stop(q, spec, "after " + OVERLAP_MAX_MS / 1000 + " s beside its sink queries (they had not written yet)");
-          return;
-        }
-        boolean all = true;
-        for (File sink : sinks) {
-          if (!planned.containsKey(sink) && new File(sink, "offsets").isDirectory()) {
-            planned.put(sink, now);
-          }
-          all &= sinkRuns(appliedOffsets(sink, topic), from, planned.get(sink), now);
-        }
-        if (all) {
-          stop(q, spec, "once its sink queries ran, " + (now - began) + " ms after the hand-over");
-          return;
-        }
-        Thread.sleep(OVERLAP_CHECK_MS);
+      boolean ran = true;
+      for (String sink : List.of("mongodb", "redis")) {
+        File checkpoint = new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, sink, topic));
+        ran &= awaitRuns(checkpoint, topic, from, IDLE_RUN_MS, began + OVERLAP_MAX_MS, ended);
       }
+      if (ended.getAsBoolean()) {
+        return;
+      }
+      stop(q, spec, ran
+          ? "once its sink queries ran, " + (System.currentTimeMillis() - began) + " ms after the hand-over"
+          : "after " + OVERLAP_MAX_MS / 1000 + " s beside its sink queries (they had not written yet)");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
   }
 
   /**
-   * Whether a sink query is reading: it applied past where it started on some partition, or (on a
-   * topic without new events, where nothing shows that) it planned its batch {@link #IDLE_RUN_MS}
-   * ago.
+   * Waits until a sink query runs ({@link #sinkRuns}), until {@code deadline}, or until {@code
+   * ended} says to stop waiting. Returns whether it runs.
    */
-  static boolean sinkRuns(Map<Integer, Long> applied, Map<Integer, Long> from, Long plannedAt, long now) {
+  static boolean awaitRuns(File checkpoint, String topic, Map<Integer, Long> from, long idleMs, long deadline, java.util.function.BooleanSupplier ended) throws InterruptedException {
+    long planned = -1;
+    while (System.currentTimeMillis() < deadline && !ended.getAsBoolean()) {
+      long now = System.currentTimeMillis();
+      if (planned < 0 && new File(checkpoint, "offsets").isDirectory()) {
+        planned = now;
+      }
+      if (sinkRuns(appliedOffsets(checkpoint, topic), from, planned < 0 ? null : planned, now, idleMs)) {
+        return true;
+      }
+      Thread.sleep(POLL_MS);
+    }
+    return false;
+  }
+
+  /**
+   * Whether a sink query is reading: it applied past {@code from} on some partition, or (on a topic
+   * without new events, where nothing shows that) it planned its first batch {@code idleMs} ago.
+   */
+  static boolean sinkRuns(Map<Integer, Long> applied, Map<Integer, Long> from, Long plannedAt, long now, long idleMs) {
     for (var e : applied.entrySet()) {
       if (e.getValue() > from.getOrDefault(e.getKey(), 0L)) {
         return true;
       }
     }
-    return plannedAt != null && now - plannedAt >= IDLE_RUN_MS;
+    return plannedAt != null && now - plannedAt >= idleMs;
   }
 
   /** Events between what the shared query applied and the topic's end (all partitions). */

@@ -64,12 +64,23 @@ class SharedReaderTest {
   @Test
   void theSharedReadStopsOnlyOnceASinkQueryWrotePastItsStartOrRanIdle() {
     Map<Integer, Long> from = Map.of(0, 100L, 1, 40L);
-    assertFalse(SharedReader.sinkRuns(Map.of(), from, null, 10_000), "not started");
-    assertFalse(SharedReader.sinkRuns(Map.of(0, 100L, 1, 40L), from, null, 10_000), "only where it started (its first position, nothing applied since)");
-    assertTrue(SharedReader.sinkRuns(Map.of(0, 100L, 1, 41L), from, null, 10_000), "applied past its start on one partition");
-    assertTrue(SharedReader.sinkRuns(Map.of(2, 1L), from, null, 10_000), "a partition the shared read had not applied");
-    assertFalse(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS + 1, 10_000), "planned, not yet long enough to be reading");
-    assertTrue(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS, 10_000), "planned and running on a quiet topic");
+    assertFalse(SharedReader.sinkRuns(Map.of(), from, null, 10_000, SharedReader.IDLE_RUN_MS), "not started");
+    assertFalse(SharedReader.sinkRuns(Map.of(0, 100L, 1, 40L), from, null, 10_000, SharedReader.IDLE_RUN_MS), "only where it started (its first position, nothing applied since)");
+    assertTrue(SharedReader.sinkRuns(Map.of(0, 100L, 1, 41L), from, null, 10_000, SharedReader.IDLE_RUN_MS), "applied past its start on one partition");
+    assertTrue(SharedReader.sinkRuns(Map.of(2, 1L), from, null, 10_000, SharedReader.IDLE_RUN_MS), "a partition the shared read had not applied");
+    assertFalse(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS + 1, 10_000, SharedReader.IDLE_RUN_MS), "planned, not yet long enough to be reading");
+    assertTrue(SharedReader.sinkRuns(Map.of(), from, 10_000L - SharedReader.IDLE_RUN_MS, 10_000, SharedReader.IDLE_RUN_MS), "planned and running on a quiet topic");
+  }
+
+  @Test
+  void waitingForASinkQueryEndsWhenItAppliesAtTheDeadlineOrWhenTheSharedReadHasEnded() throws Exception {
+    Path sink = dir.toPath().resolve("sink");
+    Files.createDirectories(sink);
+    long now = System.currentTimeMillis();
+    assertFalse(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, now + 300, () -> false), "nothing applied by the deadline");
+    assertFalse(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, now + 60_000, () -> true), "the shared read ended: no wait");
+    applied(sink, 0, 11);
+    assertTrue(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, System.currentTimeMillis() + 60_000, () -> false), "applied past the hand-over");
   }
 
   @Test
