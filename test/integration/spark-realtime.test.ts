@@ -50,6 +50,20 @@ function checkpointCommits(f: SparkFixture, sink: 'mongodb' | 'redis', topic: st
   return existsSync(dir) ? readdirSync(dir).filter((n) => /^\d+$/.test(n)) : [];
 }
 
+/** A sink's progress counters for shop.kv whose names start with `prefix`, summed over its lines. */
+function summed(r: JobRun, sink: string, prefix: string): number {
+  return r.progress
+    .filter((p) => p.sink === sink)
+    .reduce(
+      (a, p) =>
+        a +
+        Object.entries(p.tables['shop.kv'] ?? {})
+          .filter(([k]) => k.startsWith(prefix))
+          .reduce((b, [, v]) => b + Number(v), 0),
+      0,
+    );
+}
+
 const bothCheckpointed = (f: SparkFixture): boolean =>
   (['mongodb', 'redis'] as const).every((sink) => checkpointCommits(f, sink, f.topics.kv!).length > 0);
 
@@ -112,15 +126,7 @@ test('in real-time mode changes reach both sinks before the first checkpoint, an
   const mine = (sink: string) => run!.progress.filter((p) => p.sink === sink);
   const counted = (sink: string, name: string) =>
     mine(sink).reduce((a, p) => a + Number(p.tables['shop.kv']?.[name] ?? 0), 0);
-  const latencySamples = (sink: string) =>
-    mine(sink).reduce(
-      (a, p) =>
-        a +
-        Object.entries(p.tables['shop.kv'] ?? {})
-          .filter(([k]) => k.startsWith(`latency.${sink}.`))
-          .reduce((b, [, v]) => b + Number(v), 0),
-      0,
-    );
+  const latencySamples = (sink: string) => summed(run!, sink, `latency.${sink}.`);
   const byCounts = Date.now() + 10_000;
   while (
     (counted('redis', 'events') < events.length || counted('mongodb', 'events') < events.length) &&
@@ -260,16 +266,7 @@ test('changes both sinks already hold, read again by a job without a checkpoint,
     `${f.stateDir}/rtm-again.json`,
   );
   run = start(f, again);
-  const mine = (sink: string) => run!.progress.filter((p) => p.sink === sink);
-  const counted = (sink: string, prefix: string) =>
-    mine(sink).reduce(
-      (a, p) =>
-        a +
-        Object.entries(p.tables['shop.kv'] ?? {})
-          .filter(([k]) => k.startsWith(prefix))
-          .reduce((b, [, v]) => b + Number(v), 0),
-      0,
-    );
+  const counted = (sink: string, prefix: string) => summed(run!, sink, prefix);
   const by = Date.now() + 120_000;
   while (
     (counted('redis', 'redis.stale') < keys.length || counted('mongodb', 'mongo.stale') < keys.length) &&
