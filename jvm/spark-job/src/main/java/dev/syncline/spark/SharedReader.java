@@ -96,14 +96,18 @@ final class SharedReader {
     if (root == null || handedOver(job, t.topic)) {
       return false;
     }
-    for (String sink : List.of("mongodb", "redis")) {
-      File own = new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, sink, t.topic));
+    for (File own : sinkCheckpoints(job, t.topic)) {
       if (Upgrade.hasCommits(own) || !appliedOffsets(own, t.topic).isEmpty() || new File(own, "offsets").exists()) {
         return false; // a sink query has run: it goes on from its own checkpoint
       }
     }
     // A checkpoint of the single query of earlier versions: its sink queries start from it.
     return Upgrade.oldCommitted(root, t.topic) == null;
+  }
+
+  /** The checkpoints of a table's two sink queries. */
+  private static List<File> sinkCheckpoints(JobDescription job, String topic) {
+    return List.of("mongodb", "redis").stream().map(sink -> new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, sink, topic))).toList();
   }
 
   /** The applied positions a real-time task records ({@link RealTimeWriter}), per partition. */
@@ -303,8 +307,7 @@ final class SharedReader {
     java.util.function.BooleanSupplier ended = () -> !q.isActive() || stopping.getAsBoolean();
     try {
       boolean ran = true;
-      for (String sink : List.of("mongodb", "redis")) {
-        File checkpoint = new File(SynclineJob.sinkCheckpoint(job.checkpointLocation, sink, topic));
+      for (File checkpoint : sinkCheckpoints(job, topic)) {
         ran &= awaitRuns(checkpoint, topic, from, IDLE_RUN_MS, began + OVERLAP_MAX_MS, ended);
       }
       if (ended.getAsBoolean()) {
