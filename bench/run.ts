@@ -354,8 +354,8 @@ function lastJson<T>(text: string): T | null {
 interface ConnectBaseline {
   drain?: {
     events: number;
-    spark?: { eventsPerSecond: number; seconds: number };
-    connect?: { eventsPerSecond: number; seconds: number };
+    spark?: DrainSide;
+    connect?: DrainSide;
   };
   latency?: {
     rate: number;
@@ -364,6 +364,13 @@ interface ConnectBaseline {
     spark?: { outsideMs: OutsideLatency; inJobMs: Latency };
     connect?: { outsideMs: OutsideLatency };
   };
+}
+/** One side's drain; the creates (first quarter) and the rest apart when both were seen. */
+interface DrainSide {
+  eventsPerSecond: number;
+  seconds: number;
+  createsPerSecond?: number;
+  restPerSecond?: number;
 }
 interface OutsideLatency {
   offeredEventsPerSecond?: number;
@@ -677,6 +684,8 @@ async function main(): Promise<void> {
     l && l.samples > 0 ? `≤${fmt(l.p50)} / ≤${fmt(l.p95)} / ≤${fmt(l.p99)} ms` : '-';
   const out = (l: OutsideLatency | undefined): string =>
     l && l.p50 !== null ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} ms` : '-';
+  const phases = (d: DrainSide | undefined): string =>
+    d?.createsPerSecond ? `${fmt(d.createsPerSecond)} / ${fmt(d.restPerSecond)}` : '-';
   const md = [
     `# syncline benchmark ${started.toISOString()}${quick ? ' (quick)' : ''}`,
     '',
@@ -703,7 +712,7 @@ async function main(): Promise<void> {
     `| backlog drain into MongoDB only (${fmt(connect?.drain?.events)} pre-filled events, one table; median of ${N.connectDrainPairs} interleaved pairs): syncline Spark job / Kafka Connect sink | ${fmt(sparkMongoOnly)} / ${fmt(cDrain)} events/s | Spark ÷ guarded raw = ${fmt(ratios.sparkMongoOnlyVsGuardedRaw)}; Spark ÷ Connect = ${fmt(ratio(sparkMongoOnly, cDrain))} |`,
     ...(connectLong
       ? [
-          `| long backlog drain into MongoDB only (${fmt(connectLong.drain?.events)} pre-filled events, one pair): syncline Spark job / Kafka Connect sink | ${fmt(connectLong.drain?.spark?.eventsPerSecond)} / ${fmt(connectLong.drain?.connect?.eventsPerSecond)} events/s | Spark ÷ Connect = ${fmt(ratio(connectLong.drain?.spark?.eventsPerSecond, connectLong.drain?.connect?.eventsPerSecond))} |`,
+          `| long backlog drain into MongoDB only (${fmt(connectLong.drain?.events)} pre-filled events, one pair): syncline Spark job / Kafka Connect sink | ${fmt(connectLong.drain?.spark?.eventsPerSecond)} / ${fmt(connectLong.drain?.connect?.eventsPerSecond)} events/s | Spark ÷ Connect = ${fmt(ratio(connectLong.drain?.spark?.eventsPerSecond, connectLong.drain?.connect?.eventsPerSecond))}; creates / the rest: ${phases(connectLong.drain?.spark)} against ${phases(connectLong.drain?.connect)} events/s |`,
         ]
       : []),
     `| 1,000 events/s offered (${fmt(N.connectSeconds)} s × ${N.connectPairs} interleaved pairs, all probes, polled every ${fmt(connect?.latency?.probePollMs ?? 20)} ms), commit → MongoDB p50 / p95 / p99 from outside: syncline; Kafka Connect | ${out(connect?.latency?.spark?.outsideMs)}; ${out(connect?.latency?.connect?.outsideMs)} | job's own: ${lat(connect?.latency?.spark?.inJobMs)} |`,

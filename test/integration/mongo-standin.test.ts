@@ -289,6 +289,44 @@ describe('MongoDB stand-in', () => {
     await client.close();
   });
 
+  test('an $in of plain ids finds what the general path finds, in its order and once each, whatever the id types', async () => {
+    const { client } = await start('in.mv');
+    const coll = client.db('in').collection<{ _id: unknown; n: number }>('mixed');
+    const oids = [new BSON.ObjectId(), new BSON.ObjectId(), new BSON.ObjectId()];
+    await coll.insertMany([
+      ...Array.from({ length: 20 }, (_, i) => ({ _id: i + 1, n: i })),
+      ...Array.from({ length: 10 }, (_, i) => ({ _id: Long.fromNumber(21 + i), n: i })),
+      ...'abcdefghij'.split('').map((c, i) => ({ _id: c, n: i })),
+      ...oids.map((o, i) => ({ _id: o, n: i })),
+      { _id: new Double(2.5), n: 0 },
+      { _id: { a: 1 }, n: 0 },
+    ]);
+    const asked = [
+      ...[7, Long.fromNumber(7), new Int32(7)], // one key, three spellings
+      ...[new Int32(25), Long.fromNumber(25)], // stored as an int64, asked as an int32 too
+      ...['j', 'c', 'zz', 'c'], // a miss and a repeat
+      ...[oids[2], oids[0], new BSON.ObjectId()],
+      ...[99, Long.fromNumber(1234), 1, 20],
+    ];
+    const ids = async (values: unknown[], extra: object = {}) =>
+      (
+        await coll.find({ _id: { $in: values }, ...extra } as never, { projection: { _id: 1 } }).toArray()
+      ).map((d) => JSON.stringify(d._id));
+    // An absent double in the list sends the query down the library's general path, which sorts
+    // and de-duplicates the asked values itself: the answer to compare with.
+    const general = await ids([...asked, new Double(0.25)]);
+    assert.deepEqual(await ids(asked), general);
+    assert.equal(general.length, 8, `1, 7, 20, 25, 'c', 'j' and two ObjectIds: ${general.join(' ')}`);
+    assert.deepEqual(
+      await ids(asked, { n: { $lt: 5 } }),
+      await ids([...asked, new Double(0.25)], { n: { $lt: 5 } }),
+    );
+    assert.deepEqual(await ids(['zz', 0, Long.fromNumber(-1)]), []);
+    // Documents as _id and doubles stay on the general path and are still found.
+    assert.deepEqual(await ids([{ a: 1 }, new Double(2.5), 3]), await ids([new Double(2.5), 3, { a: 1 }]));
+    await client.close();
+  });
+
   test('a replacement by _id keeps the _id, refuses another _id, reports unchanged documents, honours a second unique index, and collStats counts the data', async () => {
     const { client } = await start('replace.mv');
     const db = client.db('replace');
