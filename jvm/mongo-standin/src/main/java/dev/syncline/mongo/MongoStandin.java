@@ -597,9 +597,9 @@ public final class MongoStandin {
      * The library's constructor asks for the data size to log it at debug level, and the argument
      * is worked out whatever the level: counting it here read every document of every collection
      * when the stand-in opened its file. That took 7 s for the bench's 1.3 GB store and filled the
-     * page cache with 2.2 million documents that nothing had asked for. The collector then traced
-     * them for as long as the stand-in ran: 6-9 s of G1's concurrent marking in each
-     * 1,000,000-event drain (decision 0110). Before the constructor has returned, the size is 0.
+     * page cache with 2.2 million documents that nothing had asked for, which every marking cycle
+     * of the collector then traced (decision 0110). Before the constructor has returned, the size
+     * is 0.
      */
     @Override
     protected int getDataSize() {
