@@ -274,7 +274,7 @@ final class SharedReader {
     STARTING.acquire();
     Thread th = new Thread(() -> {
       try {
-        awaitRuns(new File(spec.checkpoint()), spec.table().topic, Map.of(), START_SETTLE_MS, System.currentTimeMillis() + START_MAX_MS, () -> false);
+        awaitRuns(List.of(new File(spec.checkpoint())), spec.table().topic, Map.of(), START_SETTLE_MS, System.currentTimeMillis() + START_MAX_MS, () -> false);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } finally {
@@ -306,10 +306,7 @@ final class SharedReader {
     long began = System.currentTimeMillis();
     java.util.function.BooleanSupplier ended = () -> !q.isActive() || stopping.getAsBoolean();
     try {
-      boolean ran = true;
-      for (File checkpoint : sinkCheckpoints(job, topic)) {
-        ran &= awaitRuns(checkpoint, topic, from, IDLE_RUN_MS, began + OVERLAP_MAX_MS, ended);
-      }
+      boolean ran = awaitRuns(sinkCheckpoints(job, topic), topic, from, IDLE_RUN_MS, began + OVERLAP_MAX_MS, ended);
       if (ended.getAsBoolean()) {
         return;
       }
@@ -322,17 +319,23 @@ final class SharedReader {
   }
 
   /**
-   * Waits until a sink query runs ({@link #sinkRuns}), until {@code deadline}, or until {@code
-   * ended} says to stop waiting. Returns whether it runs.
+   * Waits until every one of these sink queries runs ({@link #sinkRuns}), until {@code deadline},
+   * or until {@code ended} says to stop waiting. Returns whether they all run. The queries are
+   * watched together: each one's planning time is seen when it happens, not after the wait for
+   * the one before it ended (which moved a quiet topic's idle clock up to {@code idleMs} later).
    */
-  static boolean awaitRuns(File checkpoint, String topic, Map<Integer, Long> from, long idleMs, long deadline, java.util.function.BooleanSupplier ended) throws InterruptedException {
-    long planned = -1;
+  static boolean awaitRuns(List<File> checkpoints, String topic, Map<Integer, Long> from, long idleMs, long deadline, java.util.function.BooleanSupplier ended) throws InterruptedException {
+    Map<File, Long> planned = new HashMap<>();
     while (System.currentTimeMillis() < deadline && !ended.getAsBoolean()) {
       long now = System.currentTimeMillis();
-      if (planned < 0 && new File(checkpoint, "offsets").isDirectory()) {
-        planned = now;
+      boolean all = true;
+      for (File checkpoint : checkpoints) {
+        if (!planned.containsKey(checkpoint) && new File(checkpoint, "offsets").isDirectory()) {
+          planned.put(checkpoint, now);
+        }
+        all &= sinkRuns(appliedOffsets(checkpoint, topic), from, planned.get(checkpoint), now, idleMs);
       }
-      if (sinkRuns(appliedOffsets(checkpoint, topic), from, planned < 0 ? null : planned, now, idleMs)) {
+      if (all) {
         return true;
       }
       Thread.sleep(POLL_MS);

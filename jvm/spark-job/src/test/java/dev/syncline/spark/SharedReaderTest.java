@@ -77,10 +77,10 @@ class SharedReaderTest {
     Path sink = dir.toPath().resolve("sink");
     Files.createDirectories(sink);
     long now = System.currentTimeMillis();
-    assertFalse(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, now + 300, () -> false), "nothing applied by the deadline");
-    assertFalse(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, now + 60_000, () -> true), "the shared read ended: no wait");
+    assertFalse(SharedReader.awaitRuns(List.of(sink.toFile()), TOPIC, Map.of(0, 10L), 60_000, now + 300, () -> false), "nothing applied by the deadline");
+    assertFalse(SharedReader.awaitRuns(List.of(sink.toFile()), TOPIC, Map.of(0, 10L), 60_000, now + 60_000, () -> true), "the shared read ended: no wait");
     applied(sink, 0, 11);
-    assertTrue(SharedReader.awaitRuns(sink.toFile(), TOPIC, Map.of(0, 10L), 60_000, System.currentTimeMillis() + 60_000, () -> false), "applied past the hand-over");
+    assertTrue(SharedReader.awaitRuns(List.of(sink.toFile()), TOPIC, Map.of(0, 10L), 60_000, System.currentTimeMillis() + 60_000, () -> false), "applied past the hand-over");
   }
 
   @Test
