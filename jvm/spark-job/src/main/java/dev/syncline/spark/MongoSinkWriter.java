@@ -122,7 +122,11 @@ final class MongoSinkWriter {
     SWEEPER.scheduleWithFixedDelay(
         () -> {
           try {
-            swept.deleteMany(Filters.lt("expireAt", new Date()));
+            try {
+              swept.deleteMany(Filters.lt("expireAt", new Date()));
+            } finally {
+              tombstonesWritten(); // a swept tombstone must not be seen ahead
+            }
           } catch (RuntimeException e) {
             System.err.println("syncline spark: the tombstone sweep failed (tried again in a minute): " + Checker.firstLine(e));
           }
@@ -260,7 +264,7 @@ final class MongoSinkWriter {
   record Foreign(Object id, Object tag, String otherSource) {}
 
   /** What the pre-read found for one _id: the document's and the tombstone's version and source. */
-  private record Stored(Object version, String source) {}
+  record Stored(Object version, String source) {}
 
   /**
    * Writes a chunk with the round trips its mode needs (class comment; a tombstone read also
@@ -272,6 +276,15 @@ final class MongoSinkWriter {
    * partly applied cannot be told apart per operation; they count as applied.
    */
   List<Foreign> write(List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied) {
+    return write(upserts, deletes, stats, unapplied, List.of());
+  }
+
+  /**
+   * As above, with reads ahead of the chunk's tombstones ({@link #lookAhead}, as futures), used
+   * where they still hold once the keys are claimed.
+   */
+  List<Foreign> write(
+      List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied, List<? extends java.util.concurrent.Future<?>> lookAheads) {
     if (upserts.isEmpty() && deletes.isEmpty()) {
       return new ArrayList<>();
     }
@@ -284,7 +297,7 @@ final class MongoSinkWriter {
     }
     claim(keys);
     try {
-      return writeClaimed(upserts, deletes, stats, unapplied);
+      return writeClaimed(upserts, deletes, stats, unapplied, lookAheads);
     } finally {
       release(keys);
     }
@@ -327,11 +340,100 @@ final class MongoSinkWriter {
     }
   }
 
+  /**
+   * Tombstone and truncate-floor writes finished in this JVM, failed or not. A tombstone read made
+   * before its keys were claimed is as good as one made after the claim as long as this has not
+   * moved in between: in this JVM a key's tombstone is only written under the key's claim, and the
+   * count goes up once that write is over (decision 0111).
+   */
+  private static final java.util.concurrent.atomic.AtomicLong TOMBSTONE_WRITES = new java.util.concurrent.atomic.AtomicLong();
+
+  /**
+   * A look-ahead older than this is read again: what other processes wrote since (another
+   * source's pipeline, an executor elsewhere) is only as stale as a read made before a claim.
+   */
+  static final long LOOK_AHEAD_MAX_AGE_NANOS = 20_000_000;
+
+  /** Called once a tombstone or floor write of this JVM is over, whether it failed or not. */
+  static void tombstonesWritten() {
+    TOMBSTONE_WRITES.incrementAndGet();
+  }
+
+  /** A look-ahead that found nothing, read now (for tests of {@link LookAhead#holds}). */
+  static LookAhead readNow(String namespace, Set<String> ids) {
+    return new LookAhead(namespace, TOMBSTONE_WRITES.get(), System.nanoTime(), ids, Map.of());
+  }
+
+  /** How long a write waits, in all, for look-aheads still running before it reads for itself. */
+  static final long LOOK_AHEAD_WAIT_MS = 20;
+
+  /**
+   * Tombstones and the truncate floor read ahead of a real-time flush, while its rows were still
+   * arriving ({@link #lookAhead}); {@code read} holds every _id asked for, found or not.
+   */
+  record LookAhead(String tombstones, long writesBefore, long readAtNanos, Set<String> read, Map<String, Stored> found) {
+    /** Whether it still stands for the tombstones of {@code namespace}; asked after the claim. */
+    boolean holds(String namespace) {
+      return tombstones.equals(namespace)
+          && writesBefore == TOMBSTONE_WRITES.get()
+          && System.nanoTime() - readAtNanos < LOOK_AHEAD_MAX_AGE_NANOS;
+    }
+  }
+
+  /** Reads the tombstones of these _ids (creates not yet flushed) and the truncate floor. */
+  LookAhead lookAhead(List<Object> ids) {
+    long before = TOMBSTONE_WRITES.get();
+    long at = System.nanoTime();
+    List<Object> tombIds = new ArrayList<>(ids.size() + 1);
+    Set<String> read = new HashSet<>(2 * ids.size() + 2);
+    for (Object id : ids) {
+      String t = tombstoneId(idKey(id));
+      tombIds.add(t);
+      read.add(t);
+    }
+    tombIds.add(floorId());
+    read.add(floorId());
+    return new LookAhead(tombstoneNamespace(), before, at, read, stored(tombstones, "v", "src", tombIds, String::valueOf));
+  }
+
+  private String tombstoneNamespace() {
+    return where + "\u0001" + tombstones.getNamespace().getCollectionName();
+  }
+
   /** Tombstones and the truncate floor read for a chunk, in one or two reads (writeClaimed). */
   private final class Tombstones {
     private final Map<String, Stored> byId = new HashMap<>();
+    /** What was read ahead for this chunk and still holds after its claim; checked once. */
+    private final List<LookAhead> ahead;
+    /** Tombstone _ids answered by a look-ahead instead of a read here. */
+    private long servedAhead;
     private boolean floorRead;
     private Object floor;
+
+    /**
+     * Takes the look-aheads that hold now. One still running is waited for up to {@link
+     * #LOOK_AHEAD_WAIT_MS} in all (it began before the flush did); a failed or late one is left
+     * out, and its keys are read here as before.
+     */
+    Tombstones(List<? extends java.util.concurrent.Future<?>> lookAheads) {
+      List<LookAhead> holding = new ArrayList<>();
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LOOK_AHEAD_WAIT_MS);
+      for (java.util.concurrent.Future<?> f : lookAheads) {
+        Object a;
+        try {
+          a = f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+          continue;
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt(); // the write goes on with its own reads
+          break;
+        }
+        if (a instanceof LookAhead la && la.holds(tombstoneNamespace())) {
+          holding.add(la);
+        }
+      }
+      this.ahead = holding;
+    }
 
     void read(List<Upsert> upserts, List<Delete> deletes) {
       List<Object> ids = new ArrayList<>();
@@ -344,13 +446,37 @@ final class MongoSinkWriter {
       if (!floorRead) {
         ids.add(floorId());
       }
+      List<Object> unread = ids;
+      if (!ahead.isEmpty()) {
+        unread = new ArrayList<>();
+        for (Object id : ids) {
+          LookAhead a = covering((String) id);
+          if (a == null) {
+            unread.add(id);
+            continue;
+          }
+          servedAhead++;
+          if (a.found().containsKey(id)) {
+            byId.put((String) id, a.found().get(id));
+          }
+        }
+      }
       // Tombstone _ids are strings, so they key their own map without an idKey.
-      byId.putAll(stored(tombstones, "v", "src", ids, String::valueOf));
+      byId.putAll(stored(tombstones, "v", "src", unread, String::valueOf));
       if (!floorRead) {
         Stored floorDoc = byId.get(floorId());
         floor = floorDoc == null ? null : floorDoc.version();
         floorRead = true;
       }
+    }
+
+    private LookAhead covering(String tombstoneId) {
+      for (LookAhead a : ahead) {
+        if (a.read().contains(tombstoneId)) {
+          return a;
+        }
+      }
+      return null;
     }
 
     Stored get(String key) {
@@ -362,7 +488,8 @@ final class MongoSinkWriter {
     }
   }
 
-  private List<Foreign> writeClaimed(List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied) {
+  private List<Foreign> writeClaimed(
+      List<Upsert> upserts, List<Delete> deletes, Stats stats, Set<Object> unapplied, List<? extends java.util.concurrent.Future<?>> lookAheads) {
     List<Foreign> foreign = new ArrayList<>();
     List<Upsert> inserts = new ArrayList<>();
     List<Upsert> replaces = new ArrayList<>();
@@ -375,9 +502,12 @@ final class MongoSinkWriter {
     // tombstone or floor that outranks it (a delete removes what it outranks, a re-create is
     // newer than the delete, a truncate deletes this source's older documents once its floor is
     // up). A chunk of updates is then one round trip; what the guard refused is decided below.
-    Tombstones tombs = new Tombstones();
+    Tombstones tombs = new Tombstones(lookAheads); // checked here, under the claim
     if (!inserts.isEmpty() || !deletes.isEmpty()) {
       tombs.read(inserts, deletes);
+      if (tombs.servedAhead > 0) {
+        stats.add("mongo.readAhead", tombs.servedAhead);
+      }
     }
 
     // Upserts decided on a read of their documents (below); in WRITE_FIRST only those the
@@ -506,7 +636,13 @@ final class MongoSinkWriter {
       }
     }
     // Tombstones first: should the deletes fail half way, the retry finds them in place.
-    bulkCollectingDuplicates(tombstones, tombOps);
+    if (!tombOps.isEmpty()) {
+      try {
+        bulkCollectingDuplicates(tombstones, tombOps);
+      } finally {
+        tombstonesWritten(); // after the write: a look-ahead from before it is dropped
+      }
+    }
     List<Integer> dup = bulkCollectingDuplicates(dataWrites, ops);
     long refused = 0;
     if (!dup.isEmpty()) {
@@ -576,14 +712,18 @@ final class MongoSinkWriter {
    * delete every document of this source older than it. Idempotent; a newer document stays.
    */
   long truncate(Object version) {
-    tombstones.updateOne(
-        Filters.eq("_id", floorId()),
-        Updates.combine(
-            Updates.max("v", version),
-            Updates.set("c", collectionName),
-            Updates.set("src", sourceId),
-            Updates.set("floor", true)),
-        new UpdateOptions().upsert(true));
+    try {
+      tombstones.updateOne(
+          Filters.eq("_id", floorId()),
+          Updates.combine(
+              Updates.max("v", version),
+              Updates.set("c", collectionName),
+              Updates.set("src", sourceId),
+              Updates.set("floor", true)),
+          new UpdateOptions().upsert(true));
+    } finally {
+      tombstonesWritten();
+    }
     return data.deleteMany(
             Filters.and(
                 Filters.lt("_sync.v", version),

@@ -10,7 +10,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.apache.spark.sql.ForeachWriter;
 import org.apache.spark.sql.Row;
 
@@ -69,13 +75,60 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   static final long RETRY_MAX_MS = 4_000;
   static final long STATS_EVERY_MS = 1000;
   private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * Writes the applied positions and counter files of every task in this JVM, in the order they
+   * were handed over. A write (create, write, rename) took 0.3–1 ms, and 14–29 ms a few times a
+   * minute while Kafka and MongoDB wrote to the same disk; on the flusher it held back the next
+   * flush, and with it that flush's commit → sink latency (decision 0111). The files are best
+   * effort, so nothing waits for them but close().
+   */
+  private static final ExecutorService REPORTER =
+      Executors.newSingleThreadExecutor(
+          r -> {
+            Thread t = new Thread(r, "syncline-report");
+            t.setDaemon(true);
+            return t;
+          });
   /** Checkpoints of queries whose writer failed a flush and does not retry, with the failure. */
   static final java.util.Map<String, Throwable> FAILED_WITHOUT_RETRY = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** Applies one flush's rows to the sinks and returns their counters ({@link PartitionWriter#apply}). */
   interface Applier extends java.io.Serializable {
     Stats apply(java.util.Iterator<Row> rows) throws Exception;
+
+    /** Applies a flush, given the {@link #lookAhead}s of some of its rows (maybe still running). */
+    default Stats apply(java.util.Iterator<Row> rows, List<? extends Future<?>> lookAheads) throws Exception {
+      return apply(rows);
+    }
+
+    /** Whether {@link #lookAhead} has anything to read for this row; asked of every row, so cheap. */
+    default boolean looksAhead(Row row) {
+      return false;
+    }
+
+    /**
+     * Reads what a flush of these rows will need, while the rest of its rows arrive (decision
+     * 0111); null when there is nothing to read. Only a hint: the flush checks what it gets.
+     */
+    default Object lookAhead(List<Row> rows) throws Exception {
+      return null;
+    }
   }
+
+  /** Runs the look-aheads of the flushes being gathered, for every task of this JVM. */
+  private static final ExecutorService LOOK_AHEAD =
+      Executors.newFixedThreadPool(
+          2,
+          r -> {
+            Thread t = new Thread(r, "syncline-look-ahead");
+            t.setDaemon(true);
+            return t;
+          });
+  /**
+   * Rows of one flush that are looked ahead, at most: it pays while rows trickle in and the flush
+   * waits for them (the settle), not once a backlog fills flushes at once.
+   */
+  static final int LOOK_AHEAD_ROWS = 200;
 
   private final Applier writer;
   private final long settleGapNanos;
@@ -85,6 +138,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private final String checkpoint;
 
   private transient List<Row> pending;
+  /** Look-aheads of the rows in {@link #pending}, maybe still running. */
+  private transient List<CompletableFuture<Object>> lookAheads;
+  /** Rows in {@link #pending} that no look-ahead has taken yet. */
+  private transient List<Row> toLookAhead;
+  private transient boolean lookingAhead;
+  /** The flusher is applying: rows arriving meanwhile go without a look-ahead. */
+  private transient boolean flushing;
   private transient Thread flusher;
   private transient Throwable failure;
   private transient boolean closing;
@@ -97,6 +157,10 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   private transient String statsName;
   private transient int statsSeq;
   private transient long appliedWrittenAt;
+  /** The last report handed to {@link #REPORTER} by this task; close() waits for it. */
+  private transient Future<?> lastReport;
+  /** Counters the reporter could not write; they go to the driver with the task's end. */
+  private transient Queue<Stats> unwritten;
   /** Only the flusher thread (and close(), after joining it) touches the applied position. */
   private transient boolean appliedDirty;
   private transient long appliedOffset;
@@ -124,6 +188,10 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   @Override
   public boolean open(long partitionId, long epochId) {
     pending = new ArrayList<>();
+    lookAheads = new ArrayList<>();
+    toLookAhead = new ArrayList<>();
+    lookingAhead = false;
+    flushing = false;
     failure = null;
     closing = false;
     abandoned = false;
@@ -134,6 +202,8 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     statsName = UUID.randomUUID().toString().substring(0, 8);
     statsSeq = 0;
     appliedWrittenAt = 0;
+    lastReport = null;
+    unwritten = new ConcurrentLinkedQueue<>();
     appliedOffset = -1;
     appliedDirty = false;
     flusher = new Thread(this::flushLoop, "syncline-rtm-" + partitionId + "-" + epochId);
@@ -153,6 +223,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
       // The flusher only waits while nothing is queued: one wake-up per run of rows, not per row.
       if (pending.size() == 1) {
         notifyAll();
+      }
+      if (!flushing && pending.size() <= LOOK_AHEAD_ROWS && writer.looksAhead(row)) {
+        toLookAhead.add(row);
+        if (!lookingAhead) {
+          lookingAhead = true;
+          LOOK_AHEAD.execute(this::lookAheadLoop);
+        }
       }
     }
   }
@@ -188,7 +265,11 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         throw new IllegalStateException("the task was stopped before " + pending.size() + " queued rows were written; they are replayed");
       }
     }
+    interrupted |= awaitReports();
     // The writes made so far count even when the task failed (its batch is replayed anyway).
+    for (Stats s; (s = unwritten.poll()) != null; ) {
+      unreported.merge(s);
+    }
     writeStats();
     stats.add(unreported);
     if (error == null && !interrupted) {
@@ -196,6 +277,32 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         rethrow();
       }
       writeApplied();
+    }
+  }
+
+  /**
+   * Looks ahead for the rows queued since the last look-ahead, as long as there are any: rows
+   * that come while one read runs are taken together by the next. A look-ahead that fails is
+   * no loss: the flush reads for itself.
+   */
+  private void lookAheadLoop() {
+    while (true) {
+      List<Row> rows;
+      CompletableFuture<Object> done = new CompletableFuture<>();
+      synchronized (this) {
+        if (toLookAhead.isEmpty() || closing) {
+          lookingAhead = false;
+          return;
+        }
+        rows = toLookAhead;
+        toLookAhead = new ArrayList<>();
+        lookAheads.add(done); // the flush that takes these rows takes this too
+      }
+      try {
+        done.complete(writer.lookAhead(rows));
+      } catch (Throwable t) {
+        done.complete(null);
+      }
     }
   }
 
@@ -227,6 +334,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     boolean settled = false;
     while (true) {
       List<Row> batch = null;
+      List<CompletableFuture<Object>> ahead = List.of();
       boolean writePosition = false;
       boolean settle = false;
       synchronized (this) {
@@ -255,7 +363,11 @@ final class RealTimeWriter extends ForeachWriter<Row> {
             return;
           }
           batch = pending;
+          ahead = lookAheads;
           pending = new ArrayList<>();
+          lookAheads = new ArrayList<>();
+          toLookAhead = new ArrayList<>(); // not taken yet: the flush reads for those itself
+          flushing = true;
           notifyAll(); // a writer blocked on MAX_PENDING may go on
         }
       }
@@ -264,7 +376,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
         continue;
       }
       try {
-        unreported.merge(applyThroughOutages(batch));
+        unreported.merge(applyThroughOutages(batch, ahead));
       } catch (Throwable t) {
         if (retryFirstMs < 0) {
           // A failed flush reaches Spark only with the task's next row or at the batch's end;
@@ -276,6 +388,9 @@ final class RealTimeWriter extends ForeachWriter<Row> {
           notifyAll();
         }
         return;
+      }
+      synchronized (this) {
+        flushing = false;
       }
       Row last = batch.get(batch.size() - 1);
       appliedTopic = last.getAs(TablePlan.TOPIC);
@@ -296,12 +411,13 @@ final class RealTimeWriter extends ForeachWriter<Row> {
    * Other failures, and an outage still on when the batch ends, fail the task as before: close()
    * then throws and the batch is replayed from the checkpoint.
    */
-  private Stats applyThroughOutages(List<Row> batch) throws Exception {
+  private Stats applyThroughOutages(List<Row> batch, List<CompletableFuture<Object>> ahead) throws Exception {
     long backoff = retryFirstMs;
     int tries = 0;
     while (true) {
       try {
-        Stats applied = writer.apply(batch.iterator());
+        // A retry reads for itself: what was read ahead is older than the outage.
+        Stats applied = writer.apply(batch.iterator(), tries == 0 ? ahead : List.of());
         if (tries > 0) {
           System.err.println("syncline spark: " + where(batch) + " answers again; " + batch.size() + " rows written after " + (tries + 1) + " tries");
         }
@@ -363,49 +479,115 @@ final class RealTimeWriter extends ForeachWriter<Row> {
     return due;
   }
 
+  /**
+   * Hands what is due to the reporter: the applied position every {@link #APPLIED_EVERY_MS} ms,
+   * the counters gathered since the last report every {@link #STATS_EVERY_MS} ms. The flusher
+   * only takes the values; the files are written by {@link #REPORTER}.
+   */
   private void reportDue() {
     long now = System.currentTimeMillis();
-    if (appliedDirty && now - appliedWrittenAt >= APPLIED_EVERY_MS) {
-      writeApplied();
+    String topic = null;
+    int partition = appliedPartition;
+    long offset = appliedOffset;
+    if (appliedDirty && now - appliedWrittenAt >= APPLIED_EVERY_MS && appliedOffset >= 0 && appliedTopic != null) {
+      appliedWrittenAt = now;
+      appliedDirty = false;
+      topic = appliedTopic;
     }
+    Stats counters = null;
+    String name = null;
     if (now - statsWrittenAt >= STATS_EVERY_MS) {
-      writeStats();
+      statsWrittenAt = now;
+      if (statsDir != null && !unreported.isEmpty()) {
+        counters = unreported; // handed over whole: the flusher goes on with a new one
+        unreported = new Stats();
+        name = nextStatsName();
+      }
     }
+    if (topic == null && counters == null) {
+      return;
+    }
+    String appliedTopicNow = topic;
+    Stats countersNow = counters;
+    String nameNow = name;
+    File dir = statsDir;
+    lastReport =
+        REPORTER.submit(
+            () -> {
+              if (appliedTopicNow != null) {
+                writeAppliedFile(appliedTopicNow, partition, offset);
+              }
+              if (countersNow != null && !writeCounters(dir, nameNow, countersNow)) {
+                unwritten.add(countersNow);
+              }
+            });
+  }
+
+  /** Waits for this task's last report; true when the wait was interrupted (it is then left to run). */
+  private boolean awaitReports() {
+    if (lastReport == null) {
+      return false;
+    }
+    try {
+      lastReport.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt(); // as the flusher's join above leaves it
+      return true;
+    } catch (java.util.concurrent.ExecutionException e) {
+      System.err.println("syncline spark: a progress report failed: " + Checker.firstLine(e.getCause()));
+    }
+    return false;
+  }
+
+  private String nextStatsName() {
+    return statsName + "-" + (statsSeq++) + ".json";
   }
 
   /**
    * Writes the counters gathered since the last report as a new file for the driver to collect
-   * (never rewritten, so the driver may read and delete it at any time). Best effort: counters
-   * not written stay in {@link #unreported} and go to the driver with the task's end.
+   * (never rewritten, so the driver may read and delete it at any time), in the closing thread.
+   * Best effort: counters not written stay in {@link #unreported} and go to the driver with the
+   * task's end.
    */
   private void writeStats() {
     statsWrittenAt = System.currentTimeMillis();
     if (statsDir == null || unreported.isEmpty()) {
       return;
     }
-    ObjectNode o = JSON.createObjectNode();
-    ObjectNode counts = o.putObject("counts");
-    unreported.counts.forEach(counts::put);
-    ObjectNode rules = o.putObject("dlqRules");
-    unreported.dlqRules.forEach(rules::put);
-    String name = statsName + "-" + (statsSeq++) + ".json";
-    try {
-      writeWhole(statsDir.toPath(), name, o.toString());
+    if (writeCounters(statsDir, nextStatsName(), unreported)) {
       unreported = new Stats();
-    } catch (IOException e) {
-      System.err.println("syncline spark: cannot record counters in " + statsDir + " (they are reported at the next checkpoint): " + e.getMessage());
     }
   }
 
-  /** Best effort: a position not written only makes the lag look larger until the next one. */
+  private static boolean writeCounters(File dir, String name, Stats counters) {
+    ObjectNode o = JSON.createObjectNode();
+    ObjectNode counts = o.putObject("counts");
+    counters.counts.forEach(counts::put);
+    ObjectNode rules = o.putObject("dlqRules");
+    counters.dlqRules.forEach(rules::put);
+    try {
+      writeWhole(dir.toPath(), name, o.toString());
+      return true;
+    } catch (IOException e) {
+      System.err.println("syncline spark: cannot record counters in " + dir + " (they are reported at the next checkpoint): " + e.getMessage());
+      return false;
+    }
+  }
+
+  /** The applied position, in the closing thread. */
   private void writeApplied() {
     if (appliedOffset < 0 || appliedTopic == null) {
       return;
     }
     appliedWrittenAt = System.currentTimeMillis();
     appliedDirty = false;
+    writeAppliedFile(appliedTopic, appliedPartition, appliedOffset);
+  }
+
+  /** Best effort: a position not written only makes the lag look larger until the next one. */
+  private void writeAppliedFile(String topic, int partition, long offset) {
     try {
-      writeWhole(Path.of(checkpoint, "applied"), appliedTopic + "-" + appliedPartition, Long.toString(appliedOffset));
+      writeWhole(Path.of(checkpoint, "applied"), topic + "-" + partition, Long.toString(offset));
     } catch (IOException e) {
       System.err.println("syncline spark: cannot record the applied position in " + checkpoint + ": " + e.getMessage());
     }

@@ -119,6 +119,32 @@ class RealTimeWriterTest {
     assertEquals(o, recorder.flushes.stream().mapToLong(List::size).sum(), "every row applied once");
   }
 
+  @Test
+  void aProgressFileThatCannotBeWrittenDoesNotHoldBackTheNextFlush() throws Exception {
+    // The applied position is written as .orders-0.tmp, then renamed. A FIFO in that place makes
+    // the write block until someone reads it: a disk that stalls, held as long as the test likes.
+    Path applied = Files.createDirectories(dir.resolve("applied"));
+    Path stalled = applied.resolve(".orders-0.tmp");
+    assertEquals(0, new ProcessBuilder("mkfifo", stalled.toString()).inheritIO().start().waitFor(), "mkfifo");
+    Recorder recorder = new Recorder();
+    RealTimeWriter w = opened(recorder, 5, 50);
+    w.process(row(0));
+    waitFor(() -> recorder.flushes.size() == 1); // its position is now due, and its write stalls
+    Thread.sleep(100);
+    w.process(row(1));
+    long started = System.nanoTime();
+    while (recorder.flushes.size() < 2 && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5)) {
+      Thread.sleep(1);
+    }
+    List<List<Long>> beforeUnblocking = List.copyOf(recorder.flushes);
+    byte[] written = Files.readAllBytes(stalled); // lets the stalled write finish
+    w.close(null);
+
+    assertEquals(List.of(List.of(0L), List.of(1L)), beforeUnblocking, "flushes while a progress file stalled");
+    assertEquals("1", new String(written, java.nio.charset.StandardCharsets.UTF_8), "the stalled write's position");
+    assertEquals("2", Files.readString(applied.resolve("orders-0")), "the position close() writes last");
+  }
+
   /** Fails its first {@code failures} flushes with what {@code failure} makes, then records them. */
   private static final class FailingSink implements RealTimeWriter.Applier {
     private static final long serialVersionUID = 1L;
