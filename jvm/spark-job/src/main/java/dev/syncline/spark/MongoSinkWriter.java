@@ -42,7 +42,8 @@ import org.bson.conversions.Bson;
  *       source, none]}} and no upsert; only what those refused (or, when a replace bulk matched
  *       fewer than it sent, that bulk's keys) is read and decided as in read-then-write. In the
  *       common case a chunk of updates costs one bulk write, one with creates or deletes also a
- *       read of their tombstones.
+ *       read of their tombstones (for a real-time flush's creates, often made while its rows
+ *       still arrived: {@link #lookAhead}).
  *   <li><b>Guarded upserts</b> (SYNCLINE_MONGO_WRITES=upsert and a server that passes the
  *       capability probe {@link #probe}): each change is one {@code replaceOne(guard, doc,
  *       upsert)}; a duplicate-key error (E11000) means a newer version or another source's
@@ -125,7 +126,8 @@ final class MongoSinkWriter {
             try {
               swept.deleteMany(Filters.lt("expireAt", new Date()));
             } finally {
-              tombstonesWritten(); // a swept tombstone must not be seen ahead
+              // It sweeps every table's tombstones: none read before it may be seen ahead.
+              TOMBSTONE_WRITES.values().forEach(java.util.concurrent.atomic.AtomicLong::incrementAndGet);
             }
           } catch (RuntimeException e) {
             System.err.println("syncline spark: the tombstone sweep failed (tried again in a minute): " + Checker.firstLine(e));
@@ -341,12 +343,17 @@ final class MongoSinkWriter {
   }
 
   /**
-   * Tombstone and truncate-floor writes finished in this JVM, failed or not. A tombstone read made
-   * before its keys were claimed is as good as one made after the claim as long as this has not
-   * moved in between: in this JVM a key's tombstone is only written under the key's claim, and the
-   * count goes up once that write is over (decision 0111).
+   * Tombstone and truncate-floor writes finished in this JVM, failed or not, per table's
+   * tombstones ({@link #tombstoneNamespace}: a tombstone's _id and the floor's name the table). A
+   * tombstone read made before its keys were claimed is as good as one made after the claim as
+   * long as its count has not moved in between: in this JVM a key's tombstone is only written under
+   * the key's claim, and the count goes up once that write is over (decision 0111).
    */
-  private static final java.util.concurrent.atomic.AtomicLong TOMBSTONE_WRITES = new java.util.concurrent.atomic.AtomicLong();
+  private static final Map<String, java.util.concurrent.atomic.AtomicLong> TOMBSTONE_WRITES = new ConcurrentHashMap<>();
+
+  private static java.util.concurrent.atomic.AtomicLong tombstoneWrites(String namespace) {
+    return TOMBSTONE_WRITES.computeIfAbsent(namespace, n -> new java.util.concurrent.atomic.AtomicLong());
+  }
 
   /**
    * A look-ahead older than this is read again: what other processes wrote since (another
@@ -355,13 +362,13 @@ final class MongoSinkWriter {
   static final long LOOK_AHEAD_MAX_AGE_NANOS = 20_000_000;
 
   /** Called once a tombstone or floor write of this JVM is over, whether it failed or not. */
-  static void tombstonesWritten() {
-    TOMBSTONE_WRITES.incrementAndGet();
+  static void tombstonesWritten(String namespace) {
+    tombstoneWrites(namespace).incrementAndGet();
   }
 
   /** A look-ahead that found nothing, read now (for tests of {@link LookAhead#holds}). */
   static LookAhead readNow(String namespace, Set<String> ids) {
-    return new LookAhead(namespace, TOMBSTONE_WRITES.get(), System.nanoTime(), ids, Map.of());
+    return new LookAhead(namespace, tombstoneWrites(namespace).get(), System.nanoTime(), ids, Map.of());
   }
 
   /** How long a write waits, in all, for look-aheads still running before it reads for itself. */
@@ -375,14 +382,14 @@ final class MongoSinkWriter {
     /** Whether it still stands for the tombstones of {@code namespace}; asked after the claim. */
     boolean holds(String namespace) {
       return tombstones.equals(namespace)
-          && writesBefore == TOMBSTONE_WRITES.get()
+          && writesBefore == tombstoneWrites(namespace).get()
           && System.nanoTime() - readAtNanos < LOOK_AHEAD_MAX_AGE_NANOS;
     }
   }
 
   /** Reads the tombstones of these _ids (creates not yet flushed) and the truncate floor. */
   LookAhead lookAhead(List<Object> ids) {
-    long before = TOMBSTONE_WRITES.get();
+    long before = tombstoneWrites(tombstoneNamespace()).get();
     long at = System.nanoTime();
     List<Object> tombIds = new ArrayList<>(ids.size() + 1);
     Set<String> read = new HashSet<>(2 * ids.size() + 2);
@@ -397,7 +404,7 @@ final class MongoSinkWriter {
   }
 
   private String tombstoneNamespace() {
-    return where + "\u0001" + tombstones.getNamespace().getCollectionName();
+    return claimPrefix + tombstones.getNamespace().getCollectionName();
   }
 
   /** Tombstones and the truncate floor read for a chunk, in one or two reads (writeClaimed). */
@@ -640,7 +647,7 @@ final class MongoSinkWriter {
       try {
         bulkCollectingDuplicates(tombstones, tombOps);
       } finally {
-        tombstonesWritten(); // after the write: a look-ahead from before it is dropped
+        tombstonesWritten(tombstoneNamespace()); // after the write: a look-ahead from before it is dropped
       }
     }
     List<Integer> dup = bulkCollectingDuplicates(dataWrites, ops);
@@ -722,7 +729,7 @@ final class MongoSinkWriter {
               Updates.set("floor", true)),
           new UpdateOptions().upsert(true));
     } finally {
-      tombstonesWritten();
+      tombstonesWritten(tombstoneNamespace());
     }
     return data.deleteMany(
             Filters.and(

@@ -13,20 +13,23 @@ import org.junit.jupiter.api.Test;
  * (tombstones, truncate floors, sweeps); the integration tests run replays through it.
  */
 class MongoLookAheadTest {
-  private static final String NS = "mongodb://h/db\u0001_syncline_tombstones";
+  private static final String NS = "mongodb://h/db\u0001kv\u0001_syncline_tombstones";
+  private static final String OTHER_TABLE = "mongodb://h/db\u0001orders\u0001_syncline_tombstones";
 
   @Test
-  void aLookAheadHoldsUntilATombstoneWriteOfThisJvmEnds() {
+  void aLookAheadHoldsUntilATombstoneWriteOfItsTableInThisJvmEnds() {
     MongoSinkWriter.LookAhead a = MongoSinkWriter.readNow(NS, Set.of("kv:{\"k\": 1}"));
     assertTrue(a.holds(NS), "nothing written since the read");
-    MongoSinkWriter.tombstonesWritten();
+    MongoSinkWriter.tombstonesWritten(OTHER_TABLE);
+    assertTrue(a.holds(NS), "another table's tombstones never hold one of its keys");
+    MongoSinkWriter.tombstonesWritten(NS);
     assertFalse(a.holds(NS), "a tombstone written after the read may be one of its keys'");
     assertTrue(MongoSinkWriter.readNow(NS, Set.of()).holds(NS), "a read after that write holds again");
   }
 
   @Test
   void aLookAheadOfAnotherTombstoneCollectionOrTooOldDoesNotHold() {
-    assertFalse(MongoSinkWriter.readNow(NS, Set.of()).holds("mongodb://h/other\u0001_syncline_tombstones"));
+    assertFalse(MongoSinkWriter.readNow(NS, Set.of()).holds(OTHER_TABLE));
     MongoSinkWriter.LookAhead fresh = MongoSinkWriter.readNow(NS, Set.of());
     MongoSinkWriter.LookAhead old =
         new MongoSinkWriter.LookAhead(
