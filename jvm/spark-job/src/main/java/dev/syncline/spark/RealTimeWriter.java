@@ -82,13 +82,17 @@ final class RealTimeWriter extends ForeachWriter<Row> {
    * flush, and with it that flush's commit → sink latency (decision 0111). The files are best
    * effort, so nothing waits for them but close().
    */
-  private static final ExecutorService REPORTER =
-      Executors.newSingleThreadExecutor(
-          r -> {
-            Thread t = new Thread(r, "syncline-report");
-            t.setDaemon(true);
-            return t;
-          });
+  private static final ExecutorService REPORTER = Executors.newSingleThreadExecutor(daemon("syncline-report"));
+
+  /** Threads that never keep the JVM alive, all named {@code name}. */
+  private static java.util.concurrent.ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
   /** Checkpoints of queries whose writer failed a flush and does not retry, with the failure. */
   static final java.util.Map<String, Throwable> FAILED_WITHOUT_RETRY = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -116,14 +120,7 @@ final class RealTimeWriter extends ForeachWriter<Row> {
   }
 
   /** Runs the look-aheads of the flushes being gathered, for every task of this JVM. */
-  private static final ExecutorService LOOK_AHEAD =
-      Executors.newFixedThreadPool(
-          2,
-          r -> {
-            Thread t = new Thread(r, "syncline-look-ahead");
-            t.setDaemon(true);
-            return t;
-          });
+  private static final ExecutorService LOOK_AHEAD = Executors.newFixedThreadPool(2, daemon("syncline-look-ahead"));
   /**
    * Rows of one flush that are looked ahead, at most: it pays while rows trickle in and the flush
    * waits for them (the settle), not once a backlog fills flushes at once.
