@@ -82,6 +82,8 @@ final class MongoSinkWriter {
   private final String where;
   /** {@link #where} and the collection, the start of each of its keys' claims. */
   private final String claimPrefix;
+  /** The table's tombstones: {@link #claimPrefix} and the tombstone collection (look-aheads, 0111). */
+  private final String tombstoneNamespace;
   private final long tombstoneTtlMs;
   private final Mode mode;
   private final String sourceId;
@@ -96,6 +98,7 @@ final class MongoSinkWriter {
     this.collectionName = collection;
     this.where = uri + "/" + database;
     this.claimPrefix = where + "\u0001" + collection + "\u0001";
+    this.tombstoneNamespace = claimPrefix + tombstoneCollection;
     this.tombstoneTtlMs = tombstoneTtlSeconds * 1000;
     prepareTombstones(uri + "/" + database + "/" + tombstoneCollection);
     this.mode = MODES.computeIfAbsent(uri + "/" + database, k -> chooseMode(tombstones, database));
@@ -389,7 +392,7 @@ final class MongoSinkWriter {
 
   /** Reads the tombstones of these _ids (creates not yet flushed) and the truncate floor. */
   LookAhead lookAhead(List<Object> ids) {
-    long before = tombstoneWrites(tombstoneNamespace()).get();
+    long before = tombstoneWrites(tombstoneNamespace).get();
     long at = System.nanoTime();
     List<Object> tombIds = new ArrayList<>(ids.size() + 1);
     Set<String> read = new HashSet<>(2 * ids.size() + 2);
@@ -400,11 +403,7 @@ final class MongoSinkWriter {
     }
     tombIds.add(floorId());
     read.add(floorId());
-    return new LookAhead(tombstoneNamespace(), before, at, read, stored(tombstones, "v", "src", tombIds, String::valueOf));
-  }
-
-  private String tombstoneNamespace() {
-    return claimPrefix + tombstones.getNamespace().getCollectionName();
+    return new LookAhead(tombstoneNamespace, before, at, read, stored(tombstones, "v", "src", tombIds, String::valueOf));
   }
 
   /** Tombstones and the truncate floor read for a chunk, in one or two reads (writeClaimed). */
@@ -435,7 +434,7 @@ final class MongoSinkWriter {
           Thread.currentThread().interrupt(); // the write goes on with its own reads
           break;
         }
-        if (a instanceof LookAhead la && la.holds(tombstoneNamespace())) {
+        if (a instanceof LookAhead la && la.holds(tombstoneNamespace)) {
           holding.add(la);
         }
       }
@@ -647,7 +646,7 @@ final class MongoSinkWriter {
       try {
         bulkCollectingDuplicates(tombstones, tombOps);
       } finally {
-        tombstonesWritten(tombstoneNamespace()); // after the write: a look-ahead from before it is dropped
+        tombstonesWritten(tombstoneNamespace); // after the write: a look-ahead from before it is dropped
       }
     }
     List<Integer> dup = bulkCollectingDuplicates(dataWrites, ops);
@@ -729,7 +728,7 @@ final class MongoSinkWriter {
               Updates.set("floor", true)),
           new UpdateOptions().upsert(true));
     } finally {
-      tombstonesWritten(tombstoneNamespace());
+      tombstonesWritten(tombstoneNamespace);
     }
     return data.deleteMany(
             Filters.and(

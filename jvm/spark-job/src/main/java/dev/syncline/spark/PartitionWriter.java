@@ -383,8 +383,9 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
       for (Prepared p : prepared) {
         (p.readsTombstone() ? first : updates).add(p);
       }
-      writeMongo(first, cols, stats, sent, now, ahead);
-      writeMongo(updates, cols, stats, sent, now, List.of());
+      MongoSinkWriter mongo = mongoWriter();
+      writeMongo(mongo, first, cols, stats, sent, now, ahead);
+      writeMongo(mongo, updates, cols, stats, sent, now, List.of());
     }
     long mongoDone = System.nanoTime();
     stats.add("ms.mongodb", (mongoDone - mongoStarted) / 1_000_000);
@@ -411,7 +412,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
   }
 
   /** Builds the MongoDB writes of {@code part} and applies them (one {@link MongoSinkWriter#write}). */
-  private void writeMongo(List<Prepared> part, Cols cols, Stats stats, List<Future<?>> sent, long now, List<? extends Future<?>> ahead) throws Exception {
+  private void writeMongo(MongoSinkWriter mongo, List<Prepared> part, Cols cols, Stats stats, List<Future<?>> sent, long now, List<? extends Future<?>> ahead) throws Exception {
     List<MongoSinkWriter.Upsert> upserts = new ArrayList<>();
     List<MongoSinkWriter.Delete> deletes = new ArrayList<>();
     List<Long> mongoTs = new ArrayList<>();
@@ -438,7 +439,7 @@ final class PartitionWriter implements MapPartitionsFunction<Row, Stats>, RealTi
       return;
     }
     Set<Object> unapplied = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (MongoSinkWriter.Foreign f : mongoWriter().write(upserts, deletes, stats, unapplied, ahead)) {
+    for (MongoSinkWriter.Foreign f : mongo.write(upserts, deletes, stats, unapplied, ahead)) {
       sent.add(foreignSource((Row) f.tag(), "mongodb", f.otherSource(), now, stats));
     }
     // A write the sink already held was made visible earlier, by whoever wrote it first (a
